@@ -1,0 +1,206 @@
+/*
+ * config.c - the settings of `cove serve`: one table of flags, environment
+ * variables, defaults and help text, read in that order of precedence
+ * (default < environment < flag). No I/O beyond reading the environment.
+ */
+#include "core.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_kind { OPT_STR, OPT_INT, OPT_BOOL, OPT_DUR, OPT_SIZE };
+
+struct opt {
+	const char *flag; /* without leading dashes */
+	const char *env;
+	enum opt_kind kind;
+	size_t off;
+	const char *def;
+	const char *help;
+};
+
+#define F(f) offsetof(struct config, f)
+static const struct opt opts[] = {
+	{"listen", "COVE_LISTEN", OPT_STR, F(listen), "127.0.0.1:8080",
+	 "address and port to serve on"},
+	{"data", "COVE_DATA", OPT_STR, F(data_dir), "./.cove-data",
+	 "data directory (database, blobs, keys)"},
+	{"log-level", "COVE_LOG_LEVEL", OPT_STR, F(log_level), "info",
+	 "debug, info, warn, error or off"},
+	{"public-url", "COVE_PUBLIC_URL", OPT_STR, F(public_url), "",
+	 "URL clients use to reach this server (default: from --listen)"},
+	{"threads", "COVE_THREADS", OPT_INT, F(threads), "8",
+	 "HTTP worker threads"},
+	{"max-body", "COVE_MAX_BODY", OPT_SIZE, F(max_body), "1M",
+	 "largest JSON or text request body"},
+	{"conn-timeout", "COVE_CONN_TIMEOUT", OPT_DUR, F(conn_timeout), "30s",
+	 "close connections idle (or trickling) this long"},
+	{"max-conns", "COVE_MAX_CONNS", OPT_INT, F(max_conns), "1000",
+	 "simultaneous connections"},
+	{"registration", "COVE_REGISTRATION", OPT_BOOL, F(registration), "on",
+	 "allow self-registration at first start (admins can change it later)"},
+	{"access-ttl", "COVE_ACCESS_TTL", OPT_DUR, F(access_ttl), "15m",
+	 "lifetime of access tokens"},
+	{"refresh-ttl", "COVE_REFRESH_TTL", OPT_DUR, F(refresh_ttl), "30d",
+	 "lifetime of a login session"},
+	{"argon2-memory", "COVE_ARGON2_MEMORY_KIB", OPT_INT, F(argon2_m_kib),
+	 "19456", "Argon2id memory cost in KiB"},
+	{"argon2-passes", "COVE_ARGON2_PASSES", OPT_INT, F(argon2_t), "2",
+	 "Argon2id passes"},
+	{"argon2-lanes", "COVE_ARGON2_LANES", OPT_INT, F(argon2_p), "1",
+	 "Argon2id lanes"},
+	{"login-max-failures", "COVE_LOGIN_MAX_FAILURES", OPT_INT,
+	 F(login_max_failures), "5", "failed logins per account before lockout"},
+	{"ip-max-failures", "COVE_IP_MAX_FAILURES", OPT_INT, F(ip_max_failures),
+	 "30", "failed logins per client address before lockout"},
+	{"login-window", "COVE_LOGIN_WINDOW", OPT_DUR, F(login_window), "15m",
+	 "window in which failed logins are counted"},
+	{"lockout", "COVE_LOCKOUT", OPT_DUR, F(lockout_seconds), "1m",
+	 "first lockout; each repeat doubles it (up to a day)"},
+	{"key-rotate-days", "COVE_KEY_ROTATE_DAYS", OPT_INT, F(key_rotate_days),
+	 "30", "rotate the token signing key after this many days"},
+};
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static int64_t size_parse(const char *s)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (end == s || v < 0 || errno)
+		return -1;
+	int64_t m = 1;
+	if (!strcmp(end, "") || !strcmp(end, "B"))
+		m = 1;
+	else if (!strcmp(end, "K") || !strcmp(end, "k"))
+		m = 1024;
+	else if (!strcmp(end, "M"))
+		m = 1024 * 1024;
+	else if (!strcmp(end, "G"))
+		m = 1024LL * 1024 * 1024;
+	else
+		return -1;
+	return v * m;
+}
+
+static int set_opt(struct config *cfg, const struct opt *o, const char *val,
+		   const char *src, struct err *e)
+{
+	char *base = (char *)cfg + o->off;
+	int64_t v;
+	switch (o->kind) {
+	case OPT_STR:
+		free(*(char **)base);
+		*(char **)base = xstrdup(val);
+		return 0;
+	case OPT_INT: {
+		char *end;
+		errno = 0;
+		long long n = strtoll(val, &end, 10);
+		if (!*val || *end || errno || n < 0)
+			return err_set(e, COVE_EINVAL,
+				       "%s: '%s' is not a non-negative number", src, val);
+		v = n;
+		break;
+	}
+	case OPT_BOOL:
+		if (!strcmp(val, "on") || !strcmp(val, "true") || !strcmp(val, "1") ||
+		    !strcmp(val, "yes"))
+			v = 1;
+		else if (!strcmp(val, "off") || !strcmp(val, "false") ||
+			 !strcmp(val, "0") || !strcmp(val, "no"))
+			v = 0;
+		else
+			return err_set(e, COVE_EINVAL, "%s: '%s' is not on or off",
+				       src, val);
+		break;
+	case OPT_DUR:
+		v = duration_parse(val);
+		if (v < 0)
+			return err_set(e, COVE_EINVAL,
+				       "%s: '%s' is not a duration (like 30s, 15m, 2h, 7d)",
+				       src, val);
+		break;
+	case OPT_SIZE:
+		v = size_parse(val);
+		if (v < 0)
+			return err_set(e, COVE_EINVAL,
+				       "%s: '%s' is not a size (like 512K, 1M)", src, val);
+		break;
+	default:
+		return COVE_EINTERNAL;
+	}
+	*(int64_t *)base = v;
+	return 0;
+}
+
+void config_usage(FILE *out)
+{
+	fprintf(out, "usage: cove serve [flags]\n\nflags (environment variable, default):\n");
+	for (size_t i = 0; i < NOPTS; i++)
+		fprintf(out, "  --%-20s %s (%s, %s)\n", opts[i].flag, opts[i].help,
+			opts[i].env, *opts[i].def ? opts[i].def : "none");
+	fprintf(out, "\nCOVE_ADMIN_PASSWORD sets the first admin's password "
+		     "(otherwise one is generated and printed once).\n");
+}
+
+int config_load(struct config *cfg, int argc, char **argv, struct err *e)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	int rc;
+	for (size_t i = 0; i < NOPTS; i++)
+		if ((rc = set_opt(cfg, &opts[i], opts[i].def, "default", e)))
+			return rc;
+	for (size_t i = 0; i < NOPTS; i++) {
+		const char *v = getenv(opts[i].env);
+		if (v && (rc = set_opt(cfg, &opts[i], v, opts[i].env, e)))
+			return rc;
+	}
+	for (int a = 1; a < argc; a++) {
+		const char *arg = argv[a];
+		if (!strcmp(arg, "--help") || !strcmp(arg, "-h"))
+			return 1;
+		if (strncmp(arg, "--", 2))
+			return err_set(e, COVE_EINVAL, "unexpected argument '%s'", arg);
+		const char *name = arg + 2;
+		const char *eq = strchr(name, '=');
+		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+		const struct opt *o = NULL;
+		for (size_t i = 0; i < NOPTS; i++)
+			if (strlen(opts[i].flag) == nlen && !strncmp(opts[i].flag, name, nlen))
+				o = &opts[i];
+		if (!o)
+			return err_set(e, COVE_EINVAL, "unknown flag '%s' (see cove serve --help)", arg);
+		const char *val = eq ? eq + 1 : NULL;
+		if (!val) {
+			if (a + 1 >= argc)
+				return err_set(e, COVE_EINVAL, "flag --%s needs a value", o->flag);
+			val = argv[++a];
+		}
+		if ((rc = set_opt(cfg, o, val, arg, e)))
+			return rc;
+	}
+	if (log_level_parse(cfg->log_level) < 0)
+		return err_set(e, COVE_EINVAL, "unknown log level '%s'", cfg->log_level);
+	if (cfg->threads < 1 || cfg->threads > 256)
+		return err_set(e, COVE_EINVAL, "--threads must be between 1 and 256");
+	if (cfg->access_ttl < 10 || cfg->refresh_ttl < cfg->access_ttl)
+		return err_set(e, COVE_EINVAL,
+			       "access-ttl must be >= 10s and refresh-ttl >= access-ttl");
+	if (cfg->argon2_m_kib < 8 || cfg->argon2_t < 1 || cfg->argon2_p < 1 ||
+	    cfg->argon2_m_kib < 8 * cfg->argon2_p)
+		return err_set(e, COVE_EINVAL, "Argon2id parameters out of range");
+	return 0;
+}
+
+void config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (opts[i].kind == OPT_STR) {
+			char **p = (char **)((char *)cfg + opts[i].off);
+			free(*p);
+			*p = NULL;
+		}
+}

@@ -1,0 +1,111 @@
+/*
+ * crypto.c - randomness (getrandom), sortable ids, opaque tokens, SHA-256
+ * (nettle) and base64url. Tokens are secrets: never log them.
+ */
+#include "core.h"
+
+#include <errno.h>
+#include <nettle/sha2.h>
+#include <string.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+int rand_bytes(void *out, size_t n)
+{
+	unsigned char *p = out;
+	while (n > 0) {
+		ssize_t r = getrandom(p, n, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return COVE_EIO;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+void id_new(char out[27])
+{
+	uint64_t ms = (uint64_t)time_now_ms();
+	unsigned char rnd[10];
+	if (rand_bytes(rnd, sizeof(rnd)) != 0)
+		memset(rnd, 0, sizeof(rnd));
+	/* 48-bit time as 10 base32 digits (50 bits, top two zero). */
+	for (int i = 9; i >= 0; i--) {
+		out[i] = crockford[ms & 31];
+		ms >>= 5;
+	}
+	/* 80 random bits as 16 base32 digits. */
+	uint64_t hi = 0, lo = 0;
+	for (int i = 0; i < 5; i++)
+		hi = (hi << 8) | rnd[i];
+	for (int i = 5; i < 10; i++)
+		lo = (lo << 8) | rnd[i];
+	for (int i = 7; i >= 0; i--) {
+		out[10 + i] = crockford[hi & 31];
+		hi >>= 5;
+		out[18 + i] = crockford[lo & 31];
+		lo >>= 5;
+	}
+	out[26] = '\0';
+}
+
+static const char b64url[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+char *b64url_encode(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	struct buf b = {0};
+	size_t i = 0;
+	for (; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		buf_addc(&b, b64url[(v >> 18) & 63]);
+		buf_addc(&b, b64url[(v >> 12) & 63]);
+		buf_addc(&b, b64url[(v >> 6) & 63]);
+		buf_addc(&b, b64url[v & 63]);
+	}
+	if (len - i == 1) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		buf_addc(&b, b64url[(v >> 18) & 63]);
+		buf_addc(&b, b64url[(v >> 12) & 63]);
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+		buf_addc(&b, b64url[(v >> 18) & 63]);
+		buf_addc(&b, b64url[(v >> 12) & 63]);
+		buf_addc(&b, b64url[(v >> 6) & 63]);
+	}
+	return buf_detach(&b);
+}
+
+char *token_new(const char *prefix, size_t n)
+{
+	unsigned char raw[64];
+	if (n > sizeof(raw))
+		n = sizeof(raw);
+	if (rand_bytes(raw, n) != 0)
+		return NULL;
+	char *enc = b64url_encode(raw, n);
+	char *t = xasprintf("%s%s", prefix ? prefix : "", enc);
+	free(enc);
+	return t;
+}
+
+void sha256_hex(const void *data, size_t len, char out[65])
+{
+	struct sha256_ctx ctx;
+	uint8_t dig[SHA256_DIGEST_SIZE];
+	sha256_init(&ctx);
+	sha256_update(&ctx, len, data);
+	sha256_digest(&ctx, sizeof(dig), dig);
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < SHA256_DIGEST_SIZE; i++) {
+		out[2 * i] = hex[dig[i] >> 4];
+		out[2 * i + 1] = hex[dig[i] & 15];
+	}
+	out[64] = '\0';
+}

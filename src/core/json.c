@@ -1,0 +1,122 @@
+/*
+ * json.c - checks on decoded JSON input (unknown fields, member types) and
+ * UTF-8 validation. Messages name the offending field so a person can act.
+ */
+#include "core.h"
+
+#include <string.h>
+
+int json_only_fields(const json_t *obj, const char *const *allowed,
+		     struct err *e)
+{
+	if (!json_is_object(obj))
+		return err_set(e, COVE_EINVAL, "request body must be a JSON object");
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)obj, key, val) {
+		int ok = 0;
+		for (const char *const *a = allowed; *a; a++)
+			if (!strcmp(*a, key)) {
+				ok = 1;
+				break;
+			}
+		if (!ok)
+			return err_set(e, COVE_EINVAL, "unknown field '%.64s'", key);
+	}
+	return 0;
+}
+
+int json_opt_str(const json_t *obj, const char *key, const char **out,
+		 struct err *e)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return err_set(e, COVE_EINVAL, "field '%s' must be a string", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+int json_req_str(const json_t *obj, const char *key, const char **out,
+		 struct err *e)
+{
+	int rc = json_opt_str(obj, key, out, e);
+	if (rc)
+		return rc;
+	if (!*out)
+		return err_set(e, COVE_EINVAL, "field '%s' is required", key);
+	return 0;
+}
+
+int json_opt_int(const json_t *obj, const char *key, int64_t *out,
+		 int *present, struct err *e)
+{
+	json_t *v = json_object_get(obj, key);
+	if (present)
+		*present = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v))
+		return err_set(e, COVE_EINVAL, "field '%s' must be an integer", key);
+	*out = (int64_t)json_integer_value(v);
+	if (present)
+		*present = 1;
+	return 0;
+}
+
+int json_opt_bool(const json_t *obj, const char *key, int *out, int *present,
+		  struct err *e)
+{
+	json_t *v = json_object_get(obj, key);
+	if (present)
+		*present = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return err_set(e, COVE_EINVAL, "field '%s' must be true or false", key);
+	*out = json_is_true(v);
+	if (present)
+		*present = 1;
+	return 0;
+}
+
+int utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < len) {
+		unsigned c = p[i];
+		size_t n;
+		unsigned min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xE0) == 0xC0) {
+			n = 1, min = 0x80, c &= 0x1F;
+		} else if ((c & 0xF0) == 0xE0) {
+			n = 2, min = 0x800, c &= 0x0F;
+		} else if ((c & 0xF8) == 0xF0) {
+			n = 3, min = 0x10000, c &= 0x07;
+		} else {
+			return 0;
+		}
+		if (i + n >= len)
+			return 0;
+		for (size_t k = 1; k <= n; k++) {
+			if ((p[i + k] & 0xC0) != 0x80)
+				return 0;
+			c = (c << 6) | (p[i + k] & 0x3F);
+		}
+		if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+int str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
