@@ -1,0 +1,62 @@
+/*
+ * db.h - the thin SQL layer. SQLite (WAL, synchronous=FULL) is the embedded
+ * default: a pool of connections, one borrowed per request, prepared
+ * statements cached per connection, migrations applied at open.
+ *
+ * Callers write SQL with '?' placeholders and bind by a type string:
+ *   's' const char * (NULL binds NULL)   'i' int64_t   'n' NULL
+ * No HTTP here; no knowledge of users or files either: modules own their SQL.
+ */
+#ifndef COVE_DB_H
+#define COVE_DB_H
+
+#include "core/core.h"
+
+struct db;     /* the pool */
+struct dbconn; /* one connection, borrowed from the pool */
+struct stmt;   /* a statement being stepped */
+
+/* Open (creating if needed) the database at path, apply migrations, and
+ * keep up to pool_size connections. *out is freed with db_close. */
+int db_open(struct db **out, const char *path, int pool_size, struct err *e);
+/* Close every connection; all must have been returned. NULL is a no-op. */
+void db_close(struct db *db);
+
+/* Borrow a connection (blocks while all are in use); give it back with
+ * db_put. A connection is returned with no transaction open. */
+struct dbconn *db_get(struct db *db);
+void db_put(struct db *db, struct dbconn *c);
+
+/* Transactions. db_begin takes the write lock at once (BEGIN IMMEDIATE),
+ * so two writers never deadlock on upgrade. */
+int db_begin(struct dbconn *c, struct err *e);
+int db_commit(struct dbconn *c, struct err *e);
+void db_rollback(struct dbconn *c);
+
+/* Run a statement that returns no rows. Returns the number of changed rows
+ * (>= 0) or a negative code: COVE_EEXIST on a uniqueness violation,
+ * COVE_ECONFLICT on other constraint failures, COVE_EIO otherwise. */
+int db_exec(struct dbconn *c, struct err *e, const char *sql,
+	    const char *types, ...);
+/* Prepare and bind; then db_step until it returns 0. */
+int db_query(struct dbconn *c, struct stmt **st, struct err *e,
+	     const char *sql, const char *types, ...);
+/* 1 = a row is ready, 0 = done, < 0 = error (e filled). */
+int db_step(struct stmt *st, struct err *e);
+/* Column getters for the current row; text is valid until the next step. */
+const char *db_text(struct stmt *st, int col); /* NULL for NULL */
+int64_t db_int(struct stmt *st, int col);
+int db_is_null(struct stmt *st, int col);
+/* Finish with a statement (returns it to the connection's cache). */
+void db_done(struct stmt *st);
+
+/* One-row helpers: 1 when found (copying into out), 0 when not found. */
+int db_query_int(struct dbconn *c, struct err *e, int64_t *out,
+		 const char *sql, const char *types, ...);
+
+/* Last inserted rowid on this connection. */
+int64_t db_last_id(struct dbconn *c);
+/* Cheap liveness check for /readyz. */
+int db_ping(struct db *db);
+
+#endif

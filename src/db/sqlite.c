@@ -1,0 +1,388 @@
+/*
+ * sqlite.c - the SQLite implementation of db.h: a fixed pool of
+ * connections, each with a small cache of prepared statements keyed by the
+ * SQL string's address (callers pass literals), and the schema migrations.
+ *
+ * Durability: WAL with synchronous=FULL, so a commit that returned has
+ * reached the disk and survives kill -9 and power loss.
+ */
+#include "db/db.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STMT_CACHE 96
+
+struct stmt {
+	sqlite3_stmt *s;
+	const char *sql; /* cache key (address) */
+	struct dbconn *c;
+	int in_use;
+};
+
+struct dbconn {
+	sqlite3 *h;
+	int busy;
+	struct stmt cache[STMT_CACHE];
+	int ncache;
+	struct stmt oneoff; /* used when the cache is full */
+};
+
+struct db {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int n;
+	struct dbconn *conns;
+};
+
+extern const char *const db_migrations[];
+
+static int map_rc(sqlite3 *h, int rc, struct err *e, const char *what)
+{
+	int ext = sqlite3_extended_errcode(h);
+	if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return err_set(e, COVE_EEXIST, "already exists");
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return err_set(e, COVE_ECONFLICT, "conflicts with existing data (%s)",
+			       sqlite3_errmsg(h));
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		return err_set(e, COVE_EUNAVAIL, "database busy, retry");
+	log_event(LOG_ERROR, "sqlite error", "{s:s,s:i,s:s}", "during", what,
+		  "rc", ext, "error", sqlite3_errmsg(h));
+	return err_set(e, COVE_EIO, "database error");
+}
+
+static int conn_open(struct dbconn *c, const char *path, struct err *e)
+{
+	int rc = sqlite3_open_v2(path, &c->h,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+					 SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		err_set(e, COVE_EIO, "cannot open database %s: %s", path,
+			c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc));
+		sqlite3_close(c->h);
+		c->h = NULL;
+		return COVE_EIO;
+	}
+	sqlite3_busy_timeout(c->h, 10000);
+	sqlite3_extended_result_codes(c->h, 1);
+	const char *pragmas = "PRAGMA journal_mode=WAL;"
+			      "PRAGMA synchronous=FULL;"
+			      "PRAGMA foreign_keys=ON;"
+			      "PRAGMA temp_store=MEMORY;";
+	char *msg = NULL;
+	if (sqlite3_exec(c->h, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+		err_set(e, COVE_EIO, "cannot configure database: %s",
+			msg ? msg : "?");
+		sqlite3_free(msg);
+		return COVE_EIO;
+	}
+	return 0;
+}
+
+static void conn_close(struct dbconn *c)
+{
+	for (int i = 0; i < c->ncache; i++)
+		sqlite3_finalize(c->cache[i].s);
+	c->ncache = 0;
+	if (c->oneoff.s)
+		sqlite3_finalize(c->oneoff.s);
+	sqlite3_close(c->h);
+	c->h = NULL;
+}
+
+static int migrate(struct dbconn *c, struct err *e)
+{
+	sqlite3_stmt *s;
+	int version = 0;
+	if (sqlite3_prepare_v2(c->h, "PRAGMA user_version", -1, &s, NULL) ==
+	    SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			version = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	for (int v = version; db_migrations[v]; v++) {
+		char *msg = NULL;
+		char *sql = xasprintf("BEGIN IMMEDIATE;%s;PRAGMA user_version=%d;COMMIT;",
+				      db_migrations[v], v + 1);
+		int rc = sqlite3_exec(c->h, sql, NULL, NULL, &msg);
+		free(sql);
+		if (rc != SQLITE_OK) {
+			err_set(e, COVE_EIO, "database migration %d failed: %s",
+				v + 1, msg ? msg : "?");
+			sqlite3_free(msg);
+			sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+			return COVE_EIO;
+		}
+		log_event(LOG_INFO, "database migrated", "{s:i}", "version", v + 1);
+	}
+	return 0;
+}
+
+int db_open(struct db **out, const char *path, int pool_size, struct err *e)
+{
+	struct db *db = xcalloc(1, sizeof(*db));
+	pthread_mutex_init(&db->mu, NULL);
+	pthread_cond_init(&db->cv, NULL);
+	db->n = pool_size > 0 ? pool_size : 4;
+	db->conns = xcalloc((size_t)db->n, sizeof(struct dbconn));
+	int rc = 0;
+	for (int i = 0; i < db->n; i++) {
+		rc = conn_open(&db->conns[i], path, e);
+		if (rc)
+			goto fail;
+		if (i == 0 && (rc = migrate(&db->conns[0], e)))
+			goto fail;
+	}
+	*out = db;
+	return 0;
+fail:
+	db_close(db);
+	*out = NULL;
+	return rc;
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	for (int i = 0; i < db->n; i++)
+		if (db->conns[i].h)
+			conn_close(&db->conns[i]);
+	pthread_mutex_destroy(&db->mu);
+	pthread_cond_destroy(&db->cv);
+	free(db->conns);
+	free(db);
+}
+
+struct dbconn *db_get(struct db *db)
+{
+	pthread_mutex_lock(&db->mu);
+	for (;;) {
+		for (int i = 0; i < db->n; i++)
+			if (!db->conns[i].busy) {
+				db->conns[i].busy = 1;
+				pthread_mutex_unlock(&db->mu);
+				return &db->conns[i];
+			}
+		pthread_cond_wait(&db->cv, &db->mu);
+	}
+}
+
+void db_put(struct db *db, struct dbconn *c)
+{
+	if (!c)
+		return;
+	if (!sqlite3_get_autocommit(c->h)) {
+		log_event(LOG_WARN, "connection returned inside a transaction",
+			  NULL);
+		sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+	}
+	pthread_mutex_lock(&db->mu);
+	c->busy = 0;
+	pthread_cond_signal(&db->cv);
+	pthread_mutex_unlock(&db->mu);
+}
+
+static int simple(struct dbconn *c, const char *sql, struct err *e)
+{
+	int rc = sqlite3_exec(c->h, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return map_rc(c->h, rc, e, sql);
+	return 0;
+}
+
+int db_begin(struct dbconn *c, struct err *e)
+{
+	return simple(c, "BEGIN IMMEDIATE", e);
+}
+
+int db_commit(struct dbconn *c, struct err *e)
+{
+	int rc = simple(c, "COMMIT", e);
+	if (rc)
+		db_rollback(c);
+	return rc;
+}
+
+void db_rollback(struct dbconn *c)
+{
+	if (!sqlite3_get_autocommit(c->h))
+		sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static struct stmt *stmt_get(struct dbconn *c, const char *sql, struct err *e)
+{
+	for (int i = 0; i < c->ncache; i++)
+		if (c->cache[i].sql == sql && !c->cache[i].in_use) {
+			c->cache[i].in_use = 1;
+			return &c->cache[i];
+		}
+	struct stmt *st;
+	if (c->ncache < STMT_CACHE) {
+		st = &c->cache[c->ncache];
+	} else {
+		st = &c->oneoff;
+		if (st->in_use) {
+			err_set(e, COVE_EINTERNAL, "too many open statements");
+			return NULL;
+		}
+		if (st->s)
+			sqlite3_finalize(st->s);
+	}
+	memset(st, 0, sizeof(*st));
+	int rc = sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT,
+				    &st->s, NULL);
+	if (rc != SQLITE_OK) {
+		map_rc(c->h, rc, e, sql);
+		st->s = NULL;
+		return NULL;
+	}
+	st->sql = sql;
+	st->c = c;
+	st->in_use = 1;
+	if (st != &c->oneoff)
+		c->ncache++;
+	return st;
+}
+
+static int bind_all(struct stmt *st, const char *types, va_list ap,
+		    struct err *e)
+{
+	int n = types ? (int)strlen(types) : 0;
+	for (int i = 0; i < n; i++) {
+		int rc;
+		switch (types[i]) {
+		case 's': {
+			const char *v = va_arg(ap, const char *);
+			rc = v ? sqlite3_bind_text(st->s, i + 1, v, -1, SQLITE_TRANSIENT)
+			       : sqlite3_bind_null(st->s, i + 1);
+			break;
+		}
+		case 'i':
+			rc = sqlite3_bind_int64(st->s, i + 1, va_arg(ap, int64_t));
+			break;
+		case 'n':
+			rc = sqlite3_bind_null(st->s, i + 1);
+			break;
+		default:
+			return err_set(e, COVE_EINTERNAL, "bad bind type '%c'",
+				       types[i]);
+		}
+		if (rc != SQLITE_OK)
+			return map_rc(st->c->h, rc, e, st->sql);
+	}
+	return 0;
+}
+
+static int vquery(struct dbconn *c, struct stmt **out, struct err *e,
+		  const char *sql, const char *types, va_list ap)
+{
+	struct stmt *st = stmt_get(c, sql, e);
+	if (!st)
+		return e ? e->code : COVE_EIO;
+	int rc = bind_all(st, types, ap, e);
+	if (rc) {
+		db_done(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+int db_query(struct dbconn *c, struct stmt **st, struct err *e,
+	     const char *sql, const char *types, ...)
+{
+	va_list ap;
+	va_start(ap, types);
+	int rc = vquery(c, st, e, sql, types, ap);
+	va_end(ap);
+	return rc;
+}
+
+int db_exec(struct dbconn *c, struct err *e, const char *sql,
+	    const char *types, ...)
+{
+	struct stmt *st;
+	va_list ap;
+	va_start(ap, types);
+	int rc = vquery(c, &st, e, sql, types, ap);
+	va_end(ap);
+	if (rc)
+		return rc;
+	int s;
+	while ((s = db_step(st, e)) == 1)
+		;
+	db_done(st);
+	if (s < 0)
+		return s;
+	return sqlite3_changes(c->h);
+}
+
+int db_step(struct stmt *st, struct err *e)
+{
+	int rc = sqlite3_step(st->s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return map_rc(st->c->h, rc, e, st->sql);
+}
+
+const char *db_text(struct stmt *st, int col)
+{
+	return (const char *)sqlite3_column_text(st->s, col);
+}
+
+int64_t db_int(struct stmt *st, int col)
+{
+	return sqlite3_column_int64(st->s, col);
+}
+
+int db_is_null(struct stmt *st, int col)
+{
+	return sqlite3_column_type(st->s, col) == SQLITE_NULL;
+}
+
+void db_done(struct stmt *st)
+{
+	if (!st)
+		return;
+	sqlite3_reset(st->s);
+	sqlite3_clear_bindings(st->s);
+	st->in_use = 0;
+}
+
+int db_query_int(struct dbconn *c, struct err *e, int64_t *out,
+		 const char *sql, const char *types, ...)
+{
+	struct stmt *st;
+	va_list ap;
+	va_start(ap, types);
+	int rc = vquery(c, &st, e, sql, types, ap);
+	va_end(ap);
+	if (rc)
+		return rc;
+	rc = db_step(st, e);
+	if (rc == 1)
+		*out = db_int(st, 0);
+	db_done(st);
+	return rc;
+}
+
+int64_t db_last_id(struct dbconn *c)
+{
+	return sqlite3_last_insert_rowid(c->h);
+}
+
+int db_ping(struct db *db)
+{
+	struct dbconn *c = db_get(db);
+	int64_t v = 0;
+	int rc = db_query_int(c, NULL, &v, "SELECT 1", NULL);
+	db_put(db, c);
+	return rc == 1 && v == 1 ? 0 : COVE_EIO;
+}
