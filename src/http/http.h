@@ -1,0 +1,114 @@
+/*
+ * http.h - the HTTP server on libmicrohttpd: routing by method and path
+ * pattern, bounded request bodies, authentication of every request,
+ * problem+json errors, request ids, access logs and Prometheus metrics.
+ *
+ * Handlers see a struct req and answer with one reply_* call. The HTTP
+ * layer never sees SQL; handlers in each module's api.c turn requests into
+ * domain calls and results into JSON.
+ */
+#ifndef COVE_HTTP_H
+#define COVE_HTTP_H
+
+#include "auth/auth.h"
+#include "core/core.h"
+#include "db/db.h"
+
+struct server;
+struct req;
+
+typedef void (*route_fn)(struct req *r);
+
+enum route_flags {
+	ROUTE_PUBLIC = 1,    /* no authentication needed */
+	ROUTE_AUTH = 2,      /* any authenticated user */
+	ROUTE_ADMIN = 4,     /* admins only (and tokens with the admin scope) */
+	ROUTE_TEXT = 8,      /* accepts a text/plain body instead of JSON */
+	ROUTE_QUIET = 16,    /* not in the access log at info level (probes) */
+	ROUTE_HIDDEN = 32,   /* not part of the API document (none yet) */
+};
+
+struct route {
+	const char *method;
+	const char *pattern; /* "/v1/users/{name}"; segments in braces bind */
+	route_fn fn;
+	unsigned flags;
+};
+
+#define ROUTE_PARAMS_MAX 4
+
+struct server {
+	struct config *cfg;
+	struct db *db;
+	struct auth *auth;
+	struct MHD_Daemon *mhd;
+	volatile int stopping;
+	int inflight; /* requests begun and not completed (atomic) */
+	/* route tables from every module, NULL-ended; flattened at start */
+	const struct route **routes;
+	size_t nroutes;
+	struct metrics *metrics;
+};
+
+/* Start serving on cfg->listen; returns when the daemon runs. */
+int server_start(struct server *s, struct err *e);
+/* Stop accepting, let in-flight requests finish, free everything. */
+void server_stop(struct server *s);
+/* Every route of every module (for `cove routes` and the API test). */
+void server_print_routes(FILE *out);
+
+/* ---- inside a handler --------------------------------------------------- */
+
+struct req {
+	struct server *srv;
+	struct MHD_Connection *conn;
+	const struct route *route;
+	int route_index;
+	const char *method;
+	char *path;
+	const char *params[ROUTE_PARAMS_MAX]; /* values of {..} segments */
+	const char *param_names[ROUTE_PARAMS_MAX];
+	struct buf body;
+	json_t *json;
+	struct actor actor;
+	double t0;
+	/* reply state */
+	int status;
+	int replied;
+	int skip_body; /* body refused early: consume and drop */
+	struct MHD_Response *resp;
+};
+
+const char *req_param(struct req *r, const char *name);
+const char *req_query(struct req *r, const char *key);
+const char *req_header(struct req *r, const char *name);
+/* The body as a JSON object (borrowed; NULL with e set when malformed or
+ * not an object). An empty body gives an empty object. */
+json_t *req_json(struct req *r, struct err *e);
+/* ?limit= (1..1000, default 100). COVE_EINVAL when malformed. */
+int req_limit(struct req *r, int *limit, struct err *e);
+
+void reply_json(struct req *r, int status, json_t *body); /* steals body */
+void reply_text(struct req *r, int status, const char *ctype, const char *body,
+		size_t len);
+void reply_empty(struct req *r, int status);
+void reply_problem(struct req *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Map an error code to its status and reply with e's message. */
+void reply_err(struct req *r, const struct err *e);
+void reply_header(struct req *r, const char *name, const char *value);
+/* HTTP status for an error code. */
+int http_status_for(int code);
+
+/* ---- metrics ------------------------------------------------------------ */
+struct metrics *metrics_new(size_t nroutes);
+void metrics_free(struct metrics *m);
+void metrics_observe(struct metrics *m, int route_index, int status,
+		     double seconds);
+void metrics_render(struct metrics *m, struct server *s, struct buf *out);
+
+/* Every module's route table, NULL-ended, composed in server.c. */
+extern const struct route system_routes[]; /* http/system.c */
+extern const struct route auth_routes[];   /* auth/api.c */
+
+#endif

@@ -1,0 +1,619 @@
+/*
+ * server.c - libmicrohttpd glue: listening socket, the access handler that
+ * routes, authenticates and collects bounded bodies, replies, access logs
+ * and graceful stop. Handlers are called once per request, with the whole
+ * (bounded) body; a response may be queued before the body is read when
+ * the request is refused early (unknown route, no credentials, too large).
+ */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const struct route *const *module_tables(void)
+{
+	static const struct route *const tables[] = {system_routes, auth_routes,
+						     NULL};
+	return tables;
+}
+
+static void routes_flatten(struct server *s)
+{
+	size_t n = 0;
+	for (const struct route *const *t = module_tables(); *t; t++)
+		for (const struct route *r = *t; r->method; r++)
+			n++;
+	s->routes = xcalloc(n + 1, sizeof(*s->routes));
+	s->nroutes = 0;
+	for (const struct route *const *t = module_tables(); *t; t++)
+		for (const struct route *r = *t; r->method; r++)
+			s->routes[s->nroutes++] = r;
+}
+
+void server_print_routes(FILE *out)
+{
+	for (const struct route *const *t = module_tables(); *t; t++)
+		for (const struct route *r = *t; r->method; r++)
+			if (!(r->flags & ROUTE_HIDDEN))
+				fprintf(out, "%s %s\n", r->method, r->pattern);
+}
+
+/* Match path against pattern, binding {name} segments into r->params.
+ * r->path is a private copy, so segment values can be NUL-terminated in a
+ * scratch copy kept in the request. */
+static int pattern_match(const char *pattern, const char *path, struct req *r,
+			 char *scratch)
+{
+	int np = 0;
+	const char *p = pattern, *q = path;
+	char *w = scratch;
+	while (*p) {
+		if (*p == '{') {
+			const char *close = strchr(p, '}');
+			if (!close || np >= ROUTE_PARAMS_MAX)
+				return 0;
+			const char *end = q;
+			while (*end && *end != '/')
+				end++;
+			if (end == q)
+				return 0;
+			size_t len = (size_t)(end - q);
+			memcpy(w, q, len);
+			w[len] = '\0';
+			r->params[np] = w;
+			r->param_names[np] = p + 1; /* up to '}' */
+			np++;
+			w += len + 1;
+			q = end;
+			p = close + 1;
+			continue;
+		}
+		if (*p != *q)
+			return 0;
+		p++, q++;
+	}
+	if (*q)
+		return 0;
+	for (int i = np; i < ROUTE_PARAMS_MAX; i++)
+		r->params[i] = r->param_names[i] = NULL;
+	return 1;
+}
+
+const char *req_param(struct req *r, const char *name)
+{
+	size_t n = strlen(name);
+	for (int i = 0; i < ROUTE_PARAMS_MAX && r->params[i]; i++)
+		if (!strncmp(r->param_names[i], name, n) && r->param_names[i][n] == '}')
+			return r->params[i];
+	return NULL;
+}
+
+const char *req_query(struct req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *req_header(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+json_t *req_json(struct req *r, struct err *e)
+{
+	if (r->json)
+		return r->json;
+	if (r->body.len == 0) {
+		r->json = json_object();
+		return r->json;
+	}
+	if (!utf8_valid(r->body.data, r->body.len)) {
+		err_set(e, COVE_EINVAL, "request body is not valid UTF-8");
+		return NULL;
+	}
+	json_error_t je;
+	json_t *j = json_loadb(r->body.data, r->body.len,
+			       JSON_REJECT_DUPLICATES, &je);
+	if (!j) {
+		err_set(e, COVE_EINVAL, "malformed JSON at line %d column %d: %s",
+			je.line, je.column, je.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		err_set(e, COVE_EINVAL, "request body must be a JSON object");
+		return NULL;
+	}
+	r->json = j;
+	return j;
+}
+
+int req_limit(struct req *r, int *limit, struct err *e)
+{
+	const char *v = req_query(r, "limit");
+	*limit = 100;
+	if (!v)
+		return 0;
+	char *end;
+	long n = strtol(v, &end, 10);
+	if (!*v || *end || n < 1 || n > 1000)
+		return err_set(e, COVE_EINVAL, "limit must be a number from 1 to 1000");
+	*limit = (int)n;
+	return 0;
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+static void reply_bytes(struct req *r, int status, const char *ctype,
+			const void *data, size_t len)
+{
+	if (r->replied)
+		return;
+	r->replied = 1;
+	r->status = status;
+	r->resp = MHD_create_response_from_buffer(len, (void *)data,
+						  MHD_RESPMEM_MUST_COPY);
+	if (ctype)
+		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r->resp, "X-Request-Id", r->actor.request_id);
+	MHD_add_response_header(r->resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r->resp, "Cache-Control", "no-store");
+}
+
+void reply_header(struct req *r, const char *name, const char *value)
+{
+	if (r->resp)
+		MHD_add_response_header(r->resp, name, value);
+}
+
+void reply_json(struct req *r, int status, json_t *body)
+{
+	char *s = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	reply_bytes(r, status, "application/json", s ? s : "{}",
+		    s ? strlen(s) : 2);
+	free(s);
+}
+
+void reply_text(struct req *r, int status, const char *ctype, const char *body,
+		size_t len)
+{
+	reply_bytes(r, status, ctype, body, len);
+}
+
+void reply_empty(struct req *r, int status)
+{
+	reply_bytes(r, status, NULL, "", 0);
+}
+
+static const char *status_title(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 503: return "Service Unavailable";
+	default: return status >= 500 ? "Internal Server Error" : "Error";
+	}
+}
+
+static void problem(struct req *r, int status, const char *detail)
+{
+	char type[96];
+	const char *t = status_title(status);
+	size_t k = 0;
+	k += (size_t)snprintf(type, sizeof(type), "https://cove.dev/problems/");
+	for (const char *c = t; *c && k + 1 < sizeof(type); c++)
+		type[k++] = *c == ' ' ? '-' : (char)(*c | 0x20);
+	type[k] = '\0';
+	json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:s}", "type", type, "title", t,
+			      "status", status, "detail", detail, "request_id",
+			      r->actor.request_id);
+	char *s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	reply_bytes(r, status, "application/problem+json", s, strlen(s));
+	free(s);
+}
+
+void reply_problem(struct req *r, int status, const char *fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	problem(r, status, detail);
+}
+
+int http_status_for(int code)
+{
+	switch (code) {
+	case COVE_EINVAL: return 400;
+	case COVE_EAUTH: return 401;
+	case COVE_EPERM: return 403;
+	case COVE_ENOENT: return 404;
+	case COVE_EEXIST:
+	case COVE_ECONFLICT: return 409;
+	case COVE_ETOOBIG: return 413;
+	case COVE_ETOOMANY: return 429;
+	case COVE_EUNAVAIL: return 503;
+	default: return 500;
+	}
+}
+
+void reply_err(struct req *r, const struct err *e)
+{
+	int status = http_status_for(e->code);
+	const char *msg = e->msg[0] ? e->msg : err_code_name(e->code);
+	if (status >= 500 && e->code != COVE_EUNAVAIL)
+		msg = "internal error; the request id identifies it in the server log";
+	problem(r, status, msg);
+	if (status == 401)
+		reply_header(r, "WWW-Authenticate", "Bearer realm=\"cove\"");
+	if (status == 429 || status == 503) {
+		char ra[24];
+		snprintf(ra, sizeof(ra), "%d", e->retry_after > 0 ? e->retry_after : 1);
+		reply_header(r, "Retry-After", ra);
+	}
+}
+
+/* ---- request lifecycle ------------------------------------------------- */
+
+static void client_ip(struct MHD_Connection *conn, char *out, size_t n)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	out[0] = '\0';
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+			  (socklen_t)n);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  (socklen_t)n);
+}
+
+static int is_read_method(const char *m)
+{
+	return !strcmp(m, "GET") || !strcmp(m, "HEAD");
+}
+
+static int media_type_is(const char *ctype, const char *want)
+{
+	size_t n = strlen(want);
+	if (!ctype || strncasecmp(ctype, want, n))
+		return 0;
+	return ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ';
+}
+
+/* Route, authenticate and check the request line and headers. Returns 0
+ * to go on reading the body, or non-zero when a reply was made. */
+static int req_begin(struct req *r, char *scratch)
+{
+	struct server *s = r->srv;
+	int path_ok = 0;
+	r->route_index = (int)s->nroutes; /* "unmatched" bucket */
+	if (strlen(r->path) > 4096 || !utf8_valid(r->path, strlen(r->path))) {
+		reply_problem(r, 400, "request path is too long or not valid UTF-8");
+		return 1;
+	}
+	for (size_t i = 0; i < s->nroutes; i++) {
+		if (!pattern_match(s->routes[i]->pattern, r->path, r, scratch))
+			continue;
+		path_ok = 1;
+		if (!strcmp(s->routes[i]->method, r->method) ||
+		    (!strcmp(r->method, "HEAD") && !strcmp(s->routes[i]->method, "GET"))) {
+			r->route = s->routes[i];
+			r->route_index = (int)i;
+			break;
+		}
+	}
+	if (!r->route) {
+		if (path_ok) {
+			reply_problem(r, 405, "method %s is not allowed on %s", r->method,
+				      r->path);
+			return 1;
+		}
+		reply_problem(r, 404, "no such route: %s", r->path);
+		return 1;
+	}
+
+	struct err e = {0};
+	const char *authz = req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	int rc = auth_authenticate(s->auth, authz, &r->actor, &e);
+	if (rc && !(r->route->flags & ROUTE_PUBLIC)) {
+		reply_err(r, &e);
+		return 1;
+	}
+	if (rc) /* a public route with a bad token: treat as anonymous */
+		r->actor.authenticated = 0;
+	if (!(r->route->flags & ROUTE_PUBLIC)) {
+		if (!r->actor.authenticated) {
+			err_set(&e, COVE_EAUTH, "authentication required: send "
+						"'Authorization: Bearer <token>'");
+			reply_err(r, &e);
+			return 1;
+		}
+		unsigned need = is_read_method(r->method) ? SCOPE_READ : SCOPE_WRITE;
+		if (r->route->flags & ROUTE_ADMIN)
+			need |= SCOPE_ADMIN;
+		if ((r->actor.scopes & need) != need) {
+			reply_problem(r, 403, "permission denied: this token's scopes do "
+					      "not allow %s %s", r->method, r->path);
+			return 1;
+		}
+		if ((r->route->flags & ROUTE_ADMIN) && !r->actor.admin) {
+			reply_problem(r, 403, "permission denied: administrators only");
+			return 1;
+		}
+	}
+
+	const char *cl = req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	int has_body = (cl && strcmp(cl, "0")) || te;
+	if (cl) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(cl, &end, 10);
+		if (errno || *end || n > (unsigned long long)s->cfg->max_body) {
+			reply_problem(r, 413, "request body is larger than %lld bytes",
+				      (long long)s->cfg->max_body);
+			return 1;
+		}
+	}
+	if (has_body) {
+		const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+		int ok = (r->route->flags & ROUTE_TEXT)
+				 ? media_type_is(ct, "text/plain")
+				 : media_type_is(ct, "application/json");
+		if (!ok) {
+			reply_problem(r, 415, "request body must be %s",
+				      (r->route->flags & ROUTE_TEXT) ? "text/plain"
+								    : "application/json");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+struct req_box {
+	struct req r;
+	char *scratch;
+};
+
+static enum MHD_Result queue(struct req *r)
+{
+	if (!r->resp)
+		reply_problem(r, 500, "handler gave no answer");
+	enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
+	MHD_destroy_response(r->resp);
+	r->resp = NULL;
+	return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+				  const char *url, const char *method,
+				  const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct server *s = cls;
+	struct req_box *box = *con_cls;
+	if (!box) {
+		box = xcalloc(1, sizeof(*box));
+		*con_cls = box;
+		__atomic_add_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+		struct req *r = &box->r;
+		r->srv = s;
+		r->conn = conn;
+		r->method = method;
+		r->path = xstrdup(url);
+		r->t0 = time_mono();
+		box->scratch = xmalloc(strlen(url) + 2 * ROUTE_PARAMS_MAX + 2);
+		id_new(r->actor.request_id);
+		client_ip(conn, r->actor.ip, sizeof(r->actor.ip));
+		if (s->stopping) {
+			reply_problem(r, 503, "server is shutting down");
+			return queue(r);
+		}
+		if (req_begin(r, box->scratch))
+			return queue(r);
+		return MHD_YES;
+	}
+	struct req *r = &box->r;
+	if (*upload_data_size) {
+		if (!r->skip_body) {
+			if (r->body.len + *upload_data_size > (size_t)s->cfg->max_body) {
+				r->skip_body = 1;
+				buf_free(&r->body);
+			} else {
+				buf_add(&r->body, upload_data, *upload_data_size);
+			}
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->skip_body) {
+		reply_problem(r, 413, "request body is larger than %lld bytes",
+			      (long long)s->cfg->max_body);
+		return queue(r);
+	}
+	r->route->fn(r);
+	if (!strcmp(method, "HEAD") && r->resp) {
+		/* MHD sends headers only for HEAD; nothing to strip. */
+	}
+	return queue(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct server *s = cls;
+	struct req_box *box = *con_cls;
+	if (!box)
+		return;
+	struct req *r = &box->r;
+	double dt = time_mono() - r->t0;
+	int status = r->status ? r->status : 499;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0)
+		status = 499;
+	metrics_observe(s->metrics, r->route_index, status, dt);
+	int level = (r->route && (r->route->flags & ROUTE_QUIET)) ? LOG_DEBUG : LOG_INFO;
+	if (status >= 500)
+		level = LOG_ERROR;
+	if (log_enabled(level))
+		log_event(level, "request", "{s:s,s:s,s:s,s:i,s:f,s:s,s:s,s:s}",
+			  "method", r->method, "path", r->path, "route",
+			  r->route ? r->route->pattern : "", "status", status,
+			  "ms", dt * 1000.0, "request_id", r->actor.request_id,
+			  "user", r->actor.authenticated ? r->actor.username : "",
+			  "ip", r->actor.ip);
+	if (r->resp)
+		MHD_destroy_response(r->resp);
+	json_decref(r->json);
+	buf_free(&r->body);
+	free(r->path);
+	free(box->scratch);
+	free(box);
+	*con_cls = NULL;
+	__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	log_event(LOG_DEBUG, "http", "{s:s}", "detail", msg);
+}
+
+/* "host:port", ":port", "[v6]:port" -> a bound, listening socket. */
+static int listen_socket(const char *spec, struct err *e)
+{
+	char host[256] = "";
+	const char *port;
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+		if (!close || close[1] != ':' || (size_t)(close - spec) > sizeof(host))
+			return err_set(e, COVE_EINVAL, "bad listen address '%s'", spec);
+		memcpy(host, spec + 1, (size_t)(close - spec - 1));
+		host[close - spec - 1] = '\0';
+		port = close + 2;
+	} else {
+		const char *colon = strrchr(spec, ':');
+		if (!colon || (size_t)(colon - spec) >= sizeof(host))
+			return err_set(e, COVE_EINVAL,
+				       "bad listen address '%s' (want host:port)", spec);
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+		port = colon + 1;
+	}
+	char *end;
+	long p = strtol(port, &end, 10);
+	if (!*port || *end || p < 0 || p > 65535)
+		return err_set(e, COVE_EINVAL, "bad port in listen address '%s'", spec);
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	socklen_t sl;
+	if (!*host || !strcmp(host, "0.0.0.0") || inet_pton(AF_INET, host,
+		&((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)p);
+		if (!*host)
+			sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		sl = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, host,
+			     &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)p);
+		sl = sizeof(*sin6);
+	} else if (!strcmp(host, "localhost")) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)p);
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sl = sizeof(*sin);
+	} else {
+		return err_set(e, COVE_EINVAL,
+			       "listen host '%s' must be an IP address or localhost", host);
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_set(e, COVE_EIO, "socket: %s", strerror(errno));
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+		int err = errno;
+		close(fd);
+		return err_set(e, COVE_EIO, "cannot listen on %s: %s", spec,
+			       strerror(err));
+	}
+	if (listen(fd, 1024) < 0) {
+		int err = errno;
+		close(fd);
+		return err_set(e, COVE_EIO, "listen on %s: %s", spec, strerror(err));
+	}
+	return fd;
+}
+
+int server_start(struct server *s, struct err *e)
+{
+	routes_flatten(s);
+	s->metrics = metrics_new(s->nroutes);
+	int fd = listen_socket(s->cfg->listen, e);
+	if (fd < 0)
+		return fd;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+	s->mhd = MHD_start_daemon(
+		flags, 0, NULL, NULL, &on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg->threads,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg->conn_timeout,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg->max_conns,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+		MHD_OPTION_NOTIFY_COMPLETED, &on_completed, s,
+		MHD_OPTION_EXTERNAL_LOGGER, &mhd_log, s, MHD_OPTION_END);
+	if (!s->mhd) {
+		close(fd);
+		return err_set(e, COVE_EIO, "cannot start the HTTP server on %s",
+			       s->cfg->listen);
+	}
+	return 0;
+}
+
+void server_stop(struct server *s)
+{
+	s->stopping = 1;
+	if (s->mhd) {
+		MHD_socket lfd = MHD_quiesce_daemon(s->mhd);
+		if (lfd != MHD_INVALID_SOCKET)
+			close(lfd);
+		/* Let requests in flight finish (bounded), then close the rest. */
+		for (int i = 0; i < 300 && __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST) > 0; i++)
+			usleep(100 * 1000);
+		MHD_stop_daemon(s->mhd);
+		s->mhd = NULL;
+	}
+	metrics_free(s->metrics);
+	s->metrics = NULL;
+	free(s->routes);
+	s->routes = NULL;
+}
