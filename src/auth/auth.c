@@ -1,0 +1,328 @@
+/*
+ * auth.c - the auth context: opening (keys, first admin), authenticating a
+ * request's bearer token into an actor, the audit log, group lookups for
+ * other modules and the settings table.
+ */
+#include "auth/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void json_set_time(json_t *o, const char *key, int64_t t)
+{
+	if (!t) {
+		json_object_set_new(o, key, json_null());
+		return;
+	}
+	char ts[32];
+	time_format(t, ts);
+	json_object_set_new(o, key, json_string(ts));
+}
+
+int settings_get_bool(struct dbconn *c, const char *key, int def)
+{
+	struct stmt *st;
+	int v = def;
+	if (db_query(c, &st, NULL, "SELECT value FROM settings WHERE key = ?", "s",
+		     key))
+		return def;
+	if (db_step(st, NULL) == 1)
+		v = !strcmp(db_text(st, 0), "true");
+	db_done(st);
+	return v;
+}
+
+int settings_set(struct dbconn *c, const char *key, const char *value,
+		 struct err *e)
+{
+	int rc = db_exec(c, e,
+			 "INSERT INTO settings(key, value) VALUES (?, ?) "
+			 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+			 "ss", key, value);
+	return rc < 0 ? rc : 0;
+}
+
+static int bootstrap_admin(struct auth *a, const char *password,
+			   char **generated, struct err *e)
+{
+	struct dbconn *c = db_get(a->db);
+	int64_t n = 0;
+	int rc = db_query_int(c, e, &n, "SELECT count(*) FROM users", NULL);
+	if (rc < 0)
+		goto out;
+	rc = 0;
+	if (n > 0)
+		goto out;
+	settings_set(c, "registration", a->cfg->registration ? "true" : "false", NULL);
+	char *gen = NULL;
+	if (!password || !*password) {
+		gen = token_new("", 15);
+		if (!gen) {
+			rc = err_set(e, COVE_EIO, "no randomness available");
+			goto out;
+		}
+		password = gen;
+	}
+	struct user_spec spec = {
+		.username = "admin",
+		.full_name = "Administrator",
+		.password = password,
+		.admin = 1,
+		.allow_reserved = 1,
+		.skip_policy = 1,
+	};
+	int64_t uid;
+	rc = users_create(a, c, &spec, &uid, e);
+	if (rc) {
+		free(gen);
+		goto out;
+	}
+	struct actor sys = {.authenticated = 1};
+	snprintf(sys.username, sizeof(sys.username), "system");
+	auth_audit(c, &sys, "user.bootstrap", "admin", 1, "first administrator");
+	*generated = gen;
+out:
+	db_put(a->db, c);
+	return rc;
+}
+
+int auth_open(struct auth **out, struct db *db, const struct config *cfg,
+	      const char *admin_password, char **generated, struct err *e)
+{
+	struct auth *a = xcalloc(1, sizeof(*a));
+	a->db = db;
+	a->cfg = cfg;
+	a->pw.m_kib = (uint32_t)cfg->argon2_m_kib;
+	a->pw.t = (uint32_t)cfg->argon2_t;
+	a->pw.p = (uint32_t)cfg->argon2_p;
+	a->issuer = xstrdup(*cfg->public_url ? cfg->public_url : "cove");
+	*generated = NULL;
+	char *dir = xasprintf("%s/keys", cfg->data_dir);
+	int rc = keyring_open(&a->keys, dir, cfg->access_ttl, cfg->key_rotate_days, e);
+	free(dir);
+	if (rc)
+		goto fail;
+	/* The operator chose this password explicitly: honour it, but say
+	 * when it would not pass the policy users are held to. */
+	struct err pe = {0};
+	if (admin_password && *admin_password &&
+	    auth_password_check(NULL, admin_password, &pe))
+		log_event(LOG_WARN, "COVE_ADMIN_PASSWORD is weak", "{s:s}", "detail",
+			  pe.msg);
+	if ((rc = auth_password_hash(&a->pw, "not a password: timing only",
+				     &a->dummy_hash, e)))
+		goto fail;
+	if ((rc = bootstrap_admin(a, admin_password, generated, e)))
+		goto fail;
+	*out = a;
+	return 0;
+fail:
+	auth_close(a);
+	*out = NULL;
+	return rc;
+}
+
+void auth_close(struct auth *a)
+{
+	if (!a)
+		return;
+	keyring_close(a->keys);
+	free(a->issuer);
+	free(a->dummy_hash);
+	free(a);
+}
+
+static unsigned scopes_parse(const char *s)
+{
+	unsigned v = 0;
+	if (strstr(s, "read"))
+		v |= SCOPE_READ;
+	if (strstr(s, "write"))
+		v |= SCOPE_WRITE;
+	if (strstr(s, "admin"))
+		v |= SCOPE_ADMIN;
+	return v;
+}
+
+/* Fill act from the user row; refuse users that are not active. */
+static int actor_from_user(struct actor *act, struct stmt *st, int col,
+			   struct err *e)
+{
+	/* columns: uid, username, gid, state, is_admin */
+	const char *state = db_text(st, col + 3);
+	if (strcmp(state, "active"))
+		return err_set(e, COVE_EAUTH, "account is %s", state);
+	act->uid = db_int(st, col);
+	snprintf(act->username, sizeof(act->username), "%s", db_text(st, col + 1));
+	act->gid = db_int(st, col + 2);
+	act->admin = (int)db_int(st, col + 4);
+	act->authenticated = 1;
+	return 0;
+}
+
+#define USER_COLS \
+	"u.uid, u.username, u.gid, u.state, " \
+	"EXISTS (SELECT 1 FROM groups g WHERE g.name = 'admin' AND " \
+	"(g.gid = u.gid OR g.gid IN (SELECT gid FROM group_members m " \
+	"WHERE m.uid = u.uid)))"
+
+static int auth_pat(struct auth *a, const char *token, struct actor *act,
+		    struct err *e)
+{
+	char hash[65];
+	sha256_hex(token, strlen(token), hash);
+	struct dbconn *c = db_get(a->db);
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT " USER_COLS ", t.id, t.scopes, t.expires_at, "
+			  "t.last_used_at FROM api_tokens t JOIN users u ON "
+			  "u.uid = t.uid WHERE t.hash = ?",
+			  "s", hash);
+	if (rc)
+		goto out;
+	rc = db_step(st, e);
+	if (rc <= 0) {
+		db_done(st);
+		rc = rc < 0 ? rc : err_set(e, COVE_EAUTH, "invalid token");
+		goto out;
+	}
+	int64_t now = time_now();
+	int64_t expires = db_int(st, 7), last = db_int(st, 8);
+	char id[32];
+	snprintf(id, sizeof(id), "%s", db_text(st, 5));
+	if (expires && expires <= now) {
+		db_done(st);
+		rc = err_set(e, COVE_EAUTH, "token has expired");
+		goto out;
+	}
+	act->scopes = scopes_parse(db_text(st, 6));
+	rc = actor_from_user(act, st, 0, e);
+	db_done(st);
+	if (rc)
+		goto out;
+	snprintf(act->token_id, sizeof(act->token_id), "%s", id);
+	if (now - last >= 60)
+		db_exec(c, NULL, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?",
+			"is", now, id);
+out:
+	db_put(a->db, c);
+	return rc;
+}
+
+static int auth_jwt(struct auth *a, const char *token, struct actor *act,
+		    struct err *e)
+{
+	json_t *claims = NULL;
+	int rc = keyring_verify(a->keys, token, a->issuer, AUDIENCE, &claims, e);
+	if (rc)
+		return rc;
+	json_int_t uid = json_integer_value(json_object_get(claims, "uid"));
+	const char *sid = json_string_value(json_object_get(claims, "sid"));
+	if (!uid || !sid || strlen(sid) >= sizeof(act->session_id)) {
+		json_decref(claims);
+		return err_set(e, COVE_EAUTH, "invalid token: missing claims");
+	}
+	snprintf(act->session_id, sizeof(act->session_id), "%s", sid);
+	json_decref(claims);
+	struct dbconn *c = db_get(a->db);
+	struct stmt *st;
+	rc = db_query(c, &st, e,
+		      "SELECT " USER_COLS ", s.revoked_at FROM sessions s JOIN users "
+		      "u ON u.uid = s.uid WHERE s.id = ? AND u.uid = ?",
+		      "si", act->session_id, (int64_t)uid);
+	if (rc)
+		goto out;
+	rc = db_step(st, e);
+	if (rc <= 0) {
+		rc = rc < 0 ? rc : err_set(e, COVE_EAUTH, "session has ended");
+	} else if (!db_is_null(st, 5)) {
+		rc = err_set(e, COVE_EAUTH, "session has ended; log in again");
+	} else {
+		act->scopes = SCOPE_ALL;
+		rc = actor_from_user(act, st, 0, e);
+	}
+	db_done(st);
+out:
+	db_put(a->db, c);
+	return rc;
+}
+
+int auth_authenticate(struct auth *a, const char *authorization,
+		      struct actor *act, struct err *e)
+{
+	act->authenticated = 0;
+	act->uid = 0;
+	act->admin = 0;
+	act->scopes = 0;
+	act->username[0] = act->session_id[0] = act->token_id[0] = '\0';
+	if (!authorization)
+		return 0;
+	if (strncasecmp(authorization, "Bearer ", 7))
+		return err_set(e, COVE_EAUTH,
+			       "unsupported authorization scheme: use 'Bearer <token>'");
+	const char *token = authorization + 7;
+	while (*token == ' ')
+		token++;
+	size_t n = strlen(token);
+	if (n == 0 || n > 4096)
+		return err_set(e, COVE_EAUTH, "invalid token");
+	int rc = str_has_prefix(token, PAT_PREFIX) ? auth_pat(a, token, act, e)
+						  : auth_jwt(a, token, act, e);
+	if (rc) {
+		act->authenticated = 0;
+		if (rc != COVE_EAUTH && rc != COVE_EUNAVAIL)
+			rc = err_set(e, COVE_EAUTH, "cannot verify token");
+	}
+	return rc;
+}
+
+void auth_audit(struct dbconn *c, const struct actor *act, const char *action,
+		const char *target, int ok, const char *detail)
+{
+	char id[27];
+	id_new(id);
+	struct err e = {0};
+	int rc = db_exec(c, &e,
+			 "INSERT INTO audit(id, time, actor, action, target, "
+			 "outcome, ip, request_id, detail) "
+			 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			 "sisssssss", id, time_now(),
+			 act && act->username[0] ? act->username : "anonymous",
+			 action, target ? target : "", ok ? "success" : "failure",
+			 act ? act->ip : "", act ? act->request_id : "",
+			 detail ? detail : "");
+	if (rc < 0)
+		log_event(LOG_ERROR, "audit write failed", "{s:s,s:s}", "action",
+			  action, "error", e.msg);
+	log_event(LOG_INFO, "audit", "{s:s,s:s,s:s,s:s}", "actor",
+		  act && act->username[0] ? act->username : "anonymous", "action",
+		  action, "target", target ? target : "", "outcome",
+		  ok ? "success" : "failure");
+}
+
+int auth_user_gids(struct dbconn *c, int64_t uid, int64_t **gids,
+		   struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT gid FROM users WHERE uid = ? UNION ALL "
+			  "SELECT gid FROM group_members WHERE uid = ?",
+			  "ii", uid, uid);
+	if (rc)
+		return rc;
+	size_t n = 0, cap = 8;
+	int64_t *v = xmalloc(cap * sizeof(*v));
+	while ((rc = db_step(st, e)) == 1) {
+		if (n == cap)
+			v = xrealloc(v, (cap *= 2) * sizeof(*v));
+		v[n++] = db_int(st, 0);
+	}
+	db_done(st);
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	*gids = v;
+	return (int)n;
+}

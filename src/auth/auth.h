@@ -1,0 +1,103 @@
+/*
+ * auth.h - who is who in cove: users, groups, projects, passwords, tokens,
+ * signing keys and the audit log.
+ *
+ * Identity in a request comes only from a verified token: an access token
+ * (JWT, EdDSA, signed by our keyring) or a personal API token (opaque,
+ * stored hashed). auth_authenticate turns an Authorization header into a
+ * struct actor; everything else takes an actor and decides what it may do.
+ * Domain functions here never see HTTP; api.c translates.
+ */
+#ifndef COVE_AUTH_H
+#define COVE_AUTH_H
+
+#include "core/core.h"
+#include "db/db.h"
+
+#define AUTH_NAME_MAX 32
+#define AUTH_UID_MIN 1000
+
+enum auth_scope {
+	SCOPE_READ = 1,
+	SCOPE_WRITE = 2,
+	SCOPE_ADMIN = 4,
+	SCOPE_ALL = 7,
+};
+
+/* The caller of a request, as established by auth_authenticate. */
+struct actor {
+	int authenticated;
+	int64_t uid;
+	int64_t gid;
+	int admin;
+	unsigned scopes;
+	char username[AUTH_NAME_MAX + 1];
+	char session_id[32]; /* set for access tokens */
+	char token_id[32];   /* set for personal API tokens */
+	/* where the request came from, for the audit log */
+	char ip[64];
+	char request_id[32];
+};
+
+struct auth;
+struct keyring;
+
+/* Open the auth context: loads (or creates) signing keys under
+ * data_dir/keys, and creates the first admin when there are no users:
+ * with admin_password, or a generated one returned in *generated (caller
+ * frees; NULL when none was generated). */
+int auth_open(struct auth **out, struct db *db, const struct config *cfg,
+	      const char *admin_password, char **generated, struct err *e);
+void auth_close(struct auth *a);
+
+/* Verify "Bearer <token>" (the whole header value, or NULL for none).
+ * With no header: 0 and act->authenticated = 0. With a bad or expired
+ * token: COVE_EAUTH. */
+int auth_authenticate(struct auth *a, const char *authorization,
+		      struct actor *act, struct err *e);
+
+/* Record an event in the audit log (never fails the caller). */
+void auth_audit(struct dbconn *c, const struct actor *act, const char *action,
+		const char *target, int ok, const char *detail);
+
+/* Groups of a user (primary first), for permission checks elsewhere.
+ * *gids is malloc'd; returns the count or a negative code. */
+int auth_user_gids(struct dbconn *c, int64_t uid, int64_t **gids,
+		   struct err *e);
+
+/* ---- pieces exposed for unit tests ---------------------------------------- */
+
+struct pw_params {
+	uint32_t m_kib, t, p;
+};
+/* Password policy: length 8..256; at least three of lower, upper, digit,
+ * other (two from 16 characters on); not the username; not common. */
+int auth_password_check(const char *username, const char *password,
+			struct err *e);
+/* Username policy: [a-z_][a-z0-9_-]{0,31}, not reserved. */
+int auth_username_check(const char *name, int allow_reserved, struct err *e);
+/* Argon2id: encode into a PHC string (caller frees) / verify. verify
+ * returns 1 (match), 0 (no match) or negative; *rehash is set when the
+ * stored parameters differ from want. */
+int auth_password_hash(const struct pw_params *pp, const char *password,
+		       char **out, struct err *e);
+int auth_password_verify(const char *encoded, const char *password,
+			 const struct pw_params *want, int *rehash);
+
+/* Keyring: Ed25519 signing keys in dir (one JWK file per key, 0600). */
+int keyring_open(struct keyring **out, const char *dir, int64_t access_ttl,
+		 int64_t rotate_days, struct err *e);
+void keyring_close(struct keyring *k);
+int keyring_rotate(struct keyring *k, char kid_out[32], struct err *e);
+/* JWKS document of every key whose tokens may still be alive (caller
+ * decrefs). */
+json_t *keyring_jwks(struct keyring *k);
+/* Sign claims (borrowed) into a compact JWT (caller frees). */
+int keyring_sign(struct keyring *k, json_t *claims, char **jwt, struct err *e);
+/* Verify a compact JWT: signature by one of our keys (by kid), alg EdDSA
+ * only, typ JWT, iss, aud, exp, nbf. On success *claims is set (caller
+ * decrefs). */
+int keyring_verify(struct keyring *k, const char *token, const char *issuer,
+		   const char *audience, json_t **claims, struct err *e);
+
+#endif

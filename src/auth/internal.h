@@ -1,0 +1,121 @@
+/*
+ * internal.h - what the files of the auth module share and nobody else
+ * sees: the context struct and the domain functions api.c calls.
+ * Every function taking a struct dbconn runs its own transaction unless it
+ * says "caller holds a transaction".
+ */
+#ifndef COVE_AUTH_INTERNAL_H
+#define COVE_AUTH_INTERNAL_H
+
+#include "auth/auth.h"
+
+struct auth {
+	struct db *db;
+	const struct config *cfg;
+	struct keyring *keys;
+	struct pw_params pw;
+	char *issuer;
+	char *dummy_hash; /* verified against when the user does not exist */
+};
+
+#define AUDIENCE "cove"
+#define PAT_PREFIX "cove_pat_"
+
+/* ---- users ---- */
+struct user_spec {
+	const char *username;
+	const char *email;     /* may be NULL */
+	const char *full_name; /* may be NULL */
+	const char *password;  /* may be NULL: no password login */
+	const char *password_hash; /* already hashed (takes precedence) */
+	const char *state;     /* NULL: active */
+	int admin;
+	int64_t uid;  /* 0: allocate */
+	int64_t gid;  /* 0: same as uid */
+	int allow_reserved;
+	int skip_policy; /* operator-set bootstrap password */
+};
+int users_create(struct auth *a, struct dbconn *c, const struct user_spec *u,
+		 int64_t *uid, struct err *e);
+/* Look up by name: 1 found, 0 not, < 0 error. */
+int users_find(struct dbconn *c, const char *name, int64_t *uid, struct err *e);
+/* The user object (see docs/api.md), or NULL with e set. */
+json_t *users_json(struct dbconn *c, int64_t uid, struct err *e);
+int users_is_admin(struct dbconn *c, int64_t uid);
+/* Apply a PATCH (fields as in docs/api.md); admin_fields allows state,
+ * admin and password. */
+int users_update(struct auth *a, struct dbconn *c, const struct actor *act,
+		 int64_t uid, json_t *patch, int admin_fields, struct err *e);
+int users_delete(struct dbconn *c, const struct actor *act, int64_t uid,
+		 struct err *e);
+int users_list(struct dbconn *c, const char *cursor, int limit, json_t **out,
+	       struct err *e);
+int users_export_passwd(struct dbconn *c, struct buf *out, struct err *e);
+int users_import_passwd(struct auth *a, struct dbconn *c, const char *text,
+			json_t **report, struct err *e);
+int64_t ids_next(struct dbconn *c, struct err *e); /* caller holds a transaction */
+int email_check(const char *email, struct err *e);
+
+/* ---- groups ---- */
+int groups_find(struct dbconn *c, const char *name, int64_t *gid,
+		char kind[16], struct err *e);
+json_t *groups_json(struct dbconn *c, int64_t gid, struct err *e);
+int groups_create(struct dbconn *c, const char *name, int64_t gid,
+		  json_t *members, int64_t *out_gid, struct err *e);
+int groups_rename(struct dbconn *c, int64_t gid, const char *name,
+		  struct err *e);
+int groups_delete(struct dbconn *c, int64_t gid, struct err *e);
+int groups_member(struct dbconn *c, int64_t gid, int64_t uid, int add,
+		  struct err *e);
+int groups_list(struct dbconn *c, const char *cursor, int limit, json_t **out,
+		struct err *e);
+int groups_export(struct dbconn *c, struct buf *out, struct err *e);
+int groups_import(struct dbconn *c, const char *text, json_t **report,
+		  struct err *e);
+
+/* ---- projects ---- */
+int projects_create(struct dbconn *c, const struct actor *act, json_t *body,
+		    json_t **out, struct err *e);
+/* The caller's role in the project ("" when none): 1 exists, 0 not. */
+int projects_role(struct dbconn *c, const char *name, int64_t uid,
+		  char role[16], struct err *e);
+json_t *projects_json(struct dbconn *c, const char *name, struct err *e);
+int projects_update(struct dbconn *c, const struct actor *act,
+		    const char *name, json_t *body, struct err *e);
+int projects_delete(struct dbconn *c, const char *name, struct err *e);
+int projects_list(struct dbconn *c, const struct actor *act, const char *cursor,
+		  int limit, json_t **out, struct err *e);
+int projects_set_member(struct dbconn *c, const char *name, int64_t uid,
+			const char *role, struct err *e);
+int projects_remove_member(struct dbconn *c, const char *name, int64_t uid,
+			   struct err *e);
+json_t *projects_members(struct dbconn *c, const char *name, struct err *e);
+json_t *projects_of_user(struct dbconn *c, int64_t uid);
+
+/* ---- sessions and tokens ---- */
+int sessions_login(struct auth *a, struct dbconn *c, struct actor *act,
+		   const char *username, const char *password, json_t **pair,
+		   struct err *e);
+int sessions_refresh(struct auth *a, struct dbconn *c, struct actor *act,
+		     const char *refresh_token, json_t **pair, struct err *e);
+int sessions_logout(struct dbconn *c, const struct actor *act,
+		    const char *refresh_token, struct err *e);
+/* End every session of uid except keep (may be NULL). */
+int sessions_revoke_user(struct dbconn *c, int64_t uid, const char *keep,
+			 const char *reason, struct err *e);
+int tokens_create(struct dbconn *c, const struct actor *act, json_t *body,
+		  json_t **out, struct err *e);
+int tokens_list(struct dbconn *c, const struct actor *act, json_t **out,
+		struct err *e);
+int tokens_revoke(struct dbconn *c, const struct actor *act, const char *id,
+		  struct err *e);
+
+/* ---- settings ---- */
+int settings_get_bool(struct dbconn *c, const char *key, int def);
+int settings_set(struct dbconn *c, const char *key, const char *value,
+		 struct err *e);
+
+/* Helpers */
+void json_set_time(json_t *o, const char *key, int64_t t); /* null when 0 */
+
+#endif

@@ -1,0 +1,154 @@
+/*
+ * main.c - command dispatch: `cove serve` runs the platform, `cove routes`
+ * lists the HTTP routes, every other subcommand is the client (cli/).
+ * This is the one place that decides how errors reach the terminal.
+ */
+#include "auth/auth.h"
+#include "cli/cli.h"
+#include "core/core.h"
+#include "db/db.h"
+#include "http/http.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+	int rc = 0;
+	for (char *s = p + 1; *s; s++)
+		if (*s == '/') {
+			*s = '\0';
+			if (mkdir(p, mode) < 0 && errno != EEXIST)
+				rc = -1;
+			*s = '/';
+		}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		rc = -1;
+	free(p);
+	return rc;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	struct config cfg;
+	struct err e = {0};
+	struct server srv;
+	char *generated = NULL;
+	int status = 1;
+	memset(&srv, 0, sizeof(srv));
+	int rc = config_load(&cfg, argc, argv, &e);
+	if (rc == 1) {
+		config_usage(stdout);
+		config_free(&cfg);
+		return 0;
+	}
+	if (rc) {
+		fprintf(stderr, "cove serve: %s\n", e.msg);
+		config_free(&cfg);
+		return 2;
+	}
+	log_setup(log_level_parse(cfg.log_level), 2);
+
+	/* Signals are taken synchronously by this thread: block them before
+	 * any other thread exists so that every thread inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	umask(077);
+	if (mkdir_p(cfg.data_dir, 0700) < 0) {
+		fprintf(stderr, "cove serve: cannot create data directory %s: %s\n",
+			cfg.data_dir, strerror(errno));
+		goto out;
+	}
+	char *dbpath = xasprintf("%s/cove.db", cfg.data_dir);
+	rc = db_open(&srv.db, dbpath, (int)cfg.threads + 2, &e);
+	free(dbpath);
+	if (rc) {
+		fprintf(stderr, "cove serve: %s\n", e.msg);
+		goto out;
+	}
+	rc = auth_open(&srv.auth, srv.db, &cfg, getenv("COVE_ADMIN_PASSWORD"),
+		       &generated, &e);
+	if (rc) {
+		fprintf(stderr, "cove serve: %s\n", e.msg);
+		goto out;
+	}
+	if (generated) {
+		printf("cove: created the administrator 'admin' with the one-time "
+		       "password: %s\n"
+		       "cove: log in with 'cove login --username admin' and change it "
+		       "with 'cove passwd'; it will not be shown again.\n",
+		       generated);
+		fflush(stdout);
+		free(generated);
+	}
+	srv.cfg = &cfg;
+	if ((rc = server_start(&srv, &e))) {
+		fprintf(stderr, "cove serve: %s\n", e.msg);
+		goto out;
+	}
+	log_event(LOG_INFO, "cove serving", "{s:s,s:s,s:I}", "listen", cfg.listen,
+		  "data", cfg.data_dir, "threads", (json_int_t)cfg.threads);
+	printf("cove: serving on http://%s (data in %s)\n", cfg.listen, cfg.data_dir);
+	fflush(stdout);
+
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	log_event(LOG_INFO, "shutting down", "{s:i}", "signal", sig);
+	server_stop(&srv);
+	status = 0;
+out:
+	server_stop(&srv);
+	auth_close(srv.auth);
+	db_close(srv.db);
+	config_free(&cfg);
+	if (status == 0)
+		log_event(LOG_INFO, "stopped", NULL);
+	return status;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: cove <command> [flags]\n\n"
+		     "server:\n"
+		     "  serve            run the platform (cove serve --help)\n"
+		     "  routes           list the HTTP routes\n\n"
+		     "client:\n");
+	cli_usage(out);
+	fprintf(out, "\nEvery command takes --help.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("cove 0.1.0\n");
+		return 0;
+	}
+	if (!strcmp(argv[1], "serve"))
+		return cmd_serve(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "routes")) {
+		server_print_routes(stdout);
+		return 0;
+	}
+	if (cli_known(argv[1]))
+		return cli_main(argc - 1, argv + 1);
+	fprintf(stderr, "cove: unknown command '%s' (see cove --help)\n", argv[1]);
+	return 2;
+}
