@@ -1,0 +1,127 @@
+"""The authorization matrix: every route called anonymously, as another
+user, as the user who owns the resource, and as an admin (in that order,
+since the later calls may change things), with the status each must get.
+A route missing from the matrix fails the test, so new routes are added
+here when they are written."""
+import subprocess
+
+import pytest
+
+from conftest import COVE, unique
+
+ANON, OTHER, USER, ADMIN = "anon", "other", "user", "admin"
+
+
+def fresh(s, admin, user_tok, ctx):
+    """Resources made anew for each route, so destructive calls do not
+    disturb the next row."""
+    ctx["victim"] = unique("vic")
+    s.post("/v1/users", admin, json={"username": ctx["victim"]})
+    ctx["group"] = unique("grp")
+    s.post("/v1/groups", admin, json={"name": ctx["group"], "members": [ctx["self"]]})
+    ctx["proj"] = unique("prj")
+    r = s.post("/v1/projects", user_tok, json={"name": ctx["proj"]})
+    assert r.status_code == 201, r.text
+    s.req("PUT", "/v1/projects/%s/members/%s" % (ctx["proj"], ctx["other"]), user_tok,
+          json={"role": "guest"})
+    ctx["token"] = s.post("/v1/tokens", user_tok, json={"name": unique("t")}).json()["id"]
+
+
+def new_user_body():
+    n = unique("nu")
+    return {"username": n, "email": n + "@x.org", "password": "Good-pass-123"}
+
+
+TEXT = ("text", "imp%s:x:%d:%d::/home/x:/bin/sh\n")
+
+# method, path, body (callable or value), expected statuses by caller
+MATRIX = [
+    ("GET", "/healthz", None, {ANON: 200, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/readyz", None, {ANON: 200, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/metrics", None, {ANON: 200, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/v1/openapi.json", None, {ANON: 200, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/.well-known/jwks.json", None, {ANON: 200, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/auth/register", new_user_body, {ANON: 201, OTHER: 201, USER: 201, ADMIN: 201}),
+    ("POST", "/v1/auth/login", {"username": "admin", "password": "wrong-Pass-1"},
+     {ANON: 401, OTHER: 401, USER: 401, ADMIN: 401}),
+    ("POST", "/v1/auth/refresh", {"refresh_token": "cove_rt_bogus"},
+     {ANON: 401, OTHER: 401, USER: 401, ADMIN: 401}),
+    ("POST", "/v1/auth/logout", {"refresh_token": "cove_rt_bogus"},
+     {ANON: 401, OTHER: 400, USER: 400, ADMIN: 400}),
+    ("GET", "/v1/me", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("PATCH", "/v1/me", {"full_name": "Someone"}, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/me/password", {"current_password": "Not-it-123", "new_password": "New-pass-456"},
+     {ANON: 401, OTHER: 403, USER: 403, ADMIN: 403}),
+    ("GET", "/v1/tokens", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/tokens", lambda: {"name": unique("tok")}, {ANON: 401, OTHER: 201, USER: 201, ADMIN: 201}),
+    ("DELETE", "/v1/tokens/{token}", None, {ANON: 401, OTHER: 404, USER: 204, ADMIN: 404}),
+    ("GET", "/v1/users", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("POST", "/v1/users", lambda: {"username": unique("cu")}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 201}),
+    ("POST", "/v1/users/import", lambda: ("text", "%s:x:%d:%d::/h:/bin/sh\n" % (
+        unique("iu"), 20000 + int(unique("")[1:]) % 10000, 20000 + int(unique("")[1:]) % 10000)),
+     {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("GET", "/v1/users/{self}", None, {ANON: 401, OTHER: 403, USER: 200, ADMIN: 200}),
+    ("PATCH", "/v1/users/{self}", {"full_name": "Changed"}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("DELETE", "/v1/users/{victim}", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 204}),
+    ("GET", "/v1/groups", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/groups", lambda: {"name": unique("ng")}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 201}),
+    ("POST", "/v1/groups/import", lambda: ("text", "%s:x:%d:\n" % (
+        unique("ig"), 40000 + int(unique("")[1:]) % 10000)),
+     {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("GET", "/v1/groups/{group}", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("PATCH", "/v1/groups/{group}", lambda: {"name": unique("rn")}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("DELETE", "/v1/groups/{group}", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 204}),
+    ("PUT", "/v1/groups/{group}/members/{other}", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 204}),
+    ("DELETE", "/v1/groups/{group}/members/{self}", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 204}),
+    ("GET", "/v1/projects", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/projects", lambda: {"name": unique("np")}, {ANON: 401, OTHER: 201, USER: 201, ADMIN: 201}),
+    ("GET", "/v1/projects/{proj}", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("PATCH", "/v1/projects/{proj}", {"description": "d"}, {ANON: 401, OTHER: 403, USER: 200, ADMIN: 200}),
+    ("DELETE", "/v1/projects/{proj}", None, {ANON: 401, OTHER: 403, USER: 204, ADMIN: 404}),
+    ("GET", "/v1/projects/{proj}/members", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("PUT", "/v1/projects/{proj}/members/{victim}", {"role": "developer"},
+     {ANON: 401, OTHER: 403, USER: 200, ADMIN: 200}),
+    ("DELETE", "/v1/projects/{proj}/members/{other}", None, {ANON: 401, OTHER: 204, USER: 404, ADMIN: 404}),
+    ("GET", "/v1/settings", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("PATCH", "/v1/settings", {"registration": True}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("POST", "/v1/admin/keys/rotate", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("GET", "/v1/audit", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+]
+
+
+def template(path):
+    import re
+    return re.sub(r"\{[a-z]+\}", "{}", path)
+
+
+def test_matrix_covers_every_route():
+    routes = subprocess.run([COVE, "routes"], capture_output=True, text=True, check=True).stdout.split("\n")
+    served = {(l.split()[0], template(l.split()[1])) for l in routes if l.strip()}
+    tested = {(m, template(p)) for m, p, _, _ in MATRIX}
+    assert served == tested, ("untested", served - tested, "not served", tested - served)
+
+
+@pytest.mark.parametrize("method,path,body,expect", MATRIX, ids=["%s %s" % (m, p) for m, p, _, _ in MATRIX])
+def test_authorization(shared_server, method, path, body, expect):
+    s = shared_server
+    if not hasattr(s, "matrix_ctx"):
+        user, other = unique("mu"), unique("mo")
+        s.matrix_ctx = {"self": user, "other": other,
+                        "tokens": {USER: s.register(user), OTHER: s.register(other),
+                                   ADMIN: s.admin_token(), ANON: None}}
+    ctx = dict(s.matrix_ctx)
+    tokens = ctx["tokens"]
+    fresh(s, tokens[ADMIN], tokens[USER], ctx)
+    url = path.format(**ctx)
+    for who in (ANON, OTHER, USER, ADMIN):
+        b = body() if callable(body) else body
+        kw = {}
+        if isinstance(b, tuple):
+            kw = {"data": b[1].encode(), "headers": {"Content-Type": "text/plain"}}
+        elif b is not None:
+            kw = {"json": b}
+        r = s.req(method, url, tokens[who], **kw)
+        assert r.status_code == expect[who], "%s %s as %s: %d %s" % (method, url, who, r.status_code, r.text)
+        if r.status_code >= 400:
+            assert r.headers["Content-Type"] == "application/problem+json"
+            assert r.json()["status"] == r.status_code and r.json()["detail"]
