@@ -301,6 +301,17 @@ static int media_type_is(const char *ctype, const char *want)
 	return ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ';
 }
 
+/* An authenticated caller was refused an administrative route: that is
+ * an admin event too, and goes to the audit log. */
+static void audit_denied(struct req *r, const char *why)
+{
+	struct dbconn *c = db_get(r->srv->db);
+	char *target = xasprintf("%s %s", r->method, r->route->pattern);
+	auth_audit(c, &r->actor, "admin.denied", target, 0, why);
+	free(target);
+	db_put(r->srv->db, c);
+}
+
 /* Route, authenticate and check the request line and headers. Returns 0
  * to go on reading the body, or non-zero when a reply was made. */
 static int req_begin(struct req *r, char *scratch)
@@ -353,11 +364,14 @@ static int req_begin(struct req *r, char *scratch)
 		if (r->route->flags & ROUTE_ADMIN)
 			need |= SCOPE_ADMIN;
 		if ((r->actor.scopes & need) != need) {
+			if (r->route->flags & ROUTE_ADMIN)
+				audit_denied(r, "token scope");
 			reply_problem(r, 403, "permission denied: this token's scopes do "
 					      "not allow %s %s", r->method, r->path);
 			return 1;
 		}
 		if ((r->route->flags & ROUTE_ADMIN) && !r->actor.admin) {
+			audit_denied(r, "not an administrator");
 			reply_problem(r, 403, "permission denied: administrators only");
 			return 1;
 		}

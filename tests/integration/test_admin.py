@@ -218,3 +218,8 @@ def test_audit_log(shared_server):
     assert nxt["items"][0]["id"] < page["items"][0]["id"]
     # no secrets in the audit log
     assert "Wrong-pass-1" not in r.text
+    # refused admin calls are recorded too
+    ut = s.register(unique("snoop"))
+    assert s.get("/v1/users", ut).status_code == 403
+    denied = s.get("/v1/audit?action=admin.denied", at).json()["items"]
+    assert denied[0]["target"] == "GET /v1/users" and denied[0]["outcome"] == "failure"
