@@ -8,13 +8,13 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN    := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
-           -Wshadow -Wformat=2 -Wstrict-prototypes
+           -Wshadow -Wformat=2 -Wstrict-prototypes -Wno-missing-field-initializers
 REL_CFLAGS := $(WARN) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 DBG_CFLAGS := $(WARN) -O1 -g -fno-omit-frame-pointer \
            -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LIBS    = $(PKG_LIBS) -lpthread -lm
 
-SRC     := $(sort $(wildcard src/core/*.c src/db/*.c src/http/*.c src/auth/*.c src/cli/*.c))
+SRC     := $(sort $(wildcard src/core/*.c src/db/*.c src/http/*.c src/auth/*.c src/files/*.c src/cli/*.c))
 ASM     := src/http/embed.S
 MAIN    := src/main.c
 EMBED   := docs/openapi.json
@@ -46,7 +46,11 @@ build/dbg/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(DBG_CFLAGS) $(PKG_CFLAGS) -Isrc -c -o $@ $<
 
-build/rel/%.o build/dbg/%.o: %.S $(EMBED)
+build/rel/%.o: %.S $(EMBED)
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@ $<
+
+build/dbg/%.o: %.S $(EMBED)
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $@ $<
 

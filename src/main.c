@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "core/core.h"
 #include "db/db.h"
+#include "files/files.h"
 #include "http/http.h"
 
 #include <errno.h>
@@ -32,6 +33,38 @@ static int mkdir_p(const char *path, mode_t mode)
 	if (mkdir(p, mode) < 0 && errno != EEXIST)
 		rc = -1;
 	free(p);
+	return rc;
+}
+
+/* ---- hooks: the file space follows users and projects ---- */
+
+static int hook_user_created(void *ctx, struct dbconn *c, const char *name,
+			     int64_t uid, int64_t gid, struct err *e)
+{
+	return fs_home_create(ctx, c, name, uid, gid, e);
+}
+
+static int hook_user_deleted(void *ctx, struct dbconn *c, const char *name,
+			     struct err *e)
+{
+	char *path = xasprintf("/home/%s", name);
+	int rc = fs_area_remove(ctx, c, path, e);
+	free(path);
+	return rc;
+}
+
+static int hook_project_created(void *ctx, struct dbconn *c, const char *name,
+				int64_t gid, struct err *e)
+{
+	return fs_project_create(c, name, gid, e);
+}
+
+static int hook_project_deleted(void *ctx, struct dbconn *c, const char *name,
+				struct err *e)
+{
+	char *path = xasprintf("/projects/%s", name);
+	int rc = fs_area_remove(ctx, c, path, e);
+	free(path);
 	return rc;
 }
 
@@ -79,7 +112,21 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "cove serve: %s\n", e.msg);
 		goto out;
 	}
-	rc = auth_open(&srv.auth, srv.db, &cfg, getenv("COVE_ADMIN_PASSWORD"),
+	unsigned home_mode = 0;
+	for (const char *p = cfg.home_mode; *p; p++)
+		home_mode = home_mode * 8 + (unsigned)(*p - '0');
+	if ((rc = files_open(&srv.files, srv.db, cfg.data_dir, home_mode, &e))) {
+		fprintf(stderr, "cove serve: %s\n", e.msg);
+		goto out;
+	}
+	struct auth_hooks hooks = {
+		.ctx = srv.files,
+		.user_created = hook_user_created,
+		.user_deleted = hook_user_deleted,
+		.project_created = hook_project_created,
+		.project_deleted = hook_project_deleted,
+	};
+	rc = auth_open(&srv.auth, srv.db, &cfg, &hooks, getenv("COVE_ADMIN_PASSWORD"),
 		       &generated, &e);
 	if (rc) {
 		fprintf(stderr, "cove serve: %s\n", e.msg);
@@ -112,6 +159,7 @@ static int cmd_serve(int argc, char **argv)
 out:
 	server_stop(&srv);
 	auth_close(srv.auth);
+	files_close(srv.files);
 	db_close(srv.db);
 	config_free(&cfg);
 	if (status == 0)

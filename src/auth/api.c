@@ -414,7 +414,7 @@ static void delete_user(struct req *r)
 	int64_t uid;
 	int rc = find_user(c, name, &uid, &e);
 	if (rc == 0)
-		rc = users_delete(c, &r->actor, uid, &e);
+		rc = users_delete(AUTH(r), c, &r->actor, uid, &e);
 	audit_rc(c, r, "user.delete", name, rc, &e);
 	db_put(DB(r), c);
 	finish_rc(r, rc, 204, &e);
@@ -628,7 +628,7 @@ static void post_projects(struct req *r)
 		return;
 	}
 	struct dbconn *c = db_get(DB(r));
-	int rc = projects_create(c, &r->actor, b, &o, &e);
+	int rc = projects_create(AUTH(r), c, &r->actor, b, &o, &e);
 	const char *name = json_string_value(json_object_get(b, "name"));
 	audit_rc(c, r, "project.create", name ? name : "", rc, &e);
 	db_put(DB(r), c);
@@ -683,7 +683,7 @@ static void delete_project(struct req *r)
 		rc = err_set(&e, COVE_EPERM,
 			     "permission denied: only owners delete a project");
 	if (rc == 0)
-		rc = projects_delete(c, name, &e);
+		rc = projects_delete(AUTH(r), c, name, &e);
 	audit_rc(c, r, "project.delete", name, rc, &e);
 	db_put(DB(r), c);
 	finish_rc(r, rc, 204, &e);

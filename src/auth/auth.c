@@ -9,17 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-void json_set_time(json_t *o, const char *key, int64_t t)
-{
-	if (!t) {
-		json_object_set_new(o, key, json_null());
-		return;
-	}
-	char ts[32];
-	time_format(t, ts);
-	json_object_set_new(o, key, json_string(ts));
-}
-
 int settings_get_bool(struct dbconn *c, const char *key, int def)
 {
 	struct stmt *st;
@@ -88,9 +77,12 @@ out:
 }
 
 int auth_open(struct auth **out, struct db *db, const struct config *cfg,
-	      const char *admin_password, char **generated, struct err *e)
+	      const struct auth_hooks *hooks, const char *admin_password,
+	      char **generated, struct err *e)
 {
 	struct auth *a = xcalloc(1, sizeof(*a));
+	if (hooks)
+		a->hooks = *hooks;
 	a->db = db;
 	a->cfg = cfg;
 	a->pw.m_kib = (uint32_t)cfg->argon2_m_kib;

@@ -42,12 +42,31 @@ struct actor {
 struct auth;
 struct keyring;
 
+/*
+ * Calls into other modules made inside the auth module's transactions,
+ * so that a user never exists without a home directory, nor a project
+ * without its shared directory. Each returns 0 or a code with e filled;
+ * a failure rolls the whole change back.
+ */
+struct auth_hooks {
+	void *ctx;
+	int (*user_created)(void *ctx, struct dbconn *c, const char *name,
+			    int64_t uid, int64_t gid, struct err *e);
+	int (*user_deleted)(void *ctx, struct dbconn *c, const char *name,
+			    struct err *e);
+	int (*project_created)(void *ctx, struct dbconn *c, const char *name,
+			       int64_t gid, struct err *e);
+	int (*project_deleted)(void *ctx, struct dbconn *c, const char *name,
+			       struct err *e);
+};
+
 /* Open the auth context: loads (or creates) signing keys under
  * data_dir/keys, and creates the first admin when there are no users:
  * with admin_password, or a generated one returned in *generated (caller
  * frees; NULL when none was generated). */
 int auth_open(struct auth **out, struct db *db, const struct config *cfg,
-	      const char *admin_password, char **generated, struct err *e);
+	      const struct auth_hooks *hooks, const char *admin_password,
+	      char **generated, struct err *e);
 void auth_close(struct auth *a);
 
 /* Verify "Bearer <token>" (the whole header value, or NULL for none).

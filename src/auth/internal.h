@@ -16,6 +16,7 @@ struct auth {
 	struct pw_params pw;
 	char *issuer;
 	char *dummy_hash; /* verified against when the user does not exist */
+	struct auth_hooks hooks;
 };
 
 #define AUDIENCE "cove"
@@ -46,8 +47,8 @@ int users_is_admin(struct dbconn *c, int64_t uid);
  * admin and password. */
 int users_update(struct auth *a, struct dbconn *c, const struct actor *act,
 		 int64_t uid, json_t *patch, int admin_fields, struct err *e);
-int users_delete(struct dbconn *c, const struct actor *act, int64_t uid,
-		 struct err *e);
+int users_delete(struct auth *a, struct dbconn *c, const struct actor *act,
+		 int64_t uid, struct err *e);
 int users_list(struct dbconn *c, const char *cursor, int limit, json_t **out,
 	       struct err *e);
 int users_export_passwd(struct dbconn *c, struct buf *out, struct err *e);
@@ -74,15 +75,16 @@ int groups_import(struct dbconn *c, const char *text, json_t **report,
 		  struct err *e);
 
 /* ---- projects ---- */
-int projects_create(struct dbconn *c, const struct actor *act, json_t *body,
-		    json_t **out, struct err *e);
+int projects_create(struct auth *a, struct dbconn *c, const struct actor *act,
+		    json_t *body, json_t **out, struct err *e);
 /* The caller's role in the project ("" when none): 1 exists, 0 not. */
 int projects_role(struct dbconn *c, const char *name, int64_t uid,
 		  char role[16], struct err *e);
 json_t *projects_json(struct dbconn *c, const char *name, struct err *e);
 int projects_update(struct dbconn *c, const struct actor *act,
 		    const char *name, json_t *body, struct err *e);
-int projects_delete(struct dbconn *c, const char *name, struct err *e);
+int projects_delete(struct auth *a, struct dbconn *c, const char *name,
+		    struct err *e);
 int projects_list(struct dbconn *c, const struct actor *act, const char *cursor,
 		  int limit, json_t **out, struct err *e);
 int projects_set_member(struct dbconn *c, const char *name, int64_t uid,
@@ -115,7 +117,5 @@ int settings_get_bool(struct dbconn *c, const char *key, int def);
 int settings_set(struct dbconn *c, const char *key, const char *value,
 		 struct err *e);
 
-/* Helpers */
-void json_set_time(json_t *o, const char *key, int64_t t); /* null when 0 */
 
 #endif

@@ -122,8 +122,8 @@ static int description_check(const char *d, struct err *e)
 	return 0;
 }
 
-int projects_create(struct dbconn *c, const struct actor *act, json_t *body,
-		    json_t **out, struct err *e)
+int projects_create(struct auth *a, struct dbconn *c, const struct actor *act,
+		    json_t *body, json_t **out, struct err *e)
 {
 	static const char *const fields[] = {"name", "description", "quota", NULL};
 	const char *name, *desc;
@@ -179,6 +179,9 @@ int projects_create(struct dbconn *c, const struct actor *act, json_t *body,
 	    (rc = db_exec(c, e, "INSERT INTO group_members(gid, uid) VALUES (?, ?)",
 			  "ii", gid, act->uid)) < 0)
 		goto rollback;
+	if (a->hooks.project_created &&
+	    (rc = a->hooks.project_created(a->hooks.ctx, c, name, gid, e)))
+		goto rollback;
 	if ((rc = db_commit(c, e)))
 		return rc;
 	*out = projects_json(c, name, e);
@@ -229,7 +232,8 @@ rollback:
 	return rc;
 }
 
-int projects_delete(struct dbconn *c, const char *name, struct err *e)
+int projects_delete(struct auth *a, struct dbconn *c, const char *name,
+		    struct err *e)
 {
 	int rc = db_begin(c, e);
 	if (rc)
@@ -241,6 +245,9 @@ int projects_delete(struct dbconn *c, const char *name, struct err *e)
 			rc = err_set(e, COVE_ENOENT, "no such project");
 		goto rollback;
 	}
+	if (a->hooks.project_deleted &&
+	    (rc = a->hooks.project_deleted(a->hooks.ctx, c, name, e)))
+		goto rollback;
 	if ((rc = db_exec(c, e, "DELETE FROM projects WHERE name = ?", "s", name)) < 0 ||
 	    (rc = db_exec(c, e, "DELETE FROM groups WHERE gid = ?", "i", gid)) < 0)
 		goto rollback;

@@ -152,6 +152,9 @@ int users_create(struct auth *a, struct dbconn *c, const struct user_spec *u,
 		if (rc < 0)
 			goto rollback;
 	}
+	if (a->hooks.user_created &&
+	    (rc = a->hooks.user_created(a->hooks.ctx, c, u->username, uid, gid, e)))
+		goto rollback;
 	if ((rc = db_commit(c, e)))
 		goto out;
 	*uid_out = uid;
@@ -335,8 +338,8 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-int users_delete(struct dbconn *c, const struct actor *act, int64_t uid,
-		 struct err *e)
+int users_delete(struct auth *a, struct dbconn *c, const struct actor *act,
+		 int64_t uid, struct err *e)
 {
 	if (uid == act->uid)
 		return err_set(e, COVE_ECONFLICT, "you cannot delete yourself");
@@ -362,6 +365,9 @@ int users_delete(struct dbconn *c, const struct actor *act, int64_t uid,
 		rc = err_set(e, COVE_ECONFLICT, "the 'admin' user cannot be deleted");
 		goto rollback;
 	}
+	if (a->hooks.user_deleted &&
+	    (rc = a->hooks.user_deleted(a->hooks.ctx, c, name, e)))
+		goto rollback;
 	if ((rc = db_exec(c, e, "DELETE FROM users WHERE uid = ?", "i", uid)) < 0)
 		goto rollback;
 	/* The user-private group goes with its user unless someone else

@@ -61,6 +61,8 @@ static const struct opt opts[] = {
 	 "first lockout; each repeat doubles it (up to a day)"},
 	{"key-rotate-days", "COVE_KEY_ROTATE_DAYS", OPT_INT, F(key_rotate_days),
 	 "30", "rotate the token signing key after this many days"},
+	{"home-mode", "COVE_HOME_MODE", OPT_STR, F(home_mode), "0700",
+	 "octal mode of new home directories"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -189,6 +191,9 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 	if (cfg->access_ttl < 10 || cfg->refresh_ttl < cfg->access_ttl)
 		return err_set(e, COVE_EINVAL,
 			       "access-ttl must be >= 10s and refresh-ttl >= access-ttl");
+	size_t hl = strlen(cfg->home_mode);
+	if (hl < 3 || hl > 4 || strspn(cfg->home_mode, "01234567") != hl)
+		return err_set(e, COVE_EINVAL, "home-mode must be octal, like 0700 or 0750");
 	if (cfg->argon2_m_kib < 8 || cfg->argon2_t < 1 || cfg->argon2_p < 1 ||
 	    cfg->argon2_m_kib < 8 * cfg->argon2_p)
 		return err_set(e, COVE_EINVAL, "Argon2id parameters out of range");

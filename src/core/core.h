@@ -130,6 +130,9 @@ int json_req_str(const json_t *obj, const char *key, const char **out,
 		 struct err *e);
 int json_opt_int(const json_t *obj, const char *key, int64_t *out,
 		 int *present, struct err *e);
+/* Set key to an RFC 3339 time (seconds or milliseconds), null when 0. */
+void json_set_time(json_t *o, const char *key, int64_t t);
+void json_set_time_ms(json_t *o, const char *key, int64_t ms);
 int json_opt_bool(const json_t *obj, const char *key, int *out, int *present,
 		  struct err *e);
 
@@ -166,6 +169,7 @@ struct config {
 	int64_t login_window;       /* seconds */
 	int64_t lockout_seconds;    /* first lockout; doubles on repeats */
 	int64_t key_rotate_days;    /* rotate the signing key after this age */
+	char *home_mode;            /* octal mode of new home directories */
 };
 
 /* Fill cfg from defaults, environment and argv (flags only; argv[0] is the

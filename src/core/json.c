@@ -4,6 +4,7 @@
  */
 #include "core.h"
 
+#include <stdio.h>
 #include <string.h>
 
 int json_only_fields(const json_t *obj, const char *const *allowed,
@@ -80,6 +81,30 @@ int json_opt_bool(const json_t *obj, const char *key, int *out, int *present,
 	if (present)
 		*present = 1;
 	return 0;
+}
+
+void json_set_time(json_t *o, const char *key, int64_t t)
+{
+	if (!t) {
+		json_object_set_new(o, key, json_null());
+		return;
+	}
+	char ts[32];
+	time_format(t, ts);
+	json_object_set_new(o, key, json_string(ts));
+}
+
+void json_set_time_ms(json_t *o, const char *key, int64_t ms)
+{
+	if (!ms) {
+		json_object_set_new(o, key, json_null());
+		return;
+	}
+	char ts[32], out[40];
+	time_format(ms / 1000, ts);
+	/* 2026-11-23T10:00:00Z -> 2026-11-23T10:00:00.123Z */
+	snprintf(out, sizeof(out), "%.19s.%03dZ", ts, (int)(ms % 1000));
+	json_object_set_new(o, key, json_string(out));
 }
 
 int utf8_valid(const char *s, size_t len)

@@ -28,11 +28,28 @@ enum route_flags {
 	ROUTE_HIDDEN = 32,   /* not part of the API document (none yet) */
 };
 
+/*
+ * A route that streams its request body (uploads) instead of receiving it
+ * whole: begin runs after authentication and before any byte is read (it
+ * may reply at once, e.g. 403 or 413, and the body is then never read),
+ * data gets each piece as it arrives, end answers once the body is
+ * complete, and cleanup always runs last (also when the client vanished).
+ */
+struct stream_ops {
+	int (*begin)(struct req *r);
+	int (*data)(struct req *r, const char *buf, size_t len);
+	void (*end)(struct req *r);
+	void (*cleanup)(struct req *r);
+};
+
 struct route {
 	const char *method;
-	const char *pattern; /* "/v1/users/{name}"; segments in braces bind */
+	/* "/v1/users/{name}": a braced segment binds one path segment;
+	 * "{path*}" (last only) binds the rest, slashes included. */
+	const char *pattern;
 	route_fn fn;
 	unsigned flags;
+	const struct stream_ops *stream; /* NULL: body arrives whole */
 };
 
 #define ROUTE_PARAMS_MAX 4
@@ -48,6 +65,7 @@ struct server {
 	const struct route **routes;
 	size_t nroutes;
 	struct metrics *metrics;
+	struct files *files;
 };
 
 /* Start serving on cfg->listen; returns when the daemon runs. */
@@ -77,6 +95,7 @@ struct req {
 	int replied;
 	int skip_body; /* body refused early: consume and drop */
 	struct MHD_Response *resp;
+	void *stream_ctx; /* owned by the route's stream_ops */
 };
 
 const char *req_param(struct req *r, const char *name);
@@ -89,6 +108,9 @@ json_t *req_json(struct req *r, struct err *e);
 int req_limit(struct req *r, int *limit, struct err *e);
 
 void reply_json(struct req *r, int status, json_t *body); /* steals body */
+/* Answer with bytes [offset, offset+len) of fd (taken: closed by MHD). */
+void reply_fd(struct req *r, int status, const char *ctype, int fd,
+	      uint64_t offset, uint64_t len);
 void reply_text(struct req *r, int status, const char *ctype, const char *body,
 		size_t len);
 void reply_empty(struct req *r, int status);
@@ -110,5 +132,6 @@ void metrics_render(struct metrics *m, struct server *s, struct buf *out);
 /* Every module's route table, NULL-ended, composed in server.c. */
 extern const struct route system_routes[]; /* http/system.c */
 extern const struct route auth_routes[];   /* auth/api.c */
+extern const struct route files_routes[];  /* files/api.c */
 
 #endif

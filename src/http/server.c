@@ -20,7 +20,7 @@
 static const struct route *const *module_tables(void)
 {
 	static const struct route *const tables[] = {system_routes, auth_routes,
-						     NULL};
+						     files_routes, NULL};
 	return tables;
 }
 
@@ -59,6 +59,18 @@ static int pattern_match(const char *pattern, const char *path, struct req *r,
 			const char *close = strchr(p, '}');
 			if (!close || np >= ROUTE_PARAMS_MAX)
 				return 0;
+			if (close[-1] == '*') {
+				/* binds the rest of the path, possibly empty */
+				size_t len = strlen(q);
+				memcpy(w, q, len);
+				w[len] = '\0';
+				r->params[np] = w;
+				r->param_names[np] = p + 1;
+				np++;
+				q += len;
+				p = close + 1;
+				continue;
+			}
 			const char *end = q;
 			while (*end && *end != '/')
 				end++;
@@ -90,7 +102,9 @@ const char *req_param(struct req *r, const char *name)
 {
 	size_t n = strlen(name);
 	for (int i = 0; i < ROUTE_PARAMS_MAX && r->params[i]; i++)
-		if (!strncmp(r->param_names[i], name, n) && r->param_names[i][n] == '}')
+		if (!strncmp(r->param_names[i], name, n) &&
+		    (r->param_names[i][n] == '}' ||
+		     (r->param_names[i][n] == '*' && r->param_names[i][n + 1] == '}')))
 			return r->params[i];
 	return NULL;
 }
@@ -164,6 +178,28 @@ static void reply_bytes(struct req *r, int status, const char *ctype,
 	MHD_add_response_header(r->resp, "X-Request-Id", r->actor.request_id);
 	MHD_add_response_header(r->resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(r->resp, "Cache-Control", "no-store");
+}
+
+void reply_fd(struct req *r, int status, const char *ctype, int fd,
+	      uint64_t offset, uint64_t len)
+{
+	if (r->replied) {
+		close(fd);
+		return;
+	}
+	r->replied = 1;
+	r->status = status;
+	r->resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
+	if (!r->resp) {
+		close(fd);
+		r->replied = 0;
+		reply_problem(r, 500, "cannot send file");
+		return;
+	}
+	if (ctype)
+		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r->resp, "X-Request-Id", r->actor.request_id);
+	MHD_add_response_header(r->resp, "X-Content-Type-Options", "nosniff");
 }
 
 void reply_header(struct req *r, const char *name, const char *value)
@@ -377,6 +413,8 @@ static int req_begin(struct req *r, char *scratch)
 		}
 	}
 
+	if (r->route->stream)
+		return r->route->stream->begin(r);
 	const char *cl = req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	const char *te = req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 	int has_body = (cl && strcmp(cl, "0")) || te;
@@ -449,6 +487,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		return MHD_YES;
 	}
 	struct req *r = &box->r;
+	if (!r->route || r->replied) {
+		/* answered before the body: drop whatever still arrives */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->route->stream) {
+		if (*upload_data_size) {
+			if (!r->replied && !r->skip_body &&
+			    r->route->stream->data(r, upload_data, *upload_data_size))
+				r->skip_body = 1;
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		if (!r->replied)
+			r->route->stream->end(r);
+		return queue(r);
+	}
 	if (*upload_data_size) {
 		if (!r->skip_body) {
 			if (r->body.len + *upload_data_size > (size_t)s->cfg->max_body) {
@@ -496,6 +551,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			  "ms", dt * 1000.0, "request_id", r->actor.request_id,
 			  "user", r->actor.authenticated ? r->actor.username : "",
 			  "ip", r->actor.ip);
+	if (r->route && r->route->stream && r->route->stream->cleanup)
+		r->route->stream->cleanup(r);
 	if (r->resp)
 		MHD_destroy_response(r->resp);
 	json_decref(r->json);
@@ -505,6 +562,37 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(box);
 	*con_cls = NULL;
 	__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decoding of paths and query values. An encoded NUL would cut
+ * the string short silently; it becomes \x01 instead, a control
+ * character that every name check refuses with a clear 400. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *w = s;
+	for (char *p = s; *p; p++) {
+		int hi, lo;
+		if (*p == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
+			char ch = (char)(hi * 16 + lo);
+			*w++ = ch ? ch : '\x01';
+			p += 2;
+		} else {
+			*w++ = *p;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -602,9 +690,10 @@ int server_start(struct server *s, struct err *e)
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg->threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg->conn_timeout,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg->max_conns,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
 		MHD_OPTION_NOTIFY_COMPLETED, &on_completed, s,
-		MHD_OPTION_EXTERNAL_LOGGER, &mhd_log, s, MHD_OPTION_END);
+		MHD_OPTION_EXTERNAL_LOGGER, &mhd_log, s,
+		MHD_OPTION_UNESCAPE_CALLBACK, &unescape, s, MHD_OPTION_END);
 	if (!s->mhd) {
 		close(fd);
 		return err_set(e, COVE_EIO, "cannot start the HTTP server on %s",

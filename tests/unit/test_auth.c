@@ -243,7 +243,7 @@ static void test_refresh_rotation(void **state)
 	assert_int_equal(db_open(&db, dbpath, 2, &e), 0);
 	struct auth *a = NULL;
 	char *gen = NULL;
-	assert_int_equal(auth_open(&a, db, &cfg, "Admin-Pass-99", &gen, &e), 0);
+	assert_int_equal(auth_open(&a, db, &cfg, NULL, "Admin-Pass-99", &gen, &e), 0);
 	assert_null(gen);
 	struct dbconn *c = db_get(db);
 

@@ -1,0 +1,449 @@
+/*
+ * api.c - HTTP handlers of the file space: /v1/fs/{path} (GET bytes or a
+ * listing, PUT streams an upload, POST mkdir/copy/move, PATCH mode and
+ * ownership, DELETE) and /v1/df. Turns the caller's token identity into
+ * file credentials (uid, groups, umask) and requests into ns.c calls.
+ */
+#include "auth/auth.h"
+#include "files/files.h"
+#include "http/http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DB(r) ((r)->srv->db)
+
+/* Credentials of the request's actor; free cr->gids after. */
+static int cred_load(struct req *r, struct dbconn *c, struct fs_cred *cr,
+		     struct err *e)
+{
+	memset(cr, 0, sizeof(*cr));
+	cr->uid = r->actor.uid;
+	cr->gid = r->actor.gid;
+	cr->admin = r->actor.admin;
+	int64_t umask = 022;
+	db_query_int(c, NULL, &umask, "SELECT umask FROM users WHERE uid = ?", "i",
+		     r->actor.uid);
+	cr->umask = (unsigned)umask;
+	int n = auth_user_gids(c, r->actor.uid, &cr->gids, e);
+	if (n < 0)
+		return n;
+	cr->ngids = n;
+	return 0;
+}
+
+/* "/" + the {path*} parameter, canonical; NULL with e set. */
+static char *req_path(struct req *r, struct err *e)
+{
+	const char *p = req_param(r, "path");
+	char *raw = xasprintf("/%s", p ? p : "");
+	char *clean = fs_path_clean(raw, e);
+	free(raw);
+	return clean;
+}
+
+static int query_bool(struct req *r, const char *key)
+{
+	const char *v = req_query(r, key);
+	return v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"));
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s && s[1] ? s + 1 : "/";
+}
+
+/* ---- GET: bytes, listing or metadata -------------------------------------- */
+
+/* Parse "bytes=a-b", "bytes=a-", "bytes=-n" against size. 1 = a range,
+ * 0 = no (or an ignorable multi-) range, -1 = unsatisfiable. */
+static int parse_range(const char *h, int64_t size, int64_t *from, int64_t *to)
+{
+	if (!h || strncmp(h, "bytes=", 6) || strchr(h, ','))
+		return 0;
+	const char *p = h + 6;
+	char *end;
+	if (*p == '-') {
+		long long n = strtoll(p + 1, &end, 10);
+		if (*end || n <= 0 || !p[1])
+			return -1;
+		*from = n >= size ? 0 : size - n;
+		*to = size - 1;
+		return size > 0 ? 1 : -1;
+	}
+	long long a = strtoll(p, &end, 10);
+	if (end == p || *end != '-' || a < 0)
+		return -1;
+	p = end + 1;
+	long long b = size - 1;
+	if (*p) {
+		b = strtoll(p, &end, 10);
+		if (*end || b < a)
+			return -1;
+	}
+	if (a >= size)
+		return -1;
+	if (b >= size)
+		b = size - 1;
+	*from = a;
+	*to = b;
+	return 1;
+}
+
+static void get_fs(struct req *r)
+{
+	struct err e = {0};
+	char *path = req_path(r, &e);
+	if (!path) {
+		reply_err(r, &e);
+		return;
+	}
+	int limit;
+	if (req_limit(r, &limit, &e)) {
+		reply_err(r, &e);
+		free(path);
+		return;
+	}
+	struct fs_cred cr;
+	struct fs_attr a;
+	struct dbconn *c = db_get(DB(r));
+	json_t *o = NULL;
+	int fd = -1;
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc)
+		rc = fs_resolve(c, &cr, path, &a, &e);
+	if (!rc && (query_bool(r, "stat")))
+		o = fs_entry_json(c, &a, base_name(path));
+	else if (!rc && a.is_dir)
+		rc = fs_list(c, &cr, path, req_query(r, "cursor"), limit, &o, &e);
+	else if (!rc)
+		fd = fs_open(r->srv->files, c, &cr, path, &a, &e);
+	db_put(DB(r), c);
+	free(cr.gids);
+	if (rc || (!o && fd < 0)) {
+		reply_err(r, &e);
+		goto out;
+	}
+	if (o) {
+		reply_json(r, 200, o);
+		goto out;
+	}
+	char etag[72];
+	snprintf(etag, sizeof(etag), "\"%s\"", a.sha256);
+	const char *inm = req_header(r, "If-None-Match");
+	if (inm && (strstr(inm, etag) || !strcmp(inm, "*"))) {
+		close(fd);
+		reply_empty(r, 304);
+		reply_header(r, "ETag", etag);
+		goto out;
+	}
+	int64_t from = 0, to = a.size - 1;
+	const char *range = req_header(r, "Range");
+	const char *ifr = req_header(r, "If-Range");
+	int pr = (ifr && strcmp(ifr, etag)) ? 0 : parse_range(range, a.size, &from, &to);
+	char cr_hdr[96];
+	if (pr < 0) {
+		close(fd);
+		reply_problem(r, 416, "range '%.64s' is outside the file's %lld bytes",
+			      range, (long long)a.size);
+		snprintf(cr_hdr, sizeof(cr_hdr), "bytes */%lld", (long long)a.size);
+		reply_header(r, "Content-Range", cr_hdr);
+		goto out;
+	}
+	if (a.size == 0) {
+		close(fd);
+		reply_text(r, 200, "application/octet-stream", "", 0);
+	} else {
+		reply_fd(r, pr ? 206 : 200, "application/octet-stream", fd, (uint64_t)from,
+			 (uint64_t)(to - from + 1));
+	}
+	if (pr) {
+		snprintf(cr_hdr, sizeof(cr_hdr), "bytes %lld-%lld/%lld", (long long)from,
+			 (long long)to, (long long)a.size);
+		reply_header(r, "Content-Range", cr_hdr);
+	}
+	reply_header(r, "ETag", etag);
+	reply_header(r, "Accept-Ranges", "bytes");
+	reply_header(r, "Cache-Control", "private, no-cache");
+out:
+	free(path);
+}
+
+/* ---- PUT: streamed upload ---------------------------------------------------- */
+
+struct put_ctx {
+	struct fs_upload *u;
+	char *path;
+	int existed;
+};
+
+static int put_begin(struct req *r)
+{
+	struct err e = {0};
+	char *path = req_path(r, &e);
+	if (!path) {
+		reply_err(r, &e);
+		return 1;
+	}
+	int64_t length = -1;
+	const char *cl = req_header(r, "Content-Length");
+	if (cl) {
+		char *end;
+		long long v = strtoll(cl, &end, 10);
+		if (*end || v < 0) {
+			free(path);
+			reply_problem(r, 400, "bad Content-Length");
+			return 1;
+		}
+		length = v;
+	}
+	int mode = -1;
+	const char *ms = req_query(r, "mode");
+	if (ms) {
+		unsigned m;
+		if (ms[0] < '0' || ms[0] > '7' || fs_mode_apply(ms, 0, 0, &m)) {
+			free(path);
+			reply_problem(r, 400, "mode must be octal, like 0640");
+			return 1;
+		}
+		mode = (int)m;
+	}
+	struct fs_cred cr;
+	struct fs_attr a;
+	struct put_ctx *pc = xcalloc(1, sizeof(*pc));
+	pc->path = path;
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc) {
+		struct err le = {0};
+		pc->existed = fs_resolve(c, &cr, path, &a, &le) == 0;
+		const char *inm = req_header(r, "If-None-Match");
+		if (pc->existed && inm && !strcmp(inm, "*"))
+			rc = err_set(&e, COVE_EEXIST, "'%.200s' already exists", path);
+	}
+	if (!rc)
+		rc = fs_upload_begin(r->srv->files, c, &cr, path, length, mode, &pc->u, &e);
+	db_put(DB(r), c);
+	free(cr.gids);
+	r->stream_ctx = pc;
+	if (rc) {
+		if (rc == COVE_EEXIST && req_header(r, "If-None-Match"))
+			reply_problem(r, 412, "%s", e.msg);
+		else
+			reply_err(r, &e);
+		return 1;
+	}
+	return 0;
+}
+
+static int put_data(struct req *r, const char *buf, size_t len)
+{
+	struct put_ctx *pc = r->stream_ctx;
+	struct err e = {0};
+	if (fs_upload_data(pc->u, buf, len, &e)) {
+		fs_upload_abort(pc->u);
+		pc->u = NULL;
+		reply_err(r, &e);
+		return 1;
+	}
+	return 0;
+}
+
+static void put_end(struct req *r)
+{
+	struct put_ctx *pc = r->stream_ctx;
+	struct err e = {0};
+	struct fs_attr a;
+	struct dbconn *c = db_get(DB(r));
+	int rc = fs_upload_commit(r->srv->files, c, pc->u, &a, &e);
+	pc->u = NULL;
+	json_t *o = rc ? NULL : fs_entry_json(c, &a, base_name(pc->path));
+	db_put(DB(r), c);
+	if (rc) {
+		reply_err(r, &e);
+		return;
+	}
+	json_object_set_new(o, "path", json_string(pc->path));
+	reply_json(r, pc->existed ? 200 : 201, o);
+	char etag[72];
+	snprintf(etag, sizeof(etag), "\"%s\"", a.sha256);
+	reply_header(r, "ETag", etag);
+}
+
+static void put_cleanup(struct req *r)
+{
+	struct put_ctx *pc = r->stream_ctx;
+	if (!pc)
+		return;
+	fs_upload_abort(pc->u); /* a vanished client leaves nothing behind */
+	free(pc->path);
+	free(pc);
+	r->stream_ctx = NULL;
+}
+
+static const struct stream_ops put_ops = {put_begin, put_data, put_end, put_cleanup};
+
+/* ---- POST: mkdir, copy, move ------------------------------------------------- */
+
+static void post_fs(struct req *r)
+{
+	static const char *const fields[] = {"op", "to", "parents", "recursive", "mode", NULL};
+	struct err e = {0};
+	json_t *b = req_json(r, &e);
+	const char *op, *to_raw, *mode_s;
+	int parents = 0, recursive = 0;
+	char *path = NULL, *to = NULL;
+	if (!b || json_only_fields(b, fields, &e) || json_req_str(b, "op", &op, &e) ||
+	    json_opt_str(b, "to", &to_raw, &e) || json_opt_str(b, "mode", &mode_s, &e) ||
+	    json_opt_bool(b, "parents", &parents, NULL, &e) ||
+	    json_opt_bool(b, "recursive", &recursive, NULL, &e) || !(path = req_path(r, &e))) {
+		reply_err(r, &e);
+		return;
+	}
+	int mode = -1;
+	unsigned m;
+	if (mode_s) {
+		if (mode_s[0] < '0' || mode_s[0] > '7' || fs_mode_apply(mode_s, 0, 1, &m)) {
+			reply_problem(r, 400, "mode must be octal, like 0750");
+			free(path);
+			return;
+		}
+		mode = (int)m;
+	}
+	int is_mkdir = !strcmp(op, "mkdir");
+	if (!is_mkdir && strcmp(op, "copy") && strcmp(op, "move")) {
+		reply_problem(r, 400, "op must be mkdir, copy or move");
+		free(path);
+		return;
+	}
+	if (!is_mkdir && (!to_raw || !(to = fs_path_clean(to_raw, &e)))) {
+		if (!to_raw)
+			err_set(&e, COVE_EINVAL, "field 'to' is required for %s", op);
+		reply_err(r, &e);
+		free(path);
+		return;
+	}
+	struct fs_cred cr;
+	struct fs_attr a;
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc && is_mkdir)
+		rc = fs_mkdir(c, &cr, path, mode, parents, &a, &e);
+	else if (!rc && !strcmp(op, "copy"))
+		rc = fs_copy(c, &cr, path, to, recursive, &e);
+	else if (!rc)
+		rc = fs_move(r->srv->files, c, &cr, path, to, &e);
+	const char *target = is_mkdir ? path : to;
+	if (!rc)
+		rc = fs_resolve(c, &cr, target, &a, &e);
+	json_t *o = rc ? NULL : fs_entry_json(c, &a, base_name(target));
+	db_put(DB(r), c);
+	free(cr.gids);
+	if (o) {
+		json_object_set_new(o, "path", json_string(target));
+		reply_json(r, is_mkdir || !strcmp(op, "copy") ? 201 : 200, o);
+	} else {
+		reply_err(r, &e);
+	}
+	free(path);
+	free(to);
+}
+
+/* ---- PATCH: mode, owner, group -------------------------------------------------- */
+
+static void patch_fs(struct req *r)
+{
+	static const char *const fields[] = {"mode", "owner", "group", "recursive", NULL};
+	struct err e = {0};
+	json_t *b = req_json(r, &e);
+	const char *mode, *owner, *group;
+	int recursive = 0;
+	char *path = NULL;
+	if (!b || json_only_fields(b, fields, &e) || json_opt_str(b, "mode", &mode, &e) ||
+	    json_opt_str(b, "owner", &owner, &e) || json_opt_str(b, "group", &group, &e) ||
+	    json_opt_bool(b, "recursive", &recursive, NULL, &e) || !(path = req_path(r, &e))) {
+		reply_err(r, &e);
+		return;
+	}
+	if (!mode && !owner && !group) {
+		reply_problem(r, 400, "nothing to change: give mode, owner or group");
+		free(path);
+		return;
+	}
+	struct fs_cred cr;
+	struct fs_attr a;
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	int64_t uid = -1, gid = -1;
+	if (!rc && owner && db_query_int(c, &e, &uid, "SELECT uid FROM users WHERE username = ?",
+					 "s", owner) != 1)
+		rc = err_set(&e, COVE_EINVAL, "no such user '%.64s'", owner);
+	if (!rc && group && db_query_int(c, &e, &gid, "SELECT gid FROM groups WHERE name = ?",
+					 "s", group) != 1)
+		rc = err_set(&e, COVE_EINVAL, "no such group '%.64s'", group);
+	if (!rc && (owner || group))
+		rc = fs_chown(c, &cr, path, uid, gid, recursive, &e);
+	if (!rc && mode)
+		rc = fs_chmod(c, &cr, path, mode, recursive, &e);
+	if (!rc)
+		rc = fs_resolve(c, &cr, path, &a, &e);
+	json_t *o = rc ? NULL : fs_entry_json(c, &a, base_name(path));
+	db_put(DB(r), c);
+	free(cr.gids);
+	if (o)
+		reply_json(r, 200, o);
+	else
+		reply_err(r, &e);
+	free(path);
+}
+
+static void delete_fs(struct req *r)
+{
+	struct err e = {0};
+	char *path = req_path(r, &e);
+	if (!path) {
+		reply_err(r, &e);
+		return;
+	}
+	struct fs_cred cr;
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc)
+		rc = fs_remove(r->srv->files, c, &cr, path, query_bool(r, "recursive"), &e);
+	db_put(DB(r), c);
+	free(cr.gids);
+	free(path);
+	if (rc)
+		reply_err(r, &e);
+	else
+		reply_empty(r, 204);
+}
+
+static void get_df(struct req *r)
+{
+	struct err e = {0};
+	struct fs_cred cr;
+	json_t *o = NULL;
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc)
+		fs_usage(c, &cr, &o, &e);
+	db_put(DB(r), c);
+	free(cr.gids);
+	if (o)
+		reply_json(r, 200, o);
+	else
+		reply_err(r, &e);
+}
+
+const struct route files_routes[] = {
+	{"GET", "/v1/fs/{path*}", get_fs, ROUTE_AUTH, NULL},
+	{"PUT", "/v1/fs/{path*}", NULL, ROUTE_AUTH, &put_ops},
+	{"POST", "/v1/fs/{path*}", post_fs, ROUTE_AUTH, NULL},
+	{"PATCH", "/v1/fs/{path*}", patch_fs, ROUTE_AUTH, NULL},
+	{"DELETE", "/v1/fs/{path*}", delete_fs, ROUTE_AUTH, NULL},
+	{"GET", "/v1/df", get_df, ROUTE_AUTH, NULL},
+	{NULL, NULL, NULL, 0, NULL},
+};

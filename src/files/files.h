@@ -1,0 +1,148 @@
+/*
+ * files.h - the shared file space: one namespace of directories and
+ * regular files with owner, group and mode, checked exactly as POSIX does;
+ * bytes in a content-addressed blob store (SHA-256, deduplicated, written
+ * to a temporary file, fsynced and renamed before metadata commits);
+ * quotas per user, project and volume enforced while bytes arrive.
+ *
+ * Paths are absolute, '/'-separated, without "." or ".." components.
+ * Every operation takes the caller's credentials (struct fs_cred) and
+ * decides permissions itself. No HTTP here; api.c translates.
+ */
+#ifndef COVE_FILES_H
+#define COVE_FILES_H
+
+#include "core/core.h"
+#include "db/db.h"
+
+#define PERM_R 4u
+#define PERM_W 2u
+#define PERM_X 1u
+#define S_SETUID 04000u
+#define S_SETGID 02000u
+#define S_STICKY 01000u
+
+#define FS_NAME_MAX 255
+#define FS_PATH_MAX 4096
+#define FS_DEPTH_MAX 128
+
+/* Who is asking: uid, every group (primary first), admin acts as root. */
+struct fs_cred {
+	int64_t uid;
+	int64_t gid;
+	int64_t *gids;
+	int ngids;
+	int admin;
+	unsigned umask;
+};
+
+/* What a node is. */
+struct fs_attr {
+	int64_t id;
+	int64_t parent;
+	int64_t uid;
+	int64_t gid;
+	unsigned mode; /* permission bits with setuid/setgid/sticky */
+	int is_dir;
+	int64_t size;
+	char sha256[65]; /* files only */
+	int64_t mtime_ms;
+	int64_t ctime_ms;
+};
+
+/* ---- permission decisions (perm.c, pure) -------------------------------- */
+int perm_may(const struct fs_cred *c, const struct fs_attr *a, unsigned want);
+int perm_may_unlink(const struct fs_cred *c, const struct fs_attr *dir,
+		    const struct fs_attr *entry);
+int perm_may_chmod(const struct fs_cred *c, const struct fs_attr *a);
+unsigned perm_chmod_result(const struct fs_cred *c, const struct fs_attr *a,
+			   unsigned mode);
+/* new_uid/new_gid < 0 mean "unchanged". */
+int perm_may_chown(const struct fs_cred *c, const struct fs_attr *a,
+		   int64_t new_uid, int64_t new_gid);
+unsigned perm_chown_mode(const struct fs_attr *a);
+unsigned perm_create_mode(const struct fs_attr *parent, int is_dir,
+			  unsigned mode, unsigned umask);
+int64_t perm_create_gid(const struct fs_attr *parent, int64_t primary_gid);
+
+/* ---- paths (path.c, pure) -------------------------------------------------- */
+/* Normalise a user-supplied path: must be absolute (or is made absolute),
+ * no NUL, valid UTF-8, no "." or ".." components, no empty components
+ * except a trailing '/', names <= 255 bytes, total <= 4096, depth <= 128.
+ * Returns a malloc'd canonical path ("/" or "/a/b") or NULL with e set. */
+char *fs_path_clean(const char *in, struct err *e);
+/* Split a canonical path into parent and last name (both malloc'd). */
+int fs_path_split(const char *path, char **parent, char **name);
+/* Apply a chmod spec to mode old (of a directory or not): 0 and *out, or
+ * COVE_EINVAL when the spec is malformed. */
+int fs_mode_apply(const char *spec, unsigned old, int is_dir, unsigned *out);
+
+/* ---- the namespace (ns.c) -------------------------------------------------- */
+
+struct files;
+struct fs_upload;
+
+/* Open the file space under data_dir (blobs, temporary files) on db;
+ * home_mode is the mode of new home directories. */
+int files_open(struct files **out, struct db *db, const char *data_dir,
+	       unsigned home_mode, struct err *e);
+void files_close(struct files *f);
+
+/* Find path, checking search permission on every ancestor. */
+int fs_resolve(struct dbconn *c, const struct fs_cred *cr, const char *path,
+	       struct fs_attr *out, struct err *e);
+/* JSON for one entry: name, type, size, mode ("0640"), owner, group,
+ * sha256, modified_at, created_at. */
+json_t *fs_entry_json(struct dbconn *c, const struct fs_attr *a,
+		      const char *name);
+/* A directory's entries (needs read; without search only names), sorted
+ * by name, from after cursor, at most limit. */
+int fs_list(struct dbconn *c, const struct fs_cred *cr, const char *path,
+	    const char *cursor, int limit, json_t **out, struct err *e);
+/* mode < 0: 0777 & ~umask. */
+int fs_mkdir(struct dbconn *c, const struct fs_cred *cr, const char *path,
+	     int mode, int parents, struct fs_attr *out, struct err *e);
+int fs_remove(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+	      const char *path, int recursive, struct err *e);
+/* spec: octal ("0640", "2775") or symbolic ("u+x,g-w,o=r", "a+X"). */
+int fs_chmod(struct dbconn *c, const struct fs_cred *cr, const char *path,
+	     const char *spec, int recursive, struct err *e);
+/* uid/gid < 0: unchanged. */
+int fs_chown(struct dbconn *c, const struct fs_cred *cr, const char *path,
+	     int64_t uid, int64_t gid, int recursive, struct err *e);
+int fs_move(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+	    const char *from, const char *to, struct err *e);
+int fs_copy(struct dbconn *c, const struct fs_cred *cr, const char *from,
+	    const char *to, int recursive, struct err *e);
+
+/* Uploads: begin checks permissions and quota room (length < 0 when not
+ * known), data streams bytes (refusing once a quota would be exceeded),
+ * commit makes the file visible atomically; abort leaves nothing. */
+int fs_upload_begin(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+		    const char *path, int64_t length, int mode,
+		    struct fs_upload **out, struct err *e);
+int fs_upload_data(struct fs_upload *u, const void *data, size_t len,
+		   struct err *e);
+int fs_upload_commit(struct files *f, struct dbconn *c, struct fs_upload *u,
+		     struct fs_attr *out, struct err *e);
+void fs_upload_abort(struct fs_upload *u);
+
+/* Open a file for reading (needs read): an fd the caller closes. */
+int fs_open(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+	    const char *path, struct fs_attr *a, struct err *e);
+
+/* Called inside the auth module's transactions. */
+int fs_home_create(struct files *f, struct dbconn *c, const char *name,
+		   int64_t uid, int64_t gid, struct err *e);
+int fs_project_create(struct dbconn *c, const char *name, int64_t gid,
+		      struct err *e);
+/* Refuse (COVE_ECONFLICT) when the directory still holds files, else
+ * remove it. */
+int fs_area_remove(struct files *f, struct dbconn *c, const char *path,
+		   struct err *e);
+
+/* Storage use and limits for df: scopes the caller can see. */
+int fs_usage(struct dbconn *c, const struct fs_cred *cr, json_t **out,
+	     struct err *e);
+
+#endif

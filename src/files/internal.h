@@ -1,0 +1,33 @@
+/*
+ * internal.h - what the files module's sources share: the blob store and
+ * the context. Not for other modules.
+ */
+#ifndef COVE_FILES_INTERNAL_H
+#define COVE_FILES_INTERNAL_H
+
+#include "files/files.h"
+
+struct store {
+	char *root; /* $DATA/blobs/sha256 */
+	char *tmp;  /* $DATA/tmp */
+};
+
+struct blob_writer;
+
+int store_init(struct store *s, const char *data_dir, struct err *e);
+void store_free(struct store *s);
+char *store_path(const struct store *s, const char *sha);
+int store_writer_open(const struct store *s, struct blob_writer **out,
+		      struct err *e);
+int store_writer_write(struct blob_writer *w, const void *data, size_t len,
+		       struct err *e);
+int64_t store_writer_size(const struct blob_writer *w);
+/* Durably store the bytes; always consumes w. */
+int store_writer_finish(const struct store *s, struct blob_writer *w,
+			char sha_out[65], int64_t *size, struct err *e);
+void store_writer_abort(struct blob_writer *w);
+/* An fd for reading (caller closes), or a negative code. */
+int store_open_read(const struct store *s, const char *sha, int64_t *size,
+		    struct err *e);
+
+#endif

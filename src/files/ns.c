@@ -1,0 +1,1139 @@
+/*
+ * ns.c - the namespace: nodes (directories and files) in SQLite, walked
+ * component by component with POSIX permission checks (perm.c), and the
+ * accounting that goes with them: blob reference counts and storage usage
+ * per quota scope. Every change runs in one transaction, so the namespace,
+ * the reference counts and the usage never disagree.
+ *
+ * Quota scopes: bytes under /projects/<p> count for project p, bytes under
+ * /volumes/<v> for volume v (its capacity), all other bytes for the owning
+ * user. A limit of 0 means unlimited.
+ */
+#include "files/files.h"
+#include "files/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ROOT_ID 1
+
+struct files {
+	struct db *db;
+	struct store store;
+	unsigned home_mode;
+};
+
+struct fs_upload {
+	struct blob_writer *w;
+	char *path;
+	char *name;
+	struct fs_cred cr;
+	int64_t parent_id;
+	int64_t replace_id; /* existing file being overwritten, or 0 */
+	int64_t old_size;
+	int64_t room; /* bytes the quotas allow, INT64_MAX when unlimited */
+	int mode;
+	struct fs_attr parent;
+};
+
+/* ---- nodes ------------------------------------------------------------------ */
+
+#define NODE_COLS "id, parent, is_dir, mode, uid, gid, size, sha256, mtime_ms, ctime_ms"
+
+static void node_read(struct stmt *st, struct fs_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->id = db_int(st, 0);
+	a->parent = db_int(st, 1);
+	a->is_dir = (int)db_int(st, 2);
+	a->mode = (unsigned)db_int(st, 3);
+	a->uid = db_int(st, 4);
+	a->gid = db_int(st, 5);
+	a->size = db_int(st, 6);
+	if (db_text(st, 7))
+		snprintf(a->sha256, sizeof(a->sha256), "%s", db_text(st, 7));
+	a->mtime_ms = db_int(st, 8);
+	a->ctime_ms = db_int(st, 9);
+}
+
+/* 1 found, 0 not, < 0 error. */
+static int node_child(struct dbconn *c, int64_t parent, const char *name,
+		      struct fs_attr *a, struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT " NODE_COLS " FROM nodes WHERE parent = ? AND name = ?",
+			  "is", parent, name);
+	if (rc)
+		return rc;
+	rc = db_step(st, e);
+	if (rc == 1)
+		node_read(st, a);
+	db_done(st);
+	return rc;
+}
+
+static int node_by_id(struct dbconn *c, int64_t id, struct fs_attr *a,
+		      struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(c, &st, e, "SELECT " NODE_COLS " FROM nodes WHERE id = ?",
+			  "i", id);
+	if (rc)
+		return rc;
+	rc = db_step(st, e);
+	if (rc == 1)
+		node_read(st, a);
+	db_done(st);
+	if (rc == 0)
+		return err_set(e, COVE_ENOENT, "no such file or directory");
+	return rc < 0 ? rc : 0;
+}
+
+static int denied(struct err *e, const char *what, const char *path)
+{
+	return err_set(e, COVE_EPERM, "permission denied: %s '%.200s'", what, path);
+}
+
+int fs_resolve(struct dbconn *c, const struct fs_cred *cr, const char *path,
+	       struct fs_attr *out, struct err *e)
+{
+	struct fs_attr cur;
+	int rc = node_by_id(c, ROOT_ID, &cur, e);
+	if (rc)
+		return rc;
+	const char *p = path;
+	while (*p == '/')
+		p++;
+	char name[FS_NAME_MAX + 1];
+	while (*p) {
+		const char *end = strchr(p, '/');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len > FS_NAME_MAX)
+			return err_set(e, COVE_EINVAL, "name too long");
+		memcpy(name, p, len);
+		name[len] = '\0';
+		if (!cur.is_dir)
+			return err_set(e, COVE_EINVAL, "not a directory: a component of '%.200s'",
+				       path);
+		if (!perm_may(cr, &cur, PERM_X)) {
+			char *prefix = xstrndup(path, (size_t)(p - path));
+			rc = denied(e, "cannot search", prefix);
+			free(prefix);
+			return rc;
+		}
+		rc = node_child(c, cur.id, name, &cur, e);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			return err_set(e, COVE_ENOENT, "no such file or directory: '%.200s'", path);
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	*out = cur;
+	return 0;
+}
+
+/* Resolve the parent of path (which must exist and be a searchable
+ * directory) and return the last name. */
+static int resolve_parent(struct dbconn *c, const struct fs_cred *cr,
+			  const char *path, struct fs_attr *parent, char **name,
+			  struct err *e)
+{
+	char *pp = NULL;
+	if (fs_path_split(path, &pp, name))
+		return err_set(e, COVE_EINVAL, "'/' itself cannot be changed");
+	int rc = fs_resolve(c, cr, pp, parent, e);
+	if (rc == 0 && !parent->is_dir)
+		rc = err_set(e, COVE_EINVAL, "not a directory: '%.200s'", pp);
+	if (rc == 0 && !perm_may(cr, parent, PERM_X))
+		rc = denied(e, "cannot search", pp);
+	free(pp);
+	if (rc) {
+		free(*name);
+		*name = NULL;
+	}
+	return rc;
+}
+
+/* ---- names of owners and groups -------------------------------------------- */
+
+static void id_name(struct dbconn *c, const char *sql, int64_t id, char *out,
+		    size_t n)
+{
+	struct stmt *st;
+	snprintf(out, n, "%lld", (long long)id);
+	if (db_query(c, &st, NULL, sql, "i", id))
+		return;
+	if (db_step(st, NULL) == 1)
+		snprintf(out, n, "%s", db_text(st, 0));
+	db_done(st);
+}
+
+json_t *fs_entry_json(struct dbconn *c, const struct fs_attr *a, const char *name)
+{
+	char owner[40], group[40], mode[8];
+	id_name(c, "SELECT username FROM users WHERE uid = ?", a->uid, owner, sizeof(owner));
+	id_name(c, "SELECT name FROM groups WHERE gid = ?", a->gid, group, sizeof(group));
+	if (a->uid == 0)
+		snprintf(owner, sizeof(owner), "root");
+	if (a->gid == 0)
+		snprintf(group, sizeof(group), "root");
+	snprintf(mode, sizeof(mode), "%04o", a->mode & 07777);
+	json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:I}", "name", name,
+			      "type", a->is_dir ? "directory" : "file", "size",
+			      (json_int_t)(a->is_dir ? 0 : a->size), "mode", mode,
+			      "owner", owner, "group", group, "uid", (json_int_t)a->uid,
+			      "gid", (json_int_t)a->gid);
+	json_object_set_new(o, "sha256", a->is_dir ? json_null() : json_string(a->sha256));
+	json_set_time_ms(o, "modified_at", a->mtime_ms);
+	json_set_time_ms(o, "created_at", a->ctime_ms);
+	return o;
+}
+
+int fs_list(struct dbconn *c, const struct fs_cred *cr, const char *path,
+	    const char *cursor, int limit, json_t **out, struct err *e)
+{
+	struct fs_attr dir;
+	int rc = fs_resolve(c, cr, path, &dir, e);
+	if (rc)
+		return rc;
+	if (!dir.is_dir)
+		return err_set(e, COVE_EINVAL, "not a directory: '%.200s'", path);
+	if (!perm_may(cr, &dir, PERM_R))
+		return denied(e, "cannot list", path);
+	int details = perm_may(cr, &dir, PERM_X);
+	struct stmt *st;
+	if ((rc = db_query(c, &st, e,
+			   "SELECT " NODE_COLS ", name FROM nodes WHERE parent = ? AND "
+			   "name > ? ORDER BY name LIMIT ?",
+			   "isi", dir.id, cursor ? cursor : "", (int64_t)limit + 1)))
+		return rc;
+	json_t *items = json_array();
+	json_t *next = json_null();
+	int n = 0;
+	char last[FS_NAME_MAX + 1] = "";
+	struct fs_attr *attrs = xcalloc((size_t)limit + 1, sizeof(*attrs));
+	char **names = xcalloc((size_t)limit + 1, sizeof(*names));
+	while ((rc = db_step(st, e)) == 1) {
+		if (n == limit) {
+			next = json_string(last);
+			break;
+		}
+		node_read(st, &attrs[n]);
+		names[n] = xstrdup(db_text(st, 10));
+		snprintf(last, sizeof(last), "%s", names[n]);
+		n++;
+	}
+	db_done(st);
+	for (int i = 0; i < n; i++) {
+		if (rc >= 0)
+			json_array_append_new(items, details ? fs_entry_json(c, &attrs[i], names[i])
+							     : json_pack("{s:s}", "name", names[i]));
+		free(names[i]);
+	}
+	free(attrs);
+	free(names);
+	if (rc < 0) {
+		json_decref(items);
+		json_decref(next);
+		return rc;
+	}
+	*out = json_pack("{s:s,s:o,s:o}", "path", path, "items", items, "next_cursor", next);
+	return 0;
+}
+
+/* ---- quota scopes ------------------------------------------------------------ */
+
+struct scope {
+	char key[80];
+	int64_t limit; /* 0 = unlimited */
+};
+
+/* The scope a file at path owned by uid counts against. */
+static void scope_of(struct dbconn *c, const char *path, int64_t uid,
+		     struct scope *s)
+{
+	s->limit = 0;
+	const char *rest = NULL;
+	const char *sql = NULL;
+	if (str_has_prefix(path, "/projects/")) {
+		rest = path + 10;
+		sql = "SELECT quota_storage_bytes FROM projects WHERE name = ?";
+		snprintf(s->key, sizeof(s->key), "project:");
+	} else if (str_has_prefix(path, "/volumes/")) {
+		rest = path + 9;
+		sql = "SELECT capacity_bytes FROM volumes WHERE name = ?";
+		snprintf(s->key, sizeof(s->key), "volume:");
+	}
+	if (rest) {
+		const char *slash = strchr(rest, '/');
+		size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
+		if (len > 64)
+			len = 64;
+		char name[65];
+		memcpy(name, rest, len);
+		name[len] = '\0';
+		strncat(s->key, name, sizeof(s->key) - strlen(s->key) - 1);
+		db_query_int(c, NULL, &s->limit, sql, "s", name);
+		return;
+	}
+	snprintf(s->key, sizeof(s->key), "user:%lld", (long long)uid);
+	db_query_int(c, NULL, &s->limit,
+		     "SELECT quota_storage_bytes FROM users WHERE uid = ?", "i", uid);
+}
+
+static int usage_add(struct dbconn *c, const struct scope *s, int64_t delta,
+		     struct err *e)
+{
+	if (!delta)
+		return 0;
+	int rc = db_exec(c, e,
+			 "INSERT INTO usage(scope, bytes) VALUES (?, ?) ON CONFLICT(scope) "
+			 "DO UPDATE SET bytes = bytes + excluded.bytes",
+			 "si", s->key, delta);
+	return rc < 0 ? rc : 0;
+}
+
+static int64_t usage_of(struct dbconn *c, const char *key)
+{
+	int64_t v = 0;
+	db_query_int(c, NULL, &v, "SELECT bytes FROM usage WHERE scope = ?", "s", key);
+	return v;
+}
+
+/* Bytes that may still be added in scope s (INT64_MAX if unlimited). */
+static int64_t scope_room(struct dbconn *c, const struct scope *s)
+{
+	if (s->limit <= 0)
+		return INT64_MAX;
+	int64_t room = s->limit - usage_of(c, s->key);
+	return room < 0 ? 0 : room;
+}
+
+static int quota_refuse(struct dbconn *c, struct err *e, const struct scope *s)
+{
+	return err_set(e, COVE_ETOOBIG,
+		       "quota exceeded: %s allows %lld bytes and has %lld in use",
+		       s->key, (long long)s->limit, (long long)usage_of(c, s->key));
+}
+
+/* ---- blob references ----------------------------------------------------------- */
+
+static int blob_ref(struct dbconn *c, const char *sha, int64_t size, int delta,
+		    struct err *e)
+{
+	int rc = db_exec(c, e,
+			 "INSERT INTO blobs(sha256, size, refs, created_at) VALUES "
+			 "(?, ?, ?, ?) ON CONFLICT(sha256) DO UPDATE SET refs = refs + "
+			 "excluded.refs",
+			 "siii", sha, size, (int64_t)delta, time_now());
+	return rc < 0 ? rc : 0;
+}
+
+/* ---- create ------------------------------------------------------------------- */
+
+static int node_insert(struct dbconn *c, int64_t parent, const char *name,
+		       int is_dir, unsigned mode, int64_t uid, int64_t gid,
+		       int64_t size, const char *sha, int64_t *id, struct err *e)
+{
+	int64_t now = time_now_ms();
+	int rc = db_exec(c, e,
+			 "INSERT INTO nodes(parent, name, is_dir, mode, uid, gid, size, "
+			 "sha256, mtime_ms, ctime_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			 "isiiiiisii", parent, name, (int64_t)is_dir, (int64_t)mode, uid,
+			 gid, size, sha, now, now);
+	if (rc == COVE_EEXIST)
+		return err_set(e, COVE_EEXIST, "'%.200s' already exists", name);
+	if (rc < 0)
+		return rc;
+	if (id)
+		*id = db_last_id(c);
+	db_exec(c, NULL, "UPDATE nodes SET mtime_ms = ? WHERE id = ?", "ii", now, parent);
+	return 0;
+}
+
+/* Make one directory; caller holds a transaction. */
+static int mkdir_one(struct dbconn *c, const struct fs_cred *cr, const char *path,
+		     int mode, struct fs_attr *out, struct err *e)
+{
+	struct fs_attr parent, existing;
+	char *name = NULL;
+	int rc = resolve_parent(c, cr, path, &parent, &name, e);
+	if (rc)
+		return rc;
+	rc = node_child(c, parent.id, name, &existing, e);
+	if (rc != 0) {
+		if (rc > 0)
+			rc = err_set(e, COVE_EEXIST, "'%.200s' already exists", path);
+		goto out;
+	}
+	if (!perm_may(cr, &parent, PERM_W | PERM_X)) {
+		rc = denied(e, "cannot create in", path);
+		goto out;
+	}
+	unsigned m = perm_create_mode(&parent, 1, mode < 0 ? 0777 : (unsigned)mode,
+				      mode < 0 ? cr->umask : 0);
+	int64_t gid = perm_create_gid(&parent, cr->gid);
+	int64_t id;
+	if ((rc = node_insert(c, parent.id, name, 1, m, cr->uid, gid, 0, NULL, &id, e)))
+		goto out;
+	if (out)
+		rc = node_by_id(c, id, out, e);
+out:
+	free(name);
+	return rc;
+}
+
+int fs_mkdir(struct dbconn *c, const struct fs_cred *cr, const char *path,
+	     int mode, int parents, struct fs_attr *out, struct err *e)
+{
+	int rc = db_begin(c, e);
+	if (rc)
+		return rc;
+	if (!parents) {
+		rc = mkdir_one(c, cr, path, mode, out, e);
+	} else {
+		/* Like mkdir -p: make each missing ancestor; existing directories
+		 * are fine. */
+		struct buf prefix = {0};
+		const char *p = path + 1;
+		while (!rc && *p) {
+			const char *end = strchr(p, '/');
+			size_t len = end ? (size_t)(end - p) : strlen(p);
+			buf_addc(&prefix, '/');
+			buf_add(&prefix, p, len);
+			struct fs_attr a;
+			struct err le = {0};
+			int r = fs_resolve(c, cr, prefix.data, &a, &le);
+			if (r == COVE_ENOENT)
+				rc = mkdir_one(c, cr, prefix.data, mode, &a, e);
+			else if (r)
+				rc = err_set(e, r, "%s", le.msg);
+			else if (!a.is_dir)
+				rc = err_set(e, COVE_EEXIST, "'%.200s' exists and is not a directory",
+					     prefix.data);
+			if (!rc && out)
+				*out = a;
+			p += len;
+			while (*p == '/')
+				p++;
+		}
+		buf_free(&prefix);
+	}
+	if (rc) {
+		db_rollback(c);
+		return rc;
+	}
+	return db_commit(c, e);
+}
+
+/* ---- remove -------------------------------------------------------------------- */
+
+/* Remove node a (named path) and, when recursive, everything under it,
+ * checking permissions as rm -r would. Caller holds a transaction. */
+static int remove_node(struct dbconn *c, const struct fs_cred *cr,
+		       const struct fs_attr *a, const char *path, int recursive,
+		       struct err *e)
+{
+	int rc;
+	if (a->is_dir) {
+		int64_t n = 0;
+		db_query_int(c, NULL, &n, "SELECT count(*) FROM nodes WHERE parent = ?", "i",
+			     a->id);
+		if (n > 0 && !recursive)
+			return err_set(e, COVE_ECONFLICT, "directory not empty: '%.200s'", path);
+		if (n > 0) {
+			if (!perm_may(cr, a, PERM_R | PERM_W | PERM_X))
+				return denied(e, "cannot remove entries of", path);
+			struct stmt *st;
+			if ((rc = db_query(c, &st, e,
+					   "SELECT " NODE_COLS ", name FROM nodes WHERE parent = ?",
+					   "i", a->id)))
+				return rc;
+			int cap = 16, k = 0;
+			struct fs_attr *kids = xmalloc(sizeof(*kids) * (size_t)cap);
+			char **names = xmalloc(sizeof(*names) * (size_t)cap);
+			while ((rc = db_step(st, e)) == 1) {
+				if (k == cap) {
+					cap *= 2;
+					kids = xrealloc(kids, sizeof(*kids) * (size_t)cap);
+					names = xrealloc(names, sizeof(*names) * (size_t)cap);
+				}
+				node_read(st, &kids[k]);
+				names[k++] = xstrdup(db_text(st, 10));
+			}
+			db_done(st);
+			for (int i = 0; i < k; i++) {
+				if (rc >= 0) {
+					char *sub = xasprintf("%s/%s", path, names[i]);
+					if (!perm_may_unlink(cr, a, &kids[i]))
+						rc = denied(e, "cannot remove", sub);
+					else
+						rc = remove_node(c, cr, &kids[i], sub, 1, e);
+					free(sub);
+				}
+				free(names[i]);
+			}
+			free(kids);
+			free(names);
+			if (rc < 0)
+				return rc;
+		}
+	} else {
+		struct scope s;
+		scope_of(c, path, a->uid, &s);
+		if ((rc = usage_add(c, &s, -a->size, e)) ||
+		    (rc = blob_ref(c, a->sha256, a->size, -1, e)))
+			return rc;
+	}
+	rc = db_exec(c, e, "DELETE FROM nodes WHERE id = ?", "i", a->id);
+	if (rc < 0)
+		return rc;
+	db_exec(c, NULL, "UPDATE nodes SET mtime_ms = ? WHERE id = ?", "ii",
+		time_now_ms(), a->parent);
+	return 0;
+}
+
+int fs_remove(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+	      const char *path, int recursive, struct err *e)
+{
+	(void)f;
+	struct fs_attr parent, a;
+	char *name = NULL;
+	int rc = db_begin(c, e);
+	if (rc)
+		return rc;
+	if ((rc = resolve_parent(c, cr, path, &parent, &name, e)))
+		goto out;
+	rc = node_child(c, parent.id, name, &a, e);
+	if (rc <= 0) {
+		if (rc == 0)
+			rc = err_set(e, COVE_ENOENT, "no such file or directory: '%.200s'", path);
+		goto out;
+	}
+	if (!perm_may_unlink(cr, &parent, &a)) {
+		rc = denied(e, "cannot remove", path);
+		goto out;
+	}
+	rc = remove_node(c, cr, &a, path, recursive, e);
+out:
+	free(name);
+	if (rc < 0) {
+		db_rollback(c);
+		return rc;
+	}
+	return db_commit(c, e);
+}
+
+/* ---- chmod, chown --------------------------------------------------------------- */
+
+/* Apply fn to a and (when recursive) everything below it. */
+typedef int (*node_fn)(struct dbconn *c, const struct fs_cred *cr,
+		       const struct fs_attr *a, const char *path, void *arg,
+		       struct err *e);
+
+static int walk(struct dbconn *c, const struct fs_cred *cr, const struct fs_attr *a,
+		const char *path, int recursive, node_fn fn, void *arg, struct err *e)
+{
+	int rc = fn(c, cr, a, path, arg, e);
+	if (rc || !recursive || !a->is_dir)
+		return rc;
+	struct fs_attr self;
+	if ((rc = node_by_id(c, a->id, &self, e)))
+		return rc;
+	if (!perm_may(cr, &self, PERM_R | PERM_X))
+		return denied(e, "cannot descend into", path);
+	struct stmt *st;
+	if ((rc = db_query(c, &st, e,
+			   "SELECT " NODE_COLS ", name FROM nodes WHERE parent = ?", "i",
+			   a->id)))
+		return rc;
+	int cap = 16, k = 0;
+	struct fs_attr *kids = xmalloc(sizeof(*kids) * (size_t)cap);
+	char **names = xmalloc(sizeof(*names) * (size_t)cap);
+	while ((rc = db_step(st, e)) == 1) {
+		if (k == cap) {
+			cap *= 2;
+			kids = xrealloc(kids, sizeof(*kids) * (size_t)cap);
+			names = xrealloc(names, sizeof(*names) * (size_t)cap);
+		}
+		node_read(st, &kids[k]);
+		names[k++] = xstrdup(db_text(st, 10));
+	}
+	db_done(st);
+	for (int i = 0; i < k; i++) {
+		if (rc >= 0) {
+			char *sub = xasprintf("%s/%s", strcmp(path, "/") ? path : "", names[i]);
+			rc = walk(c, cr, &kids[i], sub, 1, fn, arg, e);
+			free(sub);
+		}
+		free(names[i]);
+	}
+	free(kids);
+	free(names);
+	return rc < 0 ? rc : 0;
+}
+
+static int chmod_fn(struct dbconn *c, const struct fs_cred *cr,
+		    const struct fs_attr *a, const char *path, void *arg,
+		    struct err *e)
+{
+	if (!perm_may_chmod(cr, a))
+		return err_set(e, COVE_EPERM,
+			       "permission denied: only the owner may change the mode of '%.200s'",
+			       path);
+	unsigned want;
+	if (fs_mode_apply(arg, a->mode, a->is_dir, &want))
+		return err_set(e, COVE_EINVAL, "mode must be octal (0640) or symbolic (u+x,g-w)");
+	unsigned mode = perm_chmod_result(cr, a, want);
+	int rc = db_exec(c, e, "UPDATE nodes SET mode = ?, ctime_ms = ctime_ms WHERE id = ?",
+			 "ii", (int64_t)mode, a->id);
+	return rc < 0 ? rc : 0;
+}
+
+int fs_chmod(struct dbconn *c, const struct fs_cred *cr, const char *path,
+	     const char *spec, int recursive, struct err *e)
+{
+	unsigned probe;
+	if (fs_mode_apply(spec, 0, 0, &probe))
+		return err_set(e, COVE_EINVAL, "mode must be octal (0640) or symbolic (u+x,g-w)");
+	int rc = db_begin(c, e);
+	if (rc)
+		return rc;
+	struct fs_attr a;
+	if ((rc = fs_resolve(c, cr, path, &a, e)) == 0)
+		rc = walk(c, cr, &a, path, recursive, chmod_fn, (void *)spec, e);
+	if (rc) {
+		db_rollback(c);
+		return rc;
+	}
+	return db_commit(c, e);
+}
+
+struct chown_arg {
+	int64_t uid, gid;
+};
+
+static int chown_fn(struct dbconn *c, const struct fs_cred *cr,
+		    const struct fs_attr *a, const char *path, void *arg,
+		    struct err *e)
+{
+	struct chown_arg *ca = arg;
+	if (!perm_may_chown(cr, a, ca->uid, ca->gid)) {
+		if (ca->uid >= 0 && ca->uid != a->uid)
+			return err_set(e, COVE_EPERM,
+				       "permission denied: only an administrator may give "
+				       "'%.200s' to another user", path);
+		return err_set(e, COVE_EPERM,
+			       "permission denied: only the owner may change the group of "
+			       "'%.200s', to a group they belong to", path);
+	}
+	int64_t uid = ca->uid >= 0 ? ca->uid : a->uid;
+	int64_t gid = ca->gid >= 0 ? ca->gid : a->gid;
+	unsigned mode = perm_chown_mode(a);
+	int rc;
+	if (!a->is_dir && uid != a->uid) {
+		struct scope from, to;
+		scope_of(c, path, a->uid, &from);
+		scope_of(c, path, uid, &to);
+		if (strcmp(from.key, to.key)) {
+			if (a->size > scope_room(c, &to))
+				return quota_refuse(c, e, &to);
+			if ((rc = usage_add(c, &from, -a->size, e)) ||
+			    (rc = usage_add(c, &to, a->size, e)))
+				return rc;
+		}
+	}
+	rc = db_exec(c, e, "UPDATE nodes SET uid = ?, gid = ?, mode = ? WHERE id = ?",
+		     "iiii", uid, gid, (int64_t)mode, a->id);
+	return rc < 0 ? rc : 0;
+}
+
+int fs_chown(struct dbconn *c, const struct fs_cred *cr, const char *path,
+	     int64_t uid, int64_t gid, int recursive, struct err *e)
+{
+	struct chown_arg ca = {uid, gid};
+	int rc = db_begin(c, e);
+	if (rc)
+		return rc;
+	struct fs_attr a;
+	if ((rc = fs_resolve(c, cr, path, &a, e)) == 0)
+		rc = walk(c, cr, &a, path, recursive, chown_fn, &ca, e);
+	if (rc) {
+		db_rollback(c);
+		return rc;
+	}
+	return db_commit(c, e);
+}
+
+/* ---- move and copy --------------------------------------------------------------- */
+
+static int64_t subtree_bytes(struct dbconn *c, int64_t id)
+{
+	int64_t v = 0;
+	db_query_int(c, NULL, &v,
+		     "WITH RECURSIVE t(id) AS (SELECT ? UNION ALL SELECT n.id FROM "
+		     "nodes n JOIN t ON n.parent = t.id) SELECT coalesce(sum(size), 0) "
+		     "FROM nodes WHERE id IN t AND is_dir = 0",
+		     "i", id);
+	return v;
+}
+
+static int scopes_of_subtree_same(struct dbconn *c, const char *from, const char *to)
+{
+	struct scope a, b;
+	scope_of(c, from, -1, &a);
+	scope_of(c, to, -1, &b);
+	/* Two user-scoped areas keep their owners: usage does not move. */
+	if (str_has_prefix(a.key, "user:") && str_has_prefix(b.key, "user:"))
+		return 1;
+	return !strcmp(a.key, b.key);
+}
+
+int fs_move(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+	    const char *from, const char *to, struct err *e)
+{
+	(void)f;
+	struct fs_attr sp, dp, a, existing;
+	char *sname = NULL, *dname = NULL;
+	size_t fl = strlen(from);
+	if (!strcmp(from, to))
+		return 0;
+	if (!strncmp(to, from, fl) && to[fl] == '/')
+		return err_set(e, COVE_EINVAL, "cannot move a directory into itself");
+	int rc = db_begin(c, e);
+	if (rc)
+		return rc;
+	if ((rc = resolve_parent(c, cr, from, &sp, &sname, e)) ||
+	    (rc = resolve_parent(c, cr, to, &dp, &dname, e)))
+		goto out;
+	if ((rc = node_child(c, sp.id, sname, &a, e)) <= 0) {
+		if (rc == 0)
+			rc = err_set(e, COVE_ENOENT, "no such file or directory: '%.200s'", from);
+		goto out;
+	}
+	if (!perm_may_unlink(cr, &sp, &a)) {
+		rc = denied(e, "cannot move", from);
+		goto out;
+	}
+	if (!perm_may(cr, &dp, PERM_W | PERM_X)) {
+		rc = denied(e, "cannot create in", to);
+		goto out;
+	}
+	/* A directory changing parent rewrites its "..": needs write on it. */
+	if (a.is_dir && sp.id != dp.id && !perm_may(cr, &a, PERM_W)) {
+		rc = denied(e, "cannot move directory", from);
+		goto out;
+	}
+	rc = node_child(c, dp.id, dname, &existing, e);
+	if (rc < 0)
+		goto out;
+	if (rc == 1) {
+		if (!perm_may_unlink(cr, &dp, &existing)) {
+			rc = denied(e, "cannot replace", to);
+			goto out;
+		}
+		if (existing.is_dir != a.is_dir) {
+			rc = err_set(e, COVE_ECONFLICT, "'%.200s' exists and is %s", to,
+				     existing.is_dir ? "a directory" : "not a directory");
+			goto out;
+		}
+		if ((rc = remove_node(c, cr, &existing, to, 0, e)))
+			goto out;
+	}
+	if (!scopes_of_subtree_same(c, from, to)) {
+		struct scope sf, st_;
+		scope_of(c, from, a.uid, &sf);
+		scope_of(c, to, a.uid, &st_);
+		int64_t bytes = a.is_dir ? subtree_bytes(c, a.id) : a.size;
+		if (bytes > scope_room(c, &st_)) {
+			rc = quota_refuse(c, e, &st_);
+			goto out;
+		}
+		if ((rc = usage_add(c, &sf, -bytes, e)) || (rc = usage_add(c, &st_, bytes, e)))
+			goto out;
+	}
+	int64_t now = time_now_ms();
+	rc = db_exec(c, e, "UPDATE nodes SET parent = ?, name = ?, ctime_ms = ctime_ms WHERE id = ?",
+		     "isi", dp.id, dname, a.id);
+	if (rc >= 0) {
+		db_exec(c, NULL, "UPDATE nodes SET mtime_ms = ? WHERE id IN (?, ?)", "iii",
+			now, sp.id, dp.id);
+		rc = 0;
+	}
+out:
+	free(sname);
+	free(dname);
+	if (rc < 0) {
+		db_rollback(c);
+		return rc;
+	}
+	return db_commit(c, e);
+}
+
+/* Copy node a (readable) as name under parent dst. Caller holds a
+ * transaction. Files share their blob: a copy costs no bytes on disk. */
+static int copy_node(struct dbconn *c, const struct fs_cred *cr,
+		     const struct fs_attr *a, const char *from,
+		     const struct fs_attr *dst, const char *dst_path,
+		     const char *name, int recursive, struct err *e)
+{
+	if (!perm_may(cr, a, a->is_dir ? PERM_R | PERM_X : PERM_R))
+		return denied(e, "cannot read", from);
+	if (a->is_dir && !recursive)
+		return err_set(e, COVE_EINVAL, "'%.200s' is a directory (copy it recursively)",
+			       from);
+	unsigned mode = perm_create_mode(dst, a->is_dir, a->mode & 0777, cr->umask);
+	int64_t gid = perm_create_gid(dst, cr->gid);
+	int64_t id;
+	int rc;
+	if (!a->is_dir) {
+		struct scope s;
+		scope_of(c, dst_path, cr->uid, &s);
+		if (a->size > scope_room(c, &s))
+			return quota_refuse(c, e, &s);
+		if ((rc = usage_add(c, &s, a->size, e)) ||
+		    (rc = blob_ref(c, a->sha256, a->size, 1, e)))
+			return rc;
+	}
+	if ((rc = node_insert(c, dst->id, name, a->is_dir, mode, cr->uid, gid,
+			      a->is_dir ? 0 : a->size, a->is_dir ? NULL : a->sha256, &id, e)))
+		return rc;
+	if (!a->is_dir)
+		return 0;
+	struct fs_attr self;
+	if ((rc = node_by_id(c, id, &self, e)))
+		return rc;
+	struct stmt *st;
+	if ((rc = db_query(c, &st, e, "SELECT " NODE_COLS ", name FROM nodes WHERE parent = ?",
+			   "i", a->id)))
+		return rc;
+	int cap = 16, k = 0;
+	struct fs_attr *kids = xmalloc(sizeof(*kids) * (size_t)cap);
+	char **names = xmalloc(sizeof(*names) * (size_t)cap);
+	while ((rc = db_step(st, e)) == 1) {
+		if (k == cap) {
+			cap *= 2;
+			kids = xrealloc(kids, sizeof(*kids) * (size_t)cap);
+			names = xrealloc(names, sizeof(*names) * (size_t)cap);
+		}
+		node_read(st, &kids[k]);
+		names[k++] = xstrdup(db_text(st, 10));
+	}
+	db_done(st);
+	for (int i = 0; i < k; i++) {
+		if (rc >= 0) {
+			char *sf = xasprintf("%s/%s", from, names[i]);
+			char *sd = xasprintf("%s/%s", dst_path, name);
+			rc = copy_node(c, cr, &kids[i], sf, &self, sd, names[i], 1, e);
+			free(sf);
+			free(sd);
+		}
+		free(names[i]);
+	}
+	free(kids);
+	free(names);
+	return rc < 0 ? rc : 0;
+}
+
+int fs_copy(struct dbconn *c, const struct fs_cred *cr, const char *from,
+	    const char *to, int recursive, struct err *e)
+{
+	size_t fl = strlen(from);
+	if (!strncmp(to, from, fl) && (to[fl] == '/' || to[fl] == '\0'))
+		return err_set(e, COVE_EINVAL, "cannot copy a directory into itself");
+	struct fs_attr a, dp, existing;
+	char *dname = NULL, *dparent = NULL, *tmp = NULL;
+	int rc = db_begin(c, e);
+	if (rc)
+		return rc;
+	if ((rc = fs_resolve(c, cr, from, &a, e)) ||
+	    (rc = resolve_parent(c, cr, to, &dp, &dname, e)))
+		goto out;
+	if (!perm_may(cr, &dp, PERM_W | PERM_X)) {
+		rc = denied(e, "cannot create in", to);
+		goto out;
+	}
+	if ((rc = node_child(c, dp.id, dname, &existing, e)) != 0) {
+		if (rc > 0)
+			rc = err_set(e, COVE_EEXIST, "'%.200s' already exists", to);
+		goto out;
+	}
+	fs_path_split(to, &dparent, &tmp);
+	rc = copy_node(c, cr, &a, from, &dp, dparent, dname, recursive, e);
+out:
+	free(dname);
+	free(dparent);
+	free(tmp);
+	if (rc < 0) {
+		db_rollback(c);
+		return rc;
+	}
+	return db_commit(c, e);
+}
+
+/* ---- uploads ------------------------------------------------------------------------ */
+
+int fs_upload_begin(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+		    const char *path, int64_t length, int mode,
+		    struct fs_upload **out, struct err *e)
+{
+	struct fs_upload *u = xcalloc(1, sizeof(*u));
+	struct fs_attr existing;
+	int rc = resolve_parent(c, cr, path, &u->parent, &u->name, e);
+	if (rc)
+		goto fail;
+	rc = node_child(c, u->parent.id, u->name, &existing, e);
+	if (rc < 0)
+		goto fail;
+	if (rc == 1) {
+		if (existing.is_dir) {
+			rc = err_set(e, COVE_ECONFLICT, "'%.200s' is a directory", path);
+			goto fail;
+		}
+		if (!perm_may(cr, &existing, PERM_W)) {
+			rc = denied(e, "cannot write", path);
+			goto fail;
+		}
+		u->replace_id = existing.id;
+		u->old_size = existing.size;
+	} else if (!perm_may(cr, &u->parent, PERM_W | PERM_X)) {
+		rc = denied(e, "cannot create in", path);
+		goto fail;
+	}
+	struct scope s;
+	scope_of(c, path, rc == 1 ? existing.uid : cr->uid, &s);
+	u->room = scope_room(c, &s);
+	if (u->room != INT64_MAX)
+		u->room += u->old_size;
+	if (length >= 0 && length > u->room) {
+		rc = err_set(e, COVE_ETOOBIG,
+			     "quota exceeded: %lld bytes do not fit in the %lld left in %s",
+			     (long long)length, (long long)u->room, s.key);
+		goto fail;
+	}
+	if ((rc = store_writer_open(&f->store, &u->w, e)))
+		goto fail;
+	u->path = xstrdup(path);
+	u->cr = *cr;
+	u->cr.gids = NULL; /* not needed after the checks */
+	u->cr.ngids = 0;
+	u->mode = mode;
+	*out = u;
+	return 0;
+fail:
+	free(u->name);
+	free(u);
+	return rc < 0 ? rc : COVE_EINTERNAL;
+}
+
+int fs_upload_data(struct fs_upload *u, const void *data, size_t len, struct err *e)
+{
+	if ((int64_t)len > u->room - store_writer_size(u->w))
+		return err_set(e, COVE_ETOOBIG,
+			       "quota exceeded: the upload is larger than the %lld bytes left",
+			       (long long)u->room);
+	return store_writer_write(u->w, data, len, e);
+}
+
+void fs_upload_abort(struct fs_upload *u)
+{
+	if (!u)
+		return;
+	store_writer_abort(u->w);
+	free(u->path);
+	free(u->name);
+	free(u);
+}
+
+int fs_upload_commit(struct files *f, struct dbconn *c, struct fs_upload *u,
+		     struct fs_attr *out, struct err *e)
+{
+	char sha[65];
+	int64_t size;
+	/* Bytes first: durable before any metadata points at them. */
+	int rc = store_writer_finish(&f->store, u->w, sha, &size, e);
+	u->w = NULL;
+	if (rc)
+		goto out;
+	if ((rc = db_begin(c, e)))
+		goto out;
+	/* Re-check under the write lock: the tree may have changed while the
+	 * bytes were arriving (a concurrent upload of the same path wins or
+	 * loses whole, never half). */
+	struct fs_attr parent, existing;
+	if ((rc = node_by_id(c, u->parent.id, &parent, e))) {
+		rc = err_set(e, COVE_ECONFLICT, "the directory was removed during the upload");
+		goto rollback;
+	}
+	struct scope s;
+	rc = node_child(c, parent.id, u->name, &existing, e);
+	if (rc < 0)
+		goto rollback;
+	int64_t id;
+	if (rc == 1) {
+		if (existing.is_dir) {
+			rc = err_set(e, COVE_ECONFLICT, "'%.200s' is a directory", u->path);
+			goto rollback;
+		}
+		scope_of(c, u->path, existing.uid, &s);
+		if (size - existing.size > scope_room(c, &s)) {
+			rc = quota_refuse(c, e, &s);
+			goto rollback;
+		}
+		if ((rc = usage_add(c, &s, size - existing.size, e)) ||
+		    (rc = blob_ref(c, existing.sha256, existing.size, -1, e)) ||
+		    (rc = blob_ref(c, sha, size, 1, e)))
+			goto rollback;
+		rc = db_exec(c, e, "UPDATE nodes SET size = ?, sha256 = ?, mtime_ms = ? WHERE id = ?",
+			     "isii", size, sha, time_now_ms(), existing.id);
+		if (rc < 0)
+			goto rollback;
+		id = existing.id;
+	} else {
+		scope_of(c, u->path, u->cr.uid, &s);
+		if (size > scope_room(c, &s)) {
+			rc = quota_refuse(c, e, &s);
+			goto rollback;
+		}
+		unsigned mode = perm_create_mode(&parent, 0, u->mode < 0 ? 0666 : (unsigned)u->mode,
+						 u->mode < 0 ? u->cr.umask : 0);
+		int64_t gid = perm_create_gid(&parent, u->cr.gid);
+		if ((rc = usage_add(c, &s, size, e)) || (rc = blob_ref(c, sha, size, 1, e)) ||
+		    (rc = node_insert(c, parent.id, u->name, 0, mode, u->cr.uid, gid, size, sha,
+				      &id, e)))
+			goto rollback;
+	}
+	if ((rc = db_commit(c, e)))
+		goto out;
+	rc = out ? node_by_id(c, id, out, e) : 0;
+	goto out;
+rollback:
+	db_rollback(c);
+out:
+	fs_upload_abort(u);
+	return rc < 0 ? rc : 0;
+}
+
+int fs_open(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+	    const char *path, struct fs_attr *a, struct err *e)
+{
+	int rc = fs_resolve(c, cr, path, a, e);
+	if (rc)
+		return rc;
+	if (a->is_dir)
+		return err_set(e, COVE_EINVAL, "'%.200s' is a directory", path);
+	if (!perm_may(cr, a, PERM_R))
+		return denied(e, "cannot read", path);
+	return store_open_read(&f->store, a->sha256, NULL, e);
+}
+
+/* ---- areas made with users and projects ------------------------------------------------ */
+
+int fs_home_create(struct files *f, struct dbconn *c, const char *name,
+		   int64_t uid, int64_t gid, struct err *e)
+{
+	struct fs_attr home, existing;
+	int rc = node_child(c, ROOT_ID, "home", &home, e);
+	if (rc <= 0)
+		return rc < 0 ? rc : err_set(e, COVE_EIO, "/home is missing");
+	rc = node_child(c, home.id, name, &existing, e);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return err_set(e, COVE_EEXIST,
+			       "/home/%s already exists (left by an earlier user of that name)",
+			       name);
+	return node_insert(c, home.id, name, 1, f->home_mode, uid, gid, 0, NULL, NULL, e);
+}
+
+int fs_project_create(struct dbconn *c, const char *name, int64_t gid, struct err *e)
+{
+	struct fs_attr projects, existing;
+	int rc = node_child(c, ROOT_ID, "projects", &projects, e);
+	if (rc <= 0)
+		return rc < 0 ? rc : err_set(e, COVE_EIO, "/projects is missing");
+	rc = node_child(c, projects.id, name, &existing, e);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return err_set(e, COVE_EEXIST, "/projects/%s already exists", name);
+	return node_insert(c, projects.id, name, 1, 02770, 0, gid, 0, NULL, NULL, e);
+}
+
+int fs_area_remove(struct files *f, struct dbconn *c, const char *path, struct err *e)
+{
+	(void)f;
+	struct fs_cred root = {.uid = 0, .gid = 0, .admin = 1};
+	struct fs_attr a;
+	int rc = fs_resolve(c, &root, path, &a, e);
+	if (rc == COVE_ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	int64_t n = 0;
+	db_query_int(c, NULL, &n, "SELECT count(*) FROM nodes WHERE parent = ?", "i", a.id);
+	if (n > 0)
+		return err_set(e, COVE_ECONFLICT,
+			       "%s still holds files: remove them first (cove rm -r)", path);
+	rc = db_exec(c, e, "DELETE FROM nodes WHERE id = ?", "i", a.id);
+	return rc < 0 ? rc : 0;
+}
+
+int fs_usage(struct dbconn *c, const struct fs_cred *cr, json_t **out, struct err *e)
+{
+	json_t *items = json_array();
+	struct scope s;
+	scope_of(c, "/home", cr->uid, &s);
+	json_array_append_new(items, json_pack("{s:s,s:I,s:I}", "scope", s.key, "used",
+					       (json_int_t)usage_of(c, s.key), "limit",
+					       (json_int_t)s.limit));
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT p.name, p.quota_storage_bytes FROM projects p WHERE ? OR "
+			  "EXISTS (SELECT 1 FROM project_members m WHERE m.project = p.name "
+			  "AND m.uid = ?) ORDER BY p.name",
+			  "ii", (int64_t)cr->admin, cr->uid);
+	if (rc) {
+		json_decref(items);
+		return rc;
+	}
+	while (db_step(st, e) == 1) {
+		char key[80];
+		snprintf(key, sizeof(key), "project:%s", db_text(st, 0));
+		json_array_append_new(items, json_pack("{s:s,s:I,s:I}", "scope", key, "used",
+						       (json_int_t)usage_of(c, key), "limit",
+						       (json_int_t)db_int(st, 1)));
+	}
+	db_done(st);
+	*out = json_pack("{s:o}", "items", items);
+	return 0;
+}
+
+/* ---- open ------------------------------------------------------------------------ */
+
+int files_open(struct files **out, struct db *db, const char *data_dir,
+	       unsigned home_mode, struct err *e)
+{
+	struct files *f = xcalloc(1, sizeof(*f));
+	f->db = db;
+	f->home_mode = home_mode;
+	int rc = store_init(&f->store, data_dir, e);
+	if (rc) {
+		files_close(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+void files_close(struct files *f)
+{
+	if (!f)
+		return;
+	store_free(&f->store);
+	free(f);
+}

@@ -1,0 +1,189 @@
+/*
+ * store.c - the content-addressed blob store: $DATA/blobs/sha256/ab/<hex>.
+ * A writer streams bytes into a temporary file under $DATA/tmp while
+ * hashing them; finishing fsyncs the file, renames it into place (or drops
+ * it when the same content is already stored) and fsyncs the directory,
+ * so a blob that metadata points to is always whole on disk. Blob files
+ * are immutable. No SQL here: reference counts live in ns.c.
+ */
+#include "files/files.h"
+#include "files/internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <nettle/sha2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct blob_writer {
+	int fd;
+	char *tmp;
+	struct sha256_ctx sha;
+	int64_t size;
+};
+
+static int mkdir_if(const char *path, struct err *e)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return err_set(e, COVE_EIO, "cannot create %s: %s", path, strerror(errno));
+	return 0;
+}
+
+int store_init(struct store *s, const char *data_dir, struct err *e)
+{
+	s->root = xasprintf("%s/blobs/sha256", data_dir);
+	s->tmp = xasprintf("%s/tmp", data_dir);
+	char *blobs = xasprintf("%s/blobs", data_dir);
+	int rc = mkdir_if(blobs, e);
+	free(blobs);
+	if (rc || (rc = mkdir_if(s->root, e)) || (rc = mkdir_if(s->tmp, e)))
+		return rc;
+	/* Leftovers of writes interrupted by a crash are never referenced. */
+	DIR *d = opendir(s->tmp);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.') {
+				char *p = xasprintf("%s/%s", s->tmp, de->d_name);
+				unlink(p);
+				free(p);
+			}
+		closedir(d);
+	}
+	return 0;
+}
+
+void store_free(struct store *s)
+{
+	free(s->root);
+	free(s->tmp);
+	s->root = s->tmp = NULL;
+}
+
+char *store_path(const struct store *s, const char *sha)
+{
+	return xasprintf("%s/%.2s/%s", s->root, sha, sha);
+}
+
+int store_writer_open(const struct store *s, struct blob_writer **out,
+		      struct err *e)
+{
+	struct blob_writer *w = xcalloc(1, sizeof(*w));
+	char id[27];
+	id_new(id);
+	w->tmp = xasprintf("%s/%s.part", s->tmp, id);
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (w->fd < 0) {
+		int rc = err_set(e, COVE_EIO, "cannot create a temporary file: %s",
+				 strerror(errno));
+		free(w->tmp);
+		free(w);
+		return rc;
+	}
+	sha256_init(&w->sha);
+	*out = w;
+	return 0;
+}
+
+int store_writer_write(struct blob_writer *w, const void *data, size_t len,
+		       struct err *e)
+{
+	const char *p = data;
+	sha256_update(&w->sha, len, (const uint8_t *)data);
+	while (len > 0) {
+		ssize_t n = write(w->fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_set(e, errno == ENOSPC ? COVE_ETOOBIG : COVE_EIO,
+				       "cannot store bytes: %s", strerror(errno));
+		}
+		p += n;
+		len -= (size_t)n;
+		w->size += n;
+	}
+	return 0;
+}
+
+int64_t store_writer_size(const struct blob_writer *w)
+{
+	return w->size;
+}
+
+void store_writer_abort(struct blob_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	unlink(w->tmp);
+	free(w->tmp);
+	free(w);
+}
+
+static void fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+int store_writer_finish(const struct store *s, struct blob_writer *w,
+			char sha_out[65], int64_t *size, struct err *e)
+{
+	uint8_t dig[SHA256_DIGEST_SIZE];
+	sha256_digest(&w->sha, sizeof(dig), dig);
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < SHA256_DIGEST_SIZE; i++) {
+		sha_out[2 * i] = hex[dig[i] >> 4];
+		sha_out[2 * i + 1] = hex[dig[i] & 15];
+	}
+	sha_out[64] = '\0';
+	*size = w->size;
+	int rc = 0;
+	if (fsync(w->fd) < 0) {
+		rc = err_set(e, COVE_EIO, "cannot flush bytes to disk: %s", strerror(errno));
+		goto out;
+	}
+	close(w->fd);
+	w->fd = -1;
+	char *dir = xasprintf("%s/%.2s", s->root, sha_out);
+	char *path = store_path(s, sha_out);
+	if ((rc = mkdir_if(dir, e)) == 0) {
+		struct stat st;
+		if (stat(path, &st) == 0 && st.st_size == *size) {
+			/* Same content already stored: keep the old file, refresh its
+			 * time so the collector's grace period covers this commit. */
+			utimensat(AT_FDCWD, path, NULL, 0);
+		} else if (rename(w->tmp, path) < 0) {
+			rc = err_set(e, COVE_EIO, "cannot store blob: %s", strerror(errno));
+		} else {
+			fsync_dir(dir);
+		}
+	}
+	free(dir);
+	free(path);
+out:
+	store_writer_abort(w); /* closes and removes the temporary (if left) */
+	return rc;
+}
+
+int store_open_read(const struct store *s, const char *sha, int64_t *size,
+		    struct err *e)
+{
+	char *path = store_path(s, sha);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return err_set(e, COVE_EIO, "stored bytes are missing (run cove admin fsck)");
+	struct stat st;
+	if (fstat(fd, &st) == 0 && size)
+		*size = st.st_size;
+	return fd;
+}
