@@ -93,6 +93,7 @@ struct req {
 	/* reply state */
 	int status;
 	int replied;
+	int queued; /* handed to MHD */
 	int skip_body; /* body refused early: consume and drop */
 	struct MHD_Response *resp;
 	void *stream_ctx; /* owned by the route's stream_ops */

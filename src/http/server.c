@@ -452,6 +452,7 @@ static enum MHD_Result queue(struct req *r)
 {
 	if (!r->resp)
 		reply_problem(r, 500, "handler gave no answer");
+	r->queued = 1;
 	enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
 	MHD_destroy_response(r->resp);
 	r->resp = NULL;
@@ -488,9 +489,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	}
 	struct req *r = &box->r;
 	if (!r->route || r->replied) {
-		/* answered before the body: drop whatever still arrives */
-		*upload_data_size = 0;
-		return MHD_YES;
+		/* refused before or while the body arrived: drop the rest, and
+		 * send the answer once the body is over */
+		if (*upload_data_size) {
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		return r->queued ? MHD_YES : queue(r);
 	}
 	if (r->route->stream) {
 		if (*upload_data_size) {

@@ -1,0 +1,332 @@
+"""The shared file space over HTTP: uploads and downloads, listings, POSIX
+permissions on homes and project directories, moves and copies, quotas,
+bad paths, concurrent writers, and crash safety."""
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import start_server, unique
+
+
+def put(s, tok, path, data, **kw):
+    return s.req("PUT", "/v1/fs" + path, tok, data=data, **kw)
+
+
+def test_home_directory_made_with_user(shared_server):
+    s = shared_server
+    name = unique("h")
+    tok = s.register(name)
+    e = s.get("/v1/fs/home/%s?stat=true" % name, tok).json()
+    assert e["type"] == "directory" and e["mode"] == "0700"
+    assert e["owner"] == name and e["group"] == name
+    root = s.get("/v1/fs/", tok).json()
+    assert [x["name"] for x in root["items"]] == ["home", "projects", "volumes"]
+
+
+def test_upload_download_roundtrip(shared_server):
+    s = shared_server
+    name = unique("u")
+    tok = s.register(name)
+    data = os.urandom(300_000)
+    r = put(s, tok, "/home/%s/data.bin" % name, data)
+    assert r.status_code == 201, r.text
+    e = r.json()
+    assert e["size"] == len(data) and e["sha256"] == hashlib.sha256(data).hexdigest()
+    assert e["mode"] == "0644" and e["owner"] == name
+    r = s.get("/v1/fs/home/%s/data.bin" % name, tok)
+    assert r.status_code == 200 and r.content == data
+    etag = r.headers["ETag"]
+    assert etag == '"%s"' % e["sha256"] and r.headers["Accept-Ranges"] == "bytes"
+    assert s.get("/v1/fs/home/%s/data.bin" % name, tok, headers={"If-None-Match": etag}).status_code == 304
+    r = s.get("/v1/fs/home/%s/data.bin" % name, tok, headers={"Range": "bytes=100-199"})
+    assert r.status_code == 206 and r.content == data[100:200]
+    assert r.headers["Content-Range"] == "bytes 100-199/%d" % len(data)
+    r = s.get("/v1/fs/home/%s/data.bin" % name, tok, headers={"Range": "bytes=-10"})
+    assert r.status_code == 206 and r.content == data[-10:]
+    for bad in ("bytes=999999999-", "bytes=50-10", "bytes=-0", "bytes=abc"):
+        r = s.get("/v1/fs/home/%s/data.bin" % name, tok, headers={"Range": bad})
+        assert r.status_code == 416, bad
+    # overwrite: 200, new content
+    r = put(s, tok, "/home/%s/data.bin" % name, b"new")
+    assert r.status_code == 200 and s.get("/v1/fs/home/%s/data.bin" % name, tok).content == b"new"
+    # refuse to overwrite when asked
+    r = put(s, tok, "/home/%s/data.bin" % name, b"x", headers={"If-None-Match": "*"})
+    assert r.status_code == 412
+    # empty file, chunked upload, unicode and spaces
+    assert put(s, tok, "/home/%s/empty" % name, b"").json()["size"] == 0
+    assert s.get("/v1/fs/home/%s/empty" % name, tok).content == b""
+    r = put(s, tok, "/home/%s/chunked.txt" % name, iter([b"a" * 1000, b"b" * 1000]))
+    assert r.status_code == 201 and r.json()["size"] == 2000
+    weird = "/home/%s/Grüße and spaces 🚀.txt" % name
+    assert put(s, tok, weird, b"hi").status_code == 201
+    names = [x["name"] for x in s.get("/v1/fs/home/%s" % name, tok).json()["items"]]
+    assert "Grüße and spaces 🚀.txt" in names and names == sorted(names)
+
+
+def test_listing_pagination(shared_server):
+    s = shared_server
+    name = unique("l")
+    tok = s.register(name)
+    for i in range(25):
+        put(s, tok, "/home/%s/f%02d" % (name, i), b"x")
+    seen, cursor = [], None
+    while True:
+        q = "?limit=10" + ("&cursor=" + requests.utils.quote(cursor) if cursor else "")
+        page = s.get("/v1/fs/home/%s%s" % (name, q), tok).json()
+        seen += [x["name"] for x in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == ["f%02d" % i for i in range(25)]
+
+
+def test_permissions_between_users(shared_server):
+    s = shared_server
+    a, b = unique("pa"), unique("pb")
+    ta, tb = s.register(a), s.register(b)
+    put(s, ta, "/home/%s/secret" % a, b"s3cret")
+    r = s.get("/v1/fs/home/%s/secret" % a, tb)
+    assert r.status_code == 403 and r.json()["detail"].startswith("permission denied")
+    assert s.get("/v1/fs/home/%s" % a, tb).status_code == 403
+    assert put(s, tb, "/home/%s/intruder" % a, b"x").status_code == 403
+    # opening up the home for search and read, but the file stays 0600
+    assert s.req("PATCH", "/v1/fs/home/%s" % a, ta, json={"mode": "0755"}).status_code == 200
+    assert s.req("PATCH", "/v1/fs/home/%s/secret" % a, ta, json={"mode": "0600"}).status_code == 200
+    assert s.get("/v1/fs/home/%s" % a, tb).status_code == 200
+    assert s.get("/v1/fs/home/%s/secret" % a, tb).status_code == 403
+    # only the owner chmods; only admin gives files away
+    assert s.req("PATCH", "/v1/fs/home/%s/secret" % a, tb, json={"mode": "0644"}).status_code == 403
+    r = s.req("PATCH", "/v1/fs/home/%s/secret" % a, ta, json={"owner": b})
+    assert r.status_code == 403 and "administrator" in r.json()["detail"]
+    at = s.admin_token()
+    r = s.req("PATCH", "/v1/fs/home/%s/secret" % a, at, json={"owner": b})
+    assert r.status_code == 200 and r.json()["owner"] == b
+    # admin reads everything, as root does
+    assert s.get("/v1/fs/home/%s/secret" % a, at).content == b"s3cret"
+
+
+def test_project_directory_is_shared(shared_server):
+    s = shared_server
+    owner, dev, outsider = unique("o"), unique("d"), unique("x")
+    to, td, tx = s.register(owner), s.register(dev), s.register(outsider)
+    p = unique("proj")
+    s.post("/v1/projects", to, json={"name": p})
+    s.req("PUT", "/v1/projects/%s/members/%s" % (p, dev), to, json={"role": "developer"})
+    e = s.get("/v1/fs/projects/%s?stat=true" % p, to).json()
+    assert e["mode"] == "2770" and e["group"] == p and e["owner"] == "root"
+    r = put(s, td, "/projects/%s/shared.csv" % p, b"a,b\n1,2\n", params={"mode": "0660"})
+    assert r.status_code == 201, r.text
+    # setgid: the file belongs to the project's group, and members can write it
+    assert r.json()["group"] == p
+    assert put(s, to, "/projects/%s/shared.csv" % p, b"a,b\n3,4\n").status_code == 200
+    r = s.post("/v1/fs/projects/%s/sub" % p, td, json={"op": "mkdir"})
+    assert r.status_code == 201 and r.json()["mode"].startswith("2") and r.json()["group"] == p
+    assert s.get("/v1/fs/projects/%s" % p, tx).status_code == 403
+    # chgrp: only to a group one belongs to
+    r = s.req("PATCH", "/v1/fs/projects/%s/shared.csv" % p, td, json={"group": outsider})
+    assert r.status_code == 403 and "group they belong to" in r.json()["detail"]
+    r = s.req("PATCH", "/v1/fs/projects/%s/shared.csv" % p, to, json={"group": owner})
+    assert r.status_code == 403  # not the file's owner
+    r = s.req("PATCH", "/v1/fs/projects/%s/shared.csv" % p, td, json={"group": dev})
+    assert r.status_code == 200 and r.json()["group"] == dev
+    s.req("PATCH", "/v1/fs/projects/%s/shared.csv" % p, td, json={"group": p})
+    # a project with files cannot be deleted by accident
+    r = s.req("DELETE", "/v1/projects/" + p, to)
+    assert r.status_code == 409 and "holds files" in r.json()["detail"]
+    assert s.req("DELETE", "/v1/fs/projects/%s/shared.csv" % p, td).status_code == 204
+    assert s.req("DELETE", "/v1/fs/projects/%s/sub" % p, td).status_code == 204
+    assert s.req("DELETE", "/v1/projects/" + p, to).status_code == 204
+    assert s.get("/v1/fs/projects/%s" % p, s.admin_token()).status_code == 404
+
+
+def test_sticky_directory(shared_server):
+    s = shared_server
+    at = s.admin_token()
+    a, b = unique("sa"), unique("sb")
+    ta, tb = s.register(a), s.register(b)
+    d = "/projects/" + unique("tmp")
+    pname = d.split("/")[-1]
+    s.post("/v1/projects", at, json={"name": pname})
+    s.req("PATCH", "/v1/fs" + d, at, json={"mode": "1777"})
+    put(s, ta, d + "/mine", b"a")
+    put(s, tb, d + "/theirs", b"b")
+    assert s.req("DELETE", "/v1/fs%s/mine" % d, tb).status_code == 403
+    assert s.post("/v1/fs%s/mine" % d, tb, json={"op": "move", "to": d + "/stolen"}).status_code == 403
+    assert s.req("DELETE", "/v1/fs%s/theirs" % d, tb).status_code == 204
+    assert s.req("DELETE", "/v1/fs%s/mine" % d, ta).status_code == 204
+
+
+def test_mkdir_move_copy_remove(shared_server):
+    s = shared_server
+    name = unique("m")
+    tok = s.register(name)
+    h = "/home/" + name
+    r = s.post("/v1/fs%s/a/b/c" % h, tok, json={"op": "mkdir", "parents": True})
+    assert r.status_code == 201 and r.json()["mode"] == "0755"
+    assert s.post("/v1/fs%s/a" % h, tok, json={"op": "mkdir"}).status_code == 409
+    assert s.post("/v1/fs%s/x/y" % h, tok, json={"op": "mkdir"}).status_code == 404
+    put(s, tok, h + "/a/b/c/f.txt", b"hello")
+    r = s.post("/v1/fs%s/a" % h, tok, json={"op": "copy", "to": h + "/a2", "recursive": True})
+    assert r.status_code == 201
+    assert s.get("/v1/fs%s/a2/b/c/f.txt" % h, tok).content == b"hello"
+    assert s.post("/v1/fs%s/a" % h, tok, json={"op": "copy", "to": h + "/a3"}).status_code == 400
+    assert s.post("/v1/fs%s/a" % h, tok, json={"op": "copy", "to": h + "/a/inside", "recursive": True}).status_code == 400
+    r = s.post("/v1/fs%s/a2" % h, tok, json={"op": "move", "to": h + "/moved"})
+    assert r.status_code == 200 and r.json()["path"] == h + "/moved"
+    assert s.get("/v1/fs%s/a2" % h, tok).status_code == 404
+    assert s.post("/v1/fs%s/moved" % h, tok, json={"op": "move", "to": h + "/moved/b/x"}).status_code == 400
+    assert s.req("DELETE", "/v1/fs%s/moved" % h, tok).status_code == 409
+    assert s.req("DELETE", "/v1/fs%s/moved?recursive=true" % h, tok).status_code == 204
+    assert s.get("/v1/fs%s/moved" % h, tok).status_code == 404
+    # symbolic chmod, recursive
+    r = s.req("PATCH", "/v1/fs%s/a" % h, tok, json={"mode": "go-rx", "recursive": True})
+    assert r.status_code == 200 and r.json()["mode"] == "0700"
+    assert s.get("/v1/fs%s/a/b/c/f.txt?stat=true" % h, tok).json()["mode"] == "0600"
+    assert s.req("PATCH", "/v1/fs%s/a" % h, tok, json={"mode": "rwx"}).status_code == 400
+    assert s.req("PATCH", "/v1/fs%s/a" % h, tok, json={"mode": "99999"}).status_code == 400
+
+
+def test_umask_applies(shared_server):
+    s = shared_server
+    name = unique("um")
+    tok = s.register(name)
+    s.req("PATCH", "/v1/me", tok, json={"umask": "0027"})
+    assert put(s, tok, "/home/%s/f" % name, b"x").json()["mode"] == "0640"
+    assert s.post("/v1/fs/home/%s/d" % name, tok, json={"op": "mkdir"}).json()["mode"] == "0750"
+
+
+BAD_PATHS = ["/home/../etc/passwd", "/home/./x", "/a//b", "/x%00y", "/x%01y",
+             "/" + "n" * 256, "/a" * 2100, "/x%ff%fe"]
+
+
+@pytest.mark.parametrize("path", BAD_PATHS, ids=range(len(BAD_PATHS)))
+def test_bad_paths_refused(shared_server, path):
+    s = shared_server
+    tok = s.admin_token()
+    import http.client
+    for method in ("GET", "PUT", "DELETE"):
+        # http.client sends the path as given (requests would normalise it)
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+        c.request(method, "/v1/fs" + path, body=b"x" if method == "PUT" else None,
+                  headers={"Authorization": "Bearer " + tok})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        assert r.status in (400, 404), (method, path, r.status, body)
+
+
+def test_quota_enforced_while_uploading(shared_server):
+    s = shared_server
+    at = s.admin_token()
+    p = unique("q")
+    s.post("/v1/projects", at, json={"name": p, "quota": {"storage_bytes": 100_000}})
+    assert put(s, at, "/projects/%s/a" % p, b"x" * 60_000).status_code == 201
+    r = put(s, at, "/projects/%s/b" % p, b"x" * 50_000)
+    assert r.status_code == 413 and "quota" in r.json()["detail"]
+    # unknown length (chunked): refused once the quota is passed, nothing left
+    r = put(s, at, "/projects/%s/c" % p, iter([b"y" * 20_000] * 5))
+    assert r.status_code == 413
+    names = [x["name"] for x in s.get("/v1/fs/projects/" + p, at).json()["items"]]
+    assert names == ["a"]
+    # exactly at the edge is fine; replacing a file counts only the growth
+    assert put(s, at, "/projects/%s/b" % p, b"x" * 40_000).status_code == 201
+    assert put(s, at, "/projects/%s/a" % p, b"z" * 60_000).status_code == 200
+    assert put(s, at, "/projects/%s/z" % p, b"1").status_code == 413
+    df = {x["scope"]: x for x in s.get("/v1/df", at).json()["items"]}
+    assert df["project:" + p]["used"] == 100_000 and df["project:" + p]["limit"] == 100_000
+    s.req("DELETE", "/v1/fs/projects/%s/a" % p, at)
+    assert {x["scope"]: x for x in s.get("/v1/df", at).json()["items"]}["project:" + p]["used"] == 40_000
+
+
+def test_concurrent_uploads_same_path(shared_server):
+    s = shared_server
+    name = unique("cc")
+    tok = s.register(name)
+    bodies = [bytes([i]) * 200_000 for i in range(8)]
+    codes = []
+
+    def go(b):
+        codes.append(put(s, tok, "/home/%s/race.bin" % name, b).status_code)
+    ts = [threading.Thread(target=go, args=(b,)) for b in bodies]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    assert all(c in (200, 201) for c in codes)
+    got = s.get("/v1/fs/home/%s/race.bin" % name, tok).content
+    assert got in bodies  # one whole upload won; nothing is mixed
+
+
+def test_truncated_upload_leaves_nothing(shared_server):
+    import socket
+    s = shared_server
+    name = unique("tr")
+    tok = s.register(name)
+    c = socket.create_connection(("127.0.0.1", s.port))
+    c.sendall(("PUT /v1/fs/home/%s/partial HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+               "Content-Length: 100000\r\n\r\n" % (name, tok)).encode() + b"x" * 5000)
+    time.sleep(0.2)
+    c.close()
+    time.sleep(0.3)
+    assert s.get("/v1/fs/home/%s/partial" % name, tok).status_code == 404
+    assert not [f for f in os.listdir(s.data + "/tmp") if f.endswith(".part")]
+
+
+def test_dedup_and_durable_layout(shared_server):
+    s = shared_server
+    name = unique("dd")
+    tok = s.register(name)
+    data = b"same bytes " * 1000
+    put(s, tok, "/home/%s/one" % name, data)
+    put(s, tok, "/home/%s/two" % name, data)
+    sha = hashlib.sha256(data).hexdigest()
+    path = os.path.join(s.data, "blobs", "sha256", sha[:2], sha)
+    assert open(path, "rb").read() == data
+    db = sqlite3.connect(s.data + "/cove.db")
+    assert db.execute("SELECT refs FROM blobs WHERE sha256 = ?", (sha,)).fetchone()[0] >= 2
+    db.close()
+
+
+def test_kill9_during_uploads(tmp_path):
+    s = start_server(str(tmp_path))
+    tok = s.admin_token()
+    acked, lock = {}, threading.Lock()
+
+    def go(i):
+        sess = requests.Session()
+        for j in range(200):
+            data = os.urandom(20_000 + i * 100 + j)
+            path = "/home/admin/k%d-%d" % (i, j)
+            try:
+                r = sess.put(s.url + "/v1/fs" + path, data=data, timeout=5,
+                             headers={"Authorization": "Bearer " + tok})
+            except requests.RequestException:
+                return
+            if r.status_code in (200, 201):
+                with lock:
+                    acked[path] = hashlib.sha256(data).hexdigest()
+    ts = [threading.Thread(target=go, args=(i,)) for i in range(50)]
+    [t.start() for t in ts]
+    time.sleep(2.0)
+    s.kill()
+    [t.join() for t in ts]
+    assert len(acked) > 50
+    s2 = start_server(str(tmp_path))
+    try:
+        tok = s2.admin_token()
+        for path, sha in acked.items():
+            r = s2.get("/v1/fs" + path, tok)
+            assert r.status_code == 200, path
+            assert hashlib.sha256(r.content).hexdigest() == sha, path
+        listed = s2.get("/v1/fs/home/admin?limit=1000", tok).json()["items"]
+        for e in listed:  # nothing partial is visible
+            assert hashlib.sha256(s2.get("/v1/fs/home/admin/" + e["name"], tok).content).hexdigest() == e["sha256"]
+        db = sqlite3.connect(s2.data + "/cove.db")
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
+    finally:
+        assert s2.stop() == 0
+        s2.assert_clean()
