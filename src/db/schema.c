@@ -101,7 +101,7 @@ const char *const db_migrations[] = {
 	"  created_at INTEGER NOT NULL);"
 	"CREATE INDEX blobs_unreferenced ON blobs(refs) WHERE refs <= 0;"
 	"CREATE TABLE nodes ("
-	"  id INTEGER PRIMARY KEY,"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT," /* never reused: links name nodes */
 	"  parent INTEGER REFERENCES nodes(id),"
 	"  name TEXT NOT NULL,"
 	"  is_dir INTEGER NOT NULL,"
@@ -127,5 +127,16 @@ const char *const db_migrations[] = {
 	"         (2, 1, 'home', 1, 493, 0, 0, 0, 0),"
 	"         (3, 1, 'projects', 1, 493, 0, 0, 0, 0),"
 	"         (4, 1, 'volumes', 1, 493, 0, 0, 0, 0)",
+	/* 3: share links */
+	"CREATE TABLE shares ("
+	"  id TEXT PRIMARY KEY,"
+	"  token_hash TEXT NOT NULL UNIQUE,"
+	"  node INTEGER NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  uid INTEGER NOT NULL REFERENCES users(uid) ON DELETE CASCADE,"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER,"
+	"  uses INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX shares_uid ON shares(uid)",
 	NULL,
 };

@@ -92,6 +92,50 @@ static int parse_range(const char *h, int64_t size, int64_t *from, int64_t *to)
 	return 1;
 }
 
+/* Answer with a file's bytes: ETag (its SHA-256), If-None-Match, a single
+ * Range (206/416). Takes fd. */
+static void send_file(struct req *r, const struct fs_attr *ap, int fd)
+{
+	struct fs_attr a = *ap;
+	char etag[72];
+	snprintf(etag, sizeof(etag), "\"%s\"", a.sha256);
+	const char *inm = req_header(r, "If-None-Match");
+	if (inm && (strstr(inm, etag) || !strcmp(inm, "*"))) {
+		close(fd);
+		reply_empty(r, 304);
+		reply_header(r, "ETag", etag);
+		return;
+	}
+	int64_t from = 0, to = a.size - 1;
+	const char *range = req_header(r, "Range");
+	const char *ifr = req_header(r, "If-Range");
+	int pr = (ifr && strcmp(ifr, etag)) ? 0 : parse_range(range, a.size, &from, &to);
+	char cr_hdr[96];
+	if (pr < 0) {
+		close(fd);
+		reply_problem(r, 416, "range '%.64s' is outside the file's %lld bytes",
+			      range, (long long)a.size);
+		snprintf(cr_hdr, sizeof(cr_hdr), "bytes */%lld", (long long)a.size);
+		reply_header(r, "Content-Range", cr_hdr);
+		return;
+	}
+	if (a.size == 0) {
+		close(fd);
+		reply_text(r, 200, "application/octet-stream", "", 0);
+	} else {
+		reply_fd(r, pr ? 206 : 200, "application/octet-stream", fd, (uint64_t)from,
+			 (uint64_t)(to - from + 1));
+	}
+	if (pr) {
+		snprintf(cr_hdr, sizeof(cr_hdr), "bytes %lld-%lld/%lld", (long long)from,
+			 (long long)to, (long long)a.size);
+		reply_header(r, "Content-Range", cr_hdr);
+	}
+	reply_header(r, "ETag", etag);
+	reply_header(r, "Accept-Ranges", "bytes");
+	reply_header(r, "Cache-Control", "private, no-cache");
+}
+
 static void get_fs(struct req *r)
 {
 	struct err e = {0};
@@ -130,43 +174,7 @@ static void get_fs(struct req *r)
 		reply_json(r, 200, o);
 		goto out;
 	}
-	char etag[72];
-	snprintf(etag, sizeof(etag), "\"%s\"", a.sha256);
-	const char *inm = req_header(r, "If-None-Match");
-	if (inm && (strstr(inm, etag) || !strcmp(inm, "*"))) {
-		close(fd);
-		reply_empty(r, 304);
-		reply_header(r, "ETag", etag);
-		goto out;
-	}
-	int64_t from = 0, to = a.size - 1;
-	const char *range = req_header(r, "Range");
-	const char *ifr = req_header(r, "If-Range");
-	int pr = (ifr && strcmp(ifr, etag)) ? 0 : parse_range(range, a.size, &from, &to);
-	char cr_hdr[96];
-	if (pr < 0) {
-		close(fd);
-		reply_problem(r, 416, "range '%.64s' is outside the file's %lld bytes",
-			      range, (long long)a.size);
-		snprintf(cr_hdr, sizeof(cr_hdr), "bytes */%lld", (long long)a.size);
-		reply_header(r, "Content-Range", cr_hdr);
-		goto out;
-	}
-	if (a.size == 0) {
-		close(fd);
-		reply_text(r, 200, "application/octet-stream", "", 0);
-	} else {
-		reply_fd(r, pr ? 206 : 200, "application/octet-stream", fd, (uint64_t)from,
-			 (uint64_t)(to - from + 1));
-	}
-	if (pr) {
-		snprintf(cr_hdr, sizeof(cr_hdr), "bytes %lld-%lld/%lld", (long long)from,
-			 (long long)to, (long long)a.size);
-		reply_header(r, "Content-Range", cr_hdr);
-	}
-	reply_header(r, "ETag", etag);
-	reply_header(r, "Accept-Ranges", "bytes");
-	reply_header(r, "Cache-Control", "private, no-cache");
+	send_file(r, &a, fd);
 out:
 	free(path);
 }
@@ -438,6 +446,135 @@ static void get_df(struct req *r)
 		reply_err(r, &e);
 }
 
+/* ---- share links ------------------------------------------------------------- */
+
+static char *base_url(struct req *r)
+{
+	const char *pub = r->srv->cfg->public_url;
+	if (pub && *pub)
+		return xstrdup(pub);
+	const char *host = req_header(r, "Host");
+	return xasprintf("http://%s", host ? host : r->srv->cfg->listen);
+}
+
+static void post_shares(struct req *r)
+{
+	static const char *const fields[] = {"path", "expires_in", NULL};
+	struct err e = {0};
+	json_t *b = req_json(r, &e), *o = NULL;
+	const char *raw;
+	if (!b || json_only_fields(b, fields, &e) || json_req_str(b, "path", &raw, &e)) {
+		reply_err(r, &e);
+		return;
+	}
+	int64_t exp = 7 * 86400;
+	json_t *je = json_object_get(b, "expires_in");
+	if (je && !json_is_null(je)) {
+		exp = json_is_string(je) ? duration_parse(json_string_value(je))
+		      : json_is_integer(je) ? json_integer_value(je) : -1;
+		if (exp < 0) {
+			reply_problem(r, 400, "expires_in must be a duration like 1h or 7d, or 0 for never");
+			return;
+		}
+	}
+	char *path = fs_path_clean(raw, &e);
+	if (!path) {
+		reply_err(r, &e);
+		return;
+	}
+	char *base = base_url(r);
+	struct fs_cred cr;
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc)
+		rc = shares_create(c, &cr, path, exp, base, &o, &e);
+	auth_audit(c, &r->actor, "share.create", path, rc == 0,
+		   rc ? e.msg : json_string_value(json_object_get(o, "id")));
+	db_put(DB(r), c);
+	free(cr.gids);
+	free(base);
+	free(path);
+	if (o)
+		reply_json(r, 201, o);
+	else
+		reply_err(r, &e);
+}
+
+static void get_shares(struct req *r)
+{
+	struct err e = {0};
+	struct fs_cred cr;
+	json_t *o = NULL;
+	char *base = base_url(r);
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc)
+		shares_list(c, &cr, base, &o, &e);
+	db_put(DB(r), c);
+	free(cr.gids);
+	free(base);
+	if (o)
+		reply_json(r, 200, o);
+	else
+		reply_err(r, &e);
+}
+
+static void delete_share(struct req *r)
+{
+	struct err e = {0};
+	struct fs_cred cr;
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc)
+		rc = shares_revoke(c, &cr, req_param(r, "id"), &e);
+	auth_audit(c, &r->actor, "share.revoke", req_param(r, "id"), rc == 0, rc ? e.msg : NULL);
+	db_put(DB(r), c);
+	free(cr.gids);
+	if (rc)
+		reply_err(r, &e);
+	else
+		reply_empty(r, 204);
+}
+
+/* GET /s/{token}[/{sub}]: the public side of a link. */
+static void get_share_link(struct req *r)
+{
+	struct err e = {0};
+	const char *token = req_param(r, "token");
+	const char *subp = req_param(r, "sub");
+	char *sub = NULL;
+	if (subp && *subp) {
+		char *raw = xasprintf("/%s", subp);
+		sub = fs_path_clean(raw, &e);
+		free(raw);
+		if (!sub) {
+			reply_err(r, &e);
+			return;
+		}
+	}
+	struct fs_attr a;
+	char id[32] = "";
+	json_t *o = NULL;
+	int fd = -1;
+	struct dbconn *c = db_get(DB(r));
+	int rc = strlen(token) > 128 ? err_set(&e, COVE_ENOENT, "no such link")
+				     : shares_resolve(c, token, sub, &a, id, &e);
+	if (!rc && a.is_dir)
+		rc = fs_list_node(c, &a, sub ? sub : "/", &o, &e);
+	else if (!rc)
+		fd = fs_open_attr(r->srv->files, &a, &e);
+	auth_audit(c, &r->actor, "share.access", id[0] ? id : "unknown", rc == 0 && (o || fd >= 0),
+		   sub ? sub : "/");
+	db_put(DB(r), c);
+	free(sub);
+	if (rc || (!o && fd < 0))
+		reply_err(r, &e);
+	else if (o)
+		reply_json(r, 200, o);
+	else
+		send_file(r, &a, fd);
+}
+
 const struct route files_routes[] = {
 	{"GET", "/v1/fs/{path*}", get_fs, ROUTE_AUTH, NULL},
 	{"PUT", "/v1/fs/{path*}", NULL, ROUTE_AUTH, &put_ops},
@@ -445,5 +582,10 @@ const struct route files_routes[] = {
 	{"PATCH", "/v1/fs/{path*}", patch_fs, ROUTE_AUTH, NULL},
 	{"DELETE", "/v1/fs/{path*}", delete_fs, ROUTE_AUTH, NULL},
 	{"GET", "/v1/df", get_df, ROUTE_AUTH, NULL},
+	{"POST", "/v1/shares", post_shares, ROUTE_AUTH, NULL},
+	{"GET", "/v1/shares", get_shares, ROUTE_AUTH, NULL},
+	{"DELETE", "/v1/shares/{id}", delete_share, ROUTE_AUTH, NULL},
+	{"GET", "/s/{token}", get_share_link, ROUTE_PUBLIC, NULL},
+	{"GET", "/s/{token}/{sub*}", get_share_link, ROUTE_PUBLIC, NULL},
 	{NULL, NULL, NULL, 0, NULL},
 };

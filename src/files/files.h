@@ -141,6 +141,31 @@ int fs_project_create(struct dbconn *c, const char *name, int64_t gid,
 int fs_area_remove(struct files *f, struct dbconn *c, const char *path,
 		   struct err *e);
 
+/* Like fs_resolve, but from node start_id along a relative path. */
+int fs_resolve_from(struct dbconn *c, const struct fs_cred *cr, int64_t start_id,
+		    const char *rel, struct fs_attr *out, struct err *e);
+
+/* ---- share links (shares.c) ---------------------------------------------- */
+/* Create a read-only link to path (which cr must be able to read);
+ * expires_in seconds (0: never). *out has id, path, url, token (shown
+ * once), expires_at. */
+int shares_create(struct dbconn *c, const struct fs_cred *cr, const char *path,
+		  int64_t expires_in, const char *base_url, json_t **out,
+		  struct err *e);
+int shares_list(struct dbconn *c, const struct fs_cred *cr, const char *base_url,
+		json_t **out, struct err *e);
+int shares_revoke(struct dbconn *c, const struct fs_cred *cr, const char *id,
+		  struct err *e);
+/* Resolve token (+ optional sub-path inside a shared directory) with the
+ * creator's rights: fills a, and *share_id (for the audit log). */
+int shares_resolve(struct dbconn *c, const char *token, const char *sub,
+		   struct fs_attr *a, char share_id[32], struct err *e);
+/* List a directory already resolved (share links: no further checks). */
+int fs_list_node(struct dbconn *c, const struct fs_attr *dir, const char *label,
+		 json_t **out, struct err *e);
+/* Open a file's bytes by its attributes (after a resolve). */
+int fs_open_attr(struct files *f, const struct fs_attr *a, struct err *e);
+
 /* Storage use and limits for df: scopes the caller can see. */
 int fs_usage(struct dbconn *c, const struct fs_cred *cr, json_t **out,
 	     struct err *e);

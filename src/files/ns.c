@@ -99,8 +99,14 @@ static int denied(struct err *e, const char *what, const char *path)
 int fs_resolve(struct dbconn *c, const struct fs_cred *cr, const char *path,
 	       struct fs_attr *out, struct err *e)
 {
+	return fs_resolve_from(c, cr, ROOT_ID, path, out, e);
+}
+
+int fs_resolve_from(struct dbconn *c, const struct fs_cred *cr, int64_t start_id,
+		    const char *path, struct fs_attr *out, struct err *e)
+{
 	struct fs_attr cur;
-	int rc = node_by_id(c, ROOT_ID, &cur, e);
+	int rc = node_by_id(c, start_id, &cur, e);
 	if (rc)
 		return rc;
 	const char *p = path;
@@ -242,6 +248,36 @@ int fs_list(struct dbconn *c, const struct fs_cred *cr, const char *path,
 		return rc;
 	}
 	*out = json_pack("{s:s,s:o,s:o}", "path", path, "items", items, "next_cursor", next);
+	return 0;
+}
+
+int fs_list_node(struct dbconn *c, const struct fs_attr *dir, const char *label,
+		 json_t **out, struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT " NODE_COLS ", name FROM nodes WHERE parent = ? ORDER BY name "
+			  "LIMIT 10000",
+			  "i", dir->id);
+	if (rc)
+		return rc;
+	json_t *items = json_array();
+	while ((rc = db_step(st, e)) == 1) {
+		struct fs_attr a;
+		node_read(st, &a);
+		json_t *o = json_pack("{s:s,s:s,s:I}", "name", db_text(st, 10), "type",
+				      a.is_dir ? "directory" : "file", "size",
+				      (json_int_t)(a.is_dir ? 0 : a.size));
+		json_object_set_new(o, "sha256", a.is_dir ? json_null() : json_string(a.sha256));
+		json_set_time_ms(o, "modified_at", a.mtime_ms);
+		json_array_append_new(items, o);
+	}
+	db_done(st);
+	if (rc < 0) {
+		json_decref(items);
+		return rc;
+	}
+	*out = json_pack("{s:s,s:o}", "path", label, "items", items);
 	return 0;
 }
 
@@ -492,6 +528,7 @@ static int remove_node(struct dbconn *c, const struct fs_cred *cr,
 	rc = db_exec(c, e, "DELETE FROM nodes WHERE id = ?", "i", a->id);
 	if (rc < 0)
 		return rc;
+	db_exec(c, NULL, "DELETE FROM shares WHERE node = ?", "i", a->id);
 	db_exec(c, NULL, "UPDATE nodes SET mtime_ms = ? WHERE id = ?", "ii",
 		time_now_ms(), a->parent);
 	return 0;
@@ -1016,6 +1053,13 @@ rollback:
 out:
 	fs_upload_abort(u);
 	return rc < 0 ? rc : 0;
+}
+
+int fs_open_attr(struct files *f, const struct fs_attr *a, struct err *e)
+{
+	if (a->is_dir)
+		return err_set(e, COVE_EINVAL, "that is a directory");
+	return store_open_read(&f->store, a->sha256, NULL, e);
 }
 
 int fs_open(struct files *f, struct dbconn *c, const struct fs_cred *cr,

@@ -10,6 +10,7 @@ import pytest
 from conftest import COVE, unique
 
 ANON, OTHER, USER, ADMIN = "anon", "other", "user", "admin"
+_CTX = {}
 
 
 def fresh(s, admin, user_tok, ctx):
@@ -25,6 +26,9 @@ def fresh(s, admin, user_tok, ctx):
     s.req("PUT", "/v1/projects/%s/members/%s" % (ctx["proj"], ctx["other"]), user_tok,
           json={"role": "guest"})
     ctx["token"] = s.post("/v1/tokens", user_tok, json={"name": unique("t")}).json()["id"]
+    link = s.post("/v1/shares", user_tok, json={"path": "/home/" + ctx["self"]}).json()
+    ctx["share"], ctx["sharetoken"] = link["id"], link["token"]
+    _CTX.update(ctx)
     ctx["doomed"] = unique("doomed")
     r = s.req("PUT", "/v1/fs/home/%s/%s" % (ctx["self"], ctx["doomed"]), user_tok, data=b"bye")
     assert r.status_code in (200, 201), r.text
@@ -97,6 +101,12 @@ MATRIX = [
     ("PATCH", "/v1/fs/home/{self}", {"mode": "0700"}, {ANON: 401, OTHER: 403, USER: 200, ADMIN: 200}),
     ("DELETE", "/v1/fs/home/{self}/{doomed}", None, {ANON: 401, OTHER: 403, USER: 204, ADMIN: 404}),
     ("GET", "/v1/df", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/shares", lambda: {"path": "/home/" + _CTX["self"]},
+     {ANON: 401, OTHER: 403, USER: 201, ADMIN: 201}),
+    ("GET", "/v1/shares", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("DELETE", "/v1/shares/{share}", None, {ANON: 401, OTHER: 404, USER: 204, ADMIN: 404}),
+    ("GET", "/s/{sharetoken}", None, {ANON: 200, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/s/{sharetoken}/missing", None, {ANON: 404, OTHER: 404, USER: 404, ADMIN: 404}),
 ]
 
 

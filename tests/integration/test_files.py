@@ -330,3 +330,62 @@ def test_kill9_during_uploads(tmp_path):
     finally:
         assert s2.stop() == 0
         s2.assert_clean()
+
+
+def test_share_links(shared_server):
+    s = shared_server
+    name, other = unique("sh"), unique("so")
+    tok, otok = s.register(name), s.register(other)
+    put(s, tok, "/home/%s/report.csv" % name, b"a,b\n1,2\n")
+    s.post("/v1/fs/home/%s/dir/sub" % name, tok, json={"op": "mkdir", "parents": True})
+    put(s, tok, "/home/%s/dir/sub/x.txt" % name, b"inside")
+    r = s.post("/v1/shares", tok, json={"path": "/home/%s/report.csv" % name, "expires_in": "1h"})
+    assert r.status_code == 201, r.text
+    link = r.json()
+    assert link["url"].startswith(s.url + "/s/cove_sh_") and link["expires_at"]
+    # plain HTTP, no account
+    r = requests.get(link["url"], timeout=10)
+    assert r.status_code == 200 and r.content == b"a,b\n1,2\n"
+    r = requests.get(link["url"], headers={"Range": "bytes=0-2"}, timeout=10)
+    assert r.status_code == 206 and r.content == b"a,b"
+    # directory link: listing and files below it, nothing above it
+    d = s.post("/v1/shares", tok, json={"path": "/home/%s/dir" % name}).json()
+    assert [x["name"] for x in requests.get(d["url"], timeout=10).json()["items"]] == ["sub"]
+    assert requests.get(d["url"] + "/sub/x.txt", timeout=10).content == b"inside"
+    for bad in ("/../report.csv", "/sub/../../report.csv", "/nope"):
+        assert requests.get(d["url"] + bad, timeout=10).status_code in (400, 404), bad
+    # listed by their creator only; others cannot revoke them
+    mine = [x["id"] for x in s.get("/v1/shares", tok).json()["items"]]
+    assert link["id"] in mine and "token" not in s.get("/v1/shares", tok).text
+    assert s.get("/v1/shares", otok).json()["items"] == []
+    assert s.req("DELETE", "/v1/shares/" + link["id"], otok).status_code == 404
+    # nobody can share what they cannot read
+    r = s.post("/v1/shares", otok, json={"path": "/home/%s/report.csv" % name})
+    assert r.status_code == 403
+    # every use is audited
+    uses = [a for a in s.get("/v1/audit?action=share.access&limit=100", s.admin_token()).json()["items"]
+            if a["target"] == link["id"]]
+    assert len(uses) >= 2 and uses[0]["actor"] == "anonymous" and uses[0]["ip"] == "127.0.0.1"
+    # revoke
+    assert s.req("DELETE", "/v1/shares/" + link["id"], tok).status_code == 204
+    assert requests.get(link["url"], timeout=10).status_code == 404
+    # a link dies with its file, and with its creator's access
+    put(s, tok, "/home/%s/tmp.txt" % name, b"t")
+    t = s.post("/v1/shares", tok, json={"path": "/home/%s/tmp.txt" % name}).json()
+    s.req("PATCH", "/v1/fs/home/%s/tmp.txt" % name, tok, json={"mode": "0000"})
+    assert requests.get(t["url"], timeout=10).status_code == 404
+    s.req("DELETE", "/v1/fs/home/%s/tmp.txt" % name, tok)
+    assert requests.get(t["url"], timeout=10).status_code == 404
+    assert requests.get(s.url + "/s/cove_sh_forged", timeout=10).status_code == 404
+
+
+def test_share_link_expires(shared_server):
+    s = shared_server
+    name = unique("se")
+    tok = s.register(name)
+    put(s, tok, "/home/%s/f" % name, b"x")
+    r = s.post("/v1/shares", tok, json={"path": "/home/%s/f" % name, "expires_in": 1})
+    assert r.status_code == 201
+    time.sleep(2.1)
+    assert requests.get(r.json()["url"], timeout=10).status_code == 404
+    assert s.post("/v1/shares", tok, json={"path": "/home/%s/f" % name, "expires_in": "soon"}).status_code == 400
