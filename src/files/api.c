@@ -575,6 +575,48 @@ static void get_share_link(struct req *r)
 		send_file(r, &a, fd);
 }
 
+/* ---- administration ------------------------------------------------------------ */
+
+static void post_fsck(struct req *r)
+{
+	struct err e = {0};
+	json_t *o = NULL;
+	struct dbconn *c = db_get(DB(r));
+	int repair = query_bool(r, "repair");
+	int rc = files_fsck(r->srv->files, c, repair, query_bool(r, "verify"), &o, &e);
+	char detail[64];
+	snprintf(detail, sizeof(detail), "%zu problems, %lld repaired",
+		 json_array_size(json_object_get(o, "problems")),
+		 (long long)json_integer_value(json_object_get(o, "repaired")));
+	auth_audit(c, &r->actor, repair ? "files.fsck_repair" : "files.fsck", "/", rc == 0,
+		   rc ? e.msg : detail);
+	db_put(DB(r), c);
+	if (o)
+		reply_json(r, 200, o);
+	else
+		reply_err(r, &e);
+}
+
+static void post_gc(struct req *r)
+{
+	struct err e = {0};
+	json_t *o = NULL;
+	int64_t grace = 3600;
+	const char *g = req_query(r, "grace");
+	if (g && (grace = duration_parse(g)) < 0) {
+		reply_problem(r, 400, "grace must be a duration like 10m or 0s");
+		return;
+	}
+	struct dbconn *c = db_get(DB(r));
+	int rc = files_gc(r->srv->files, c, grace, &o, &e);
+	auth_audit(c, &r->actor, "files.gc", "/", rc == 0, NULL);
+	db_put(DB(r), c);
+	if (o)
+		reply_json(r, 200, o);
+	else
+		reply_err(r, &e);
+}
+
 const struct route files_routes[] = {
 	{"GET", "/v1/fs/{path*}", get_fs, ROUTE_AUTH, NULL},
 	{"PUT", "/v1/fs/{path*}", NULL, ROUTE_AUTH, &put_ops},
@@ -585,6 +627,8 @@ const struct route files_routes[] = {
 	{"POST", "/v1/shares", post_shares, ROUTE_AUTH, NULL},
 	{"GET", "/v1/shares", get_shares, ROUTE_AUTH, NULL},
 	{"DELETE", "/v1/shares/{id}", delete_share, ROUTE_AUTH, NULL},
+	{"POST", "/v1/admin/fsck", post_fsck, ROUTE_ADMIN, NULL},
+	{"POST", "/v1/admin/gc", post_gc, ROUTE_ADMIN, NULL},
 	{"GET", "/s/{token}", get_share_link, ROUTE_PUBLIC, NULL},
 	{"GET", "/s/{token}/{sub*}", get_share_link, ROUTE_PUBLIC, NULL},
 	{NULL, NULL, NULL, 0, NULL},

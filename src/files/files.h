@@ -166,6 +166,15 @@ int fs_list_node(struct dbconn *c, const struct fs_attr *dir, const char *label,
 /* Open a file's bytes by its attributes (after a resolve). */
 int fs_open_attr(struct files *f, const struct fs_attr *a, struct err *e);
 
+/* ---- consistency (fsck.c) ------------------------------------------------ */
+/* Check metadata against blobs (verify: re-hash every blob); with repair,
+ * fix reference counts, usage and unknown blob files. *out reports. */
+int files_fsck(struct files *f, struct dbconn *c, int repair, int verify,
+	       json_t **out, struct err *e);
+/* Remove unreferenced blobs untouched for grace seconds. */
+int files_gc(struct files *f, struct dbconn *c, int64_t grace, json_t **out,
+	     struct err *e);
+
 /* Storage use and limits for df: scopes the caller can see. */
 int fs_usage(struct dbconn *c, const struct fs_cred *cr, json_t **out,
 	     struct err *e);

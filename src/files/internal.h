@@ -7,9 +7,19 @@
 
 #include "files/files.h"
 
+#include <pthread.h>
+
+/* lock orders a blob's last-moment reuse (dedup) against its collection. */
 struct store {
 	char *root; /* $DATA/blobs/sha256 */
 	char *tmp;  /* $DATA/tmp */
+	pthread_mutex_t lock;
+};
+
+struct files {
+	struct db *db;
+	struct store store;
+	unsigned home_mode;
 };
 
 struct blob_writer;

@@ -18,12 +18,6 @@
 
 #define ROOT_ID 1
 
-struct files {
-	struct db *db;
-	struct store store;
-	unsigned home_mode;
-};
-
 struct fs_upload {
 	struct blob_writer *w;
 	char *path;

@@ -35,6 +35,7 @@ static int mkdir_if(const char *path, struct err *e)
 
 int store_init(struct store *s, const char *data_dir, struct err *e)
 {
+	pthread_mutex_init(&s->lock, NULL);
 	s->root = xasprintf("%s/blobs/sha256", data_dir);
 	s->tmp = xasprintf("%s/tmp", data_dir);
 	char *blobs = xasprintf("%s/blobs", data_dir);
@@ -59,6 +60,8 @@ int store_init(struct store *s, const char *data_dir, struct err *e)
 
 void store_free(struct store *s)
 {
+	if (s->root)
+		pthread_mutex_destroy(&s->lock);
 	free(s->root);
 	free(s->tmp);
 	s->root = s->tmp = NULL;
@@ -157,15 +160,17 @@ int store_writer_finish(const struct store *s, struct blob_writer *w,
 	char *path = store_path(s, sha_out);
 	if ((rc = mkdir_if(dir, e)) == 0) {
 		struct stat st;
-		if (stat(path, &st) == 0 && st.st_size == *size) {
-			/* Same content already stored: keep the old file, refresh its
+		pthread_mutex_lock((pthread_mutex_t *)&s->lock);
+		if (stat(path, &st) == 0 && st.st_size == *size &&
+		    utimensat(AT_FDCWD, path, NULL, 0) == 0) {
+			/* Same content already stored: keep the old file, with a fresh
 			 * time so the collector's grace period covers this commit. */
-			utimensat(AT_FDCWD, path, NULL, 0);
 		} else if (rename(w->tmp, path) < 0) {
 			rc = err_set(e, COVE_EIO, "cannot store blob: %s", strerror(errno));
 		} else {
 			fsync_dir(dir);
 		}
+		pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
 	}
 	free(dir);
 	free(path);

@@ -100,6 +100,8 @@ MATRIX = [
      {ANON: 401, OTHER: 403, USER: 201, ADMIN: 409}),
     ("PATCH", "/v1/fs/home/{self}", {"mode": "0700"}, {ANON: 401, OTHER: 403, USER: 200, ADMIN: 200}),
     ("DELETE", "/v1/fs/home/{self}/{doomed}", None, {ANON: 401, OTHER: 403, USER: 204, ADMIN: 404}),
+    ("POST", "/v1/admin/fsck", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("POST", "/v1/admin/gc", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("GET", "/v1/df", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
     ("POST", "/v1/shares", lambda: {"path": "/home/" + _CTX["self"]},
      {ANON: 401, OTHER: 403, USER: 201, ADMIN: 201}),

@@ -327,6 +327,8 @@ def test_kill9_during_uploads(tmp_path):
         db = sqlite3.connect(s2.data + "/cove.db")
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.close()
+        rep = s2.post("/v1/admin/fsck?verify=true", tok).json()
+        assert rep["clean"] is True, rep
     finally:
         assert s2.stop() == 0
         s2.assert_clean()
@@ -389,3 +391,49 @@ def test_share_link_expires(shared_server):
     time.sleep(2.1)
     assert requests.get(r.json()["url"], timeout=10).status_code == 404
     assert s.post("/v1/shares", tok, json={"path": "/home/%s/f" % name, "expires_in": "soon"}).status_code == 400
+
+
+def test_fsck_and_gc(tmp_path):
+    s = start_server(str(tmp_path))
+    try:
+        at = s.admin_token()
+        put(s, at, "/home/admin/keep", b"keep me")
+        put(s, at, "/home/admin/drop", b"drop me")
+        s.req("DELETE", "/v1/fs/home/admin/drop", at)
+        r = s.post("/v1/admin/fsck", at)
+        assert r.status_code == 200 and r.json()["clean"] is True, r.text
+        # gc: the deleted file's bytes go, the kept file's stay
+        drop = hashlib.sha256(b"drop me").hexdigest()
+        keep = hashlib.sha256(b"keep me").hexdigest()
+        assert s.post("/v1/admin/gc", at).json()["kept_in_grace"] >= 1
+        g = s.post("/v1/admin/gc?grace=0s", at).json()
+        assert g["removed"] == 1 and g["bytes"] == 7
+        assert not os.path.exists(os.path.join(s.data, "blobs/sha256", drop[:2], drop))
+        assert s.get("/v1/fs/home/admin/keep", at).content == b"keep me"
+        # damage the metadata and the store behind the server's back
+        db = sqlite3.connect(s.data + "/cove.db")
+        db.execute("UPDATE blobs SET refs = 5 WHERE sha256 = ?", (keep,))
+        db.execute("UPDATE usage SET bytes = bytes + 1000")
+        db.commit()
+        db.close()
+        stray = os.path.join(s.data, "blobs/sha256/ab")
+        os.makedirs(stray, exist_ok=True)
+        open(os.path.join(stray, "ab" + "0" * 62), "w").write("junk")
+        rep = s.post("/v1/admin/fsck", at).json()
+        kinds = sorted(p["kind"] for p in rep["problems"])
+        assert rep["clean"] is False and "refcount" in kinds and "usage" in kinds
+        assert rep["unreferenced_blob_files"] == 1
+        rep = s.post("/v1/admin/fsck?repair=true", at).json()
+        assert rep["repaired"] >= 3
+        rep = s.post("/v1/admin/fsck?verify=true", at).json()
+        assert rep["clean"] is True and rep["unreferenced_blob_files"] == 0, rep
+        # lost bytes are reported with the path that lost them
+        os.unlink(os.path.join(s.data, "blobs/sha256", keep[:2], keep))
+        rep = s.post("/v1/admin/fsck", at).json()
+        assert rep["problems"][0]["kind"] == "missing_bytes"
+        assert "home/admin/keep" in rep["problems"][0]["detail"]
+        # only admins
+        assert s.post("/v1/admin/fsck", s.register(unique("nf"))).status_code == 403
+    finally:
+        assert s.stop() == 0
+        s.assert_clean()
