@@ -137,6 +137,15 @@ const char *const db_migrations[] = {
 	"  created_at INTEGER NOT NULL,"
 	"  expires_at INTEGER,"
 	"  uses INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX shares_uid ON shares(uid)",
+	"CREATE INDEX shares_uid ON shares(uid);"
+	/* resumable upload sessions */
+	"CREATE TABLE upload_sessions ("
+	"  id TEXT PRIMARY KEY,"
+	"  uid INTEGER NOT NULL REFERENCES users(uid) ON DELETE CASCADE,"
+	"  path TEXT NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  mode INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL)",
 	NULL,
 };

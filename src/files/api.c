@@ -575,6 +575,202 @@ static void get_share_link(struct req *r)
 		send_file(r, &a, fd);
 }
 
+/* ---- resumable uploads ----------------------------------------------------------- */
+
+static int valid_id(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+	if (n == 0 || n > 32)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'A' && id[i] <= 'Z')))
+			return 0;
+	return 1;
+}
+
+static void post_uploads(struct req *r)
+{
+	static const char *const fields[] = {"path", "size", "mode", NULL};
+	struct err e = {0};
+	json_t *b = req_json(r, &e), *o = NULL;
+	const char *raw, *ms;
+	int64_t size = -1;
+	int have_size = 0;
+	if (!b || json_only_fields(b, fields, &e) || json_req_str(b, "path", &raw, &e) ||
+	    json_opt_int(b, "size", &size, &have_size, &e) || json_opt_str(b, "mode", &ms, &e)) {
+		reply_err(r, &e);
+		return;
+	}
+	if (!have_size)
+		size = -1;
+	else if (size < 0) {
+		reply_problem(r, 400, "size must not be negative");
+		return;
+	}
+	int mode = -1;
+	unsigned m;
+	if (ms) {
+		if (ms[0] < '0' || ms[0] > '7' || fs_mode_apply(ms, 0, 0, &m)) {
+			reply_problem(r, 400, "mode must be octal, like 0640");
+			return;
+		}
+		mode = (int)m;
+	}
+	char *path = fs_path_clean(raw, &e);
+	if (!path) {
+		reply_err(r, &e);
+		return;
+	}
+	struct fs_cred cr;
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc)
+		uploads_create(r->srv->files, c, &cr, path, size, mode, &o, &e);
+	db_put(DB(r), c);
+	free(cr.gids);
+	free(path);
+	if (o)
+		reply_json(r, 201, o);
+	else
+		reply_err(r, &e);
+}
+
+static void get_upload(struct req *r)
+{
+	struct err e = {0};
+	struct fs_cred cr;
+	json_t *o = NULL;
+	if (!valid_id(req_param(r, "id"))) {
+		reply_problem(r, 404, "no such upload session");
+		return;
+	}
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc)
+		uploads_get(r->srv->files, c, &cr, req_param(r, "id"), &o, &e);
+	db_put(DB(r), c);
+	free(cr.gids);
+	if (o) {
+		char off[32];
+		snprintf(off, sizeof(off), "%lld",
+			 (long long)json_integer_value(json_object_get(o, "offset")));
+		reply_json(r, 200, o);
+		reply_header(r, "Upload-Offset", off);
+	} else {
+		reply_err(r, &e);
+	}
+}
+
+static int append_begin(struct req *r)
+{
+	struct err e = {0};
+	const char *id = req_param(r, "id");
+	const char *off = req_header(r, "Upload-Offset");
+	char *end = NULL;
+	long long offset = off ? strtoll(off, &end, 10) : -1;
+	if (!valid_id(id)) {
+		reply_problem(r, 404, "no such upload session");
+		return 1;
+	}
+	if (!off || *end || offset < 0) {
+		reply_problem(r, 400, "send the Upload-Offset header (the offset to append at)");
+		return 1;
+	}
+	struct fs_cred cr;
+	struct upload_append *a = NULL;
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc)
+		rc = uploads_append_begin(r->srv->files, c, &cr, id, offset, &a, &e);
+	db_put(DB(r), c);
+	free(cr.gids);
+	if (rc) {
+		reply_err(r, &e);
+		return 1;
+	}
+	r->stream_ctx = a;
+	return 0;
+}
+
+static int append_data(struct req *r, const char *buf, size_t len)
+{
+	struct err e = {0};
+	if (uploads_append_data(r->stream_ctx, buf, len, &e)) {
+		reply_err(r, &e);
+		return 1;
+	}
+	return 0;
+}
+
+static void append_end(struct req *r)
+{
+	int64_t off = uploads_append_end(r->stream_ctx);
+	r->stream_ctx = NULL;
+	char s[32];
+	snprintf(s, sizeof(s), "%lld", (long long)off);
+	reply_json(r, 200, json_pack("{s:s,s:I}", "id", req_param(r, "id"), "offset",
+				     (json_int_t)off));
+	reply_header(r, "Upload-Offset", s);
+}
+
+static void append_cleanup(struct req *r)
+{
+	/* a dropped connection keeps what arrived, durably */
+	uploads_append_end(r->stream_ctx);
+	r->stream_ctx = NULL;
+}
+
+static const struct stream_ops append_ops = {append_begin, append_data, append_end,
+					      append_cleanup};
+
+static void post_upload_complete(struct req *r)
+{
+	struct err e = {0};
+	struct fs_cred cr;
+	struct fs_attr a;
+	char *path = NULL;
+	json_t *o = NULL;
+	if (!valid_id(req_param(r, "id"))) {
+		reply_problem(r, 404, "no such upload session");
+		return;
+	}
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc)
+		rc = uploads_complete(r->srv->files, c, &cr, req_param(r, "id"), &a, &path, &e);
+	if (!rc) {
+		o = fs_entry_json(c, &a, base_name(path));
+		json_object_set_new(o, "path", json_string(path));
+	}
+	db_put(DB(r), c);
+	free(cr.gids);
+	free(path);
+	if (o)
+		reply_json(r, 201, o);
+	else
+		reply_err(r, &e);
+}
+
+static void delete_upload(struct req *r)
+{
+	struct err e = {0};
+	struct fs_cred cr;
+	if (!valid_id(req_param(r, "id"))) {
+		reply_problem(r, 404, "no such upload session");
+		return;
+	}
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc)
+		rc = uploads_delete(r->srv->files, c, &cr, req_param(r, "id"), &e);
+	db_put(DB(r), c);
+	free(cr.gids);
+	if (rc)
+		reply_err(r, &e);
+	else
+		reply_empty(r, 204);
+}
+
 /* ---- administration ------------------------------------------------------------ */
 
 static void post_fsck(struct req *r)
@@ -624,6 +820,11 @@ const struct route files_routes[] = {
 	{"PATCH", "/v1/fs/{path*}", patch_fs, ROUTE_AUTH, NULL},
 	{"DELETE", "/v1/fs/{path*}", delete_fs, ROUTE_AUTH, NULL},
 	{"GET", "/v1/df", get_df, ROUTE_AUTH, NULL},
+	{"POST", "/v1/uploads", post_uploads, ROUTE_AUTH, NULL},
+	{"GET", "/v1/uploads/{id}", get_upload, ROUTE_AUTH, NULL},
+	{"PATCH", "/v1/uploads/{id}", NULL, ROUTE_AUTH, &append_ops},
+	{"POST", "/v1/uploads/{id}/complete", post_upload_complete, ROUTE_AUTH, NULL},
+	{"DELETE", "/v1/uploads/{id}", delete_upload, ROUTE_AUTH, NULL},
 	{"POST", "/v1/shares", post_shares, ROUTE_AUTH, NULL},
 	{"GET", "/v1/shares", get_shares, ROUTE_AUTH, NULL},
 	{"DELETE", "/v1/shares/{id}", delete_share, ROUTE_AUTH, NULL},

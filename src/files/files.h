@@ -126,6 +126,15 @@ int fs_upload_data(struct fs_upload *u, const void *data, size_t len,
 int fs_upload_commit(struct files *f, struct dbconn *c, struct fs_upload *u,
 		     struct fs_attr *out, struct err *e);
 void fs_upload_abort(struct fs_upload *u);
+/* Check that cr may write path and that length bytes (< 0: unknown) fit;
+ * *room is what the quotas allow (INT64_MAX when unlimited). */
+int fs_upload_check(struct dbconn *c, const struct fs_cred *cr, const char *path,
+		    int64_t length, int64_t *room, struct err *e);
+/* Commit the bytes of the local file part (consumed: moved into the blob
+ * store) as path. */
+int fs_commit_file(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+		   const char *path, int mode, const char *part, struct fs_attr *out,
+		   struct err *e);
 
 /* Open a file for reading (needs read): an fd the caller closes. */
 int fs_open(struct files *f, struct dbconn *c, const struct fs_cred *cr,
@@ -165,6 +174,30 @@ int fs_list_node(struct dbconn *c, const struct fs_attr *dir, const char *label,
 		 json_t **out, struct err *e);
 /* Open a file's bytes by its attributes (after a resolve). */
 int fs_open_attr(struct files *f, const struct fs_attr *a, struct err *e);
+
+/* ---- resumable uploads (uploads.c) ----------------------------------------- */
+/* A session: create (checks permission and quota for size, -1 unknown),
+ * append bytes at the current offset over as many requests as it takes,
+ * complete (commits the file), or delete. Bytes received before a dropped
+ * connection are kept. Sessions expire after a day. */
+struct upload_append;
+int uploads_create(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+		   const char *path, int64_t size, int mode, json_t **out,
+		   struct err *e);
+int uploads_get(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+		const char *id, json_t **out, struct err *e);
+int uploads_append_begin(struct files *f, struct dbconn *c,
+			 const struct fs_cred *cr, const char *id, int64_t offset,
+			 struct upload_append **out, struct err *e);
+int uploads_append_data(struct upload_append *a, const void *buf, size_t len,
+			struct err *e);
+/* Make what arrived durable; returns the new offset. Frees a. */
+int64_t uploads_append_end(struct upload_append *a);
+int uploads_complete(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+		     const char *id, struct fs_attr *out, char **path,
+		     struct err *e);
+int uploads_delete(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+		   const char *id, struct err *e);
 
 /* ---- consistency (fsck.c) ------------------------------------------------ */
 /* Check metadata against blobs (verify: re-hash every blob); with repair,

@@ -20,6 +20,7 @@ struct files {
 	struct db *db;
 	struct store store;
 	unsigned home_mode;
+	char *uploads; /* $DATA/uploads: parts of resumable uploads */
 };
 
 struct blob_writer;
@@ -36,6 +37,10 @@ int64_t store_writer_size(const struct blob_writer *w);
 int store_writer_finish(const struct store *s, struct blob_writer *w,
 			char sha_out[65], int64_t *size, struct err *e);
 void store_writer_abort(struct blob_writer *w);
+/* Hash the finished file at path, fsync it and move it into the store
+ * (or drop it when the content is already there). */
+int store_adopt(const struct store *s, const char *path, char sha_out[65],
+		int64_t *size, struct err *e);
 /* An fd for reading (caller closes), or a negative code. */
 int store_open_read(const struct store *s, const char *sha, int64_t *size,
 		    struct err *e);

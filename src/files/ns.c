@@ -14,6 +14,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ROOT_ID 1
@@ -21,14 +23,9 @@
 struct fs_upload {
 	struct blob_writer *w;
 	char *path;
-	char *name;
-	struct fs_cred cr;
-	int64_t parent_id;
-	int64_t replace_id; /* existing file being overwritten, or 0 */
-	int64_t old_size;
-	int64_t room; /* bytes the quotas allow, INT64_MAX when unlimited */
+	struct fs_cred cr; /* owns its gids */
+	int64_t room;      /* bytes the quotas allow, INT64_MAX when unlimited */
 	int mode;
-	struct fs_attr parent;
 };
 
 /* ---- nodes ------------------------------------------------------------------ */
@@ -913,52 +910,21 @@ int fs_upload_begin(struct files *f, struct dbconn *c, const struct fs_cred *cr,
 		    struct fs_upload **out, struct err *e)
 {
 	struct fs_upload *u = xcalloc(1, sizeof(*u));
-	struct fs_attr existing;
-	int rc = resolve_parent(c, cr, path, &u->parent, &u->name, e);
-	if (rc)
-		goto fail;
-	rc = node_child(c, u->parent.id, u->name, &existing, e);
-	if (rc < 0)
-		goto fail;
-	if (rc == 1) {
-		if (existing.is_dir) {
-			rc = err_set(e, COVE_ECONFLICT, "'%.200s' is a directory", path);
-			goto fail;
-		}
-		if (!perm_may(cr, &existing, PERM_W)) {
-			rc = denied(e, "cannot write", path);
-			goto fail;
-		}
-		u->replace_id = existing.id;
-		u->old_size = existing.size;
-	} else if (!perm_may(cr, &u->parent, PERM_W | PERM_X)) {
-		rc = denied(e, "cannot create in", path);
-		goto fail;
+	int rc = fs_upload_check(c, cr, path, length, &u->room, e);
+	if (rc || (rc = store_writer_open(&f->store, &u->w, e))) {
+		free(u);
+		return rc;
 	}
-	struct scope s;
-	scope_of(c, path, rc == 1 ? existing.uid : cr->uid, &s);
-	u->room = scope_room(c, &s);
-	if (u->room != INT64_MAX)
-		u->room += u->old_size;
-	if (length >= 0 && length > u->room) {
-		rc = err_set(e, COVE_ETOOBIG,
-			     "quota exceeded: %lld bytes do not fit in the %lld left in %s",
-			     (long long)length, (long long)u->room, s.key);
-		goto fail;
-	}
-	if ((rc = store_writer_open(&f->store, &u->w, e)))
-		goto fail;
 	u->path = xstrdup(path);
 	u->cr = *cr;
-	u->cr.gids = NULL; /* not needed after the checks */
-	u->cr.ngids = 0;
+	u->cr.gids = NULL; /* copied below: the caller frees its own */
+	if (cr->ngids) {
+		u->cr.gids = xmalloc(sizeof(int64_t) * (size_t)cr->ngids);
+		memcpy(u->cr.gids, cr->gids, sizeof(int64_t) * (size_t)cr->ngids);
+	}
 	u->mode = mode;
 	*out = u;
 	return 0;
-fail:
-	free(u->name);
-	free(u);
-	return rc < 0 ? rc : COVE_EINTERNAL;
 }
 
 int fs_upload_data(struct fs_upload *u, const void *data, size_t len, struct err *e)
@@ -976,41 +942,41 @@ void fs_upload_abort(struct fs_upload *u)
 		return;
 	store_writer_abort(u->w);
 	free(u->path);
-	free(u->name);
+	free(u->cr.gids);
 	free(u);
 }
 
-int fs_upload_commit(struct files *f, struct dbconn *c, struct fs_upload *u,
-		     struct fs_attr *out, struct err *e)
+/* Make stored bytes (sha, size) the content of path: create the file or
+ * replace the one there, in one transaction with its accounting. The
+ * parent is found again under the write lock: the tree may have changed
+ * while the bytes were arriving (a concurrent upload of the same path wins
+ * or loses whole, never half). */
+static int commit_blob(struct dbconn *c, const struct fs_cred *cr, const char *path,
+		       int mode, const char *sha, int64_t size, int64_t *id_out,
+		       struct err *e)
 {
-	char sha[65];
-	int64_t size;
-	/* Bytes first: durable before any metadata points at them. */
-	int rc = store_writer_finish(&f->store, u->w, sha, &size, e);
-	u->w = NULL;
-	if (rc)
-		goto out;
-	if ((rc = db_begin(c, e)))
-		goto out;
-	/* Re-check under the write lock: the tree may have changed while the
-	 * bytes were arriving (a concurrent upload of the same path wins or
-	 * loses whole, never half). */
 	struct fs_attr parent, existing;
-	if ((rc = node_by_id(c, u->parent.id, &parent, e))) {
-		rc = err_set(e, COVE_ECONFLICT, "the directory was removed during the upload");
+	char *name = NULL;
+	int rc = db_begin(c, e);
+	if (rc)
+		return rc;
+	if ((rc = resolve_parent(c, cr, path, &parent, &name, e)))
 		goto rollback;
-	}
 	struct scope s;
-	rc = node_child(c, parent.id, u->name, &existing, e);
+	rc = node_child(c, parent.id, name, &existing, e);
 	if (rc < 0)
 		goto rollback;
 	int64_t id;
 	if (rc == 1) {
 		if (existing.is_dir) {
-			rc = err_set(e, COVE_ECONFLICT, "'%.200s' is a directory", u->path);
+			rc = err_set(e, COVE_ECONFLICT, "'%.200s' is a directory", path);
 			goto rollback;
 		}
-		scope_of(c, u->path, existing.uid, &s);
+		if (!perm_may(cr, &existing, PERM_W)) {
+			rc = denied(e, "cannot write", path);
+			goto rollback;
+		}
+		scope_of(c, path, existing.uid, &s);
 		if (size - existing.size > scope_room(c, &s)) {
 			rc = quota_refuse(c, e, &s);
 			goto rollback;
@@ -1025,28 +991,95 @@ int fs_upload_commit(struct files *f, struct dbconn *c, struct fs_upload *u,
 			goto rollback;
 		id = existing.id;
 	} else {
-		scope_of(c, u->path, u->cr.uid, &s);
+		if (!perm_may(cr, &parent, PERM_W | PERM_X)) {
+			rc = denied(e, "cannot create in", path);
+			goto rollback;
+		}
+		scope_of(c, path, cr->uid, &s);
 		if (size > scope_room(c, &s)) {
 			rc = quota_refuse(c, e, &s);
 			goto rollback;
 		}
-		unsigned mode = perm_create_mode(&parent, 0, u->mode < 0 ? 0666 : (unsigned)u->mode,
-						 u->mode < 0 ? u->cr.umask : 0);
-		int64_t gid = perm_create_gid(&parent, u->cr.gid);
+		unsigned m = perm_create_mode(&parent, 0, mode < 0 ? 0666 : (unsigned)mode,
+					      mode < 0 ? cr->umask : 0);
+		int64_t gid = perm_create_gid(&parent, cr->gid);
 		if ((rc = usage_add(c, &s, size, e)) || (rc = blob_ref(c, sha, size, 1, e)) ||
-		    (rc = node_insert(c, parent.id, u->name, 0, mode, u->cr.uid, gid, size, sha,
-				      &id, e)))
+		    (rc = node_insert(c, parent.id, name, 0, m, cr->uid, gid, size, sha, &id, e)))
 			goto rollback;
 	}
+	free(name);
 	if ((rc = db_commit(c, e)))
-		goto out;
-	rc = out ? node_by_id(c, id, out, e) : 0;
-	goto out;
+		return rc;
+	*id_out = id;
+	return 0;
 rollback:
+	free(name);
 	db_rollback(c);
-out:
+	return rc < 0 ? rc : COVE_EINTERNAL;
+}
+
+int fs_upload_commit(struct files *f, struct dbconn *c, struct fs_upload *u,
+		     struct fs_attr *out, struct err *e)
+{
+	char sha[65];
+	int64_t size, id;
+	/* Bytes first: durable before any metadata points at them. */
+	int rc = store_writer_finish(&f->store, u->w, sha, &size, e);
+	u->w = NULL;
+	if (!rc)
+		rc = commit_blob(c, &u->cr, u->path, u->mode, sha, size, &id, e);
+	if (!rc && out)
+		rc = node_by_id(c, id, out, e);
 	fs_upload_abort(u);
-	return rc < 0 ? rc : 0;
+	return rc;
+}
+
+int fs_commit_file(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+		   const char *path, int mode, const char *part, struct fs_attr *out,
+		   struct err *e)
+{
+	char sha[65];
+	int64_t size, id;
+	int rc = store_adopt(&f->store, part, sha, &size, e);
+	if (!rc)
+		rc = commit_blob(c, cr, path, mode, sha, size, &id, e);
+	if (!rc && out)
+		rc = node_by_id(c, id, out, e);
+	return rc;
+}
+
+int fs_upload_check(struct dbconn *c, const struct fs_cred *cr, const char *path,
+		    int64_t length, int64_t *room, struct err *e)
+{
+	struct fs_attr parent, existing;
+	char *name = NULL;
+	int rc = resolve_parent(c, cr, path, &parent, &name, e);
+	if (rc)
+		return rc;
+	rc = node_child(c, parent.id, name, &existing, e);
+	free(name);
+	if (rc < 0)
+		return rc;
+	int64_t old = 0;
+	if (rc == 1) {
+		if (existing.is_dir)
+			return err_set(e, COVE_ECONFLICT, "'%.200s' is a directory", path);
+		if (!perm_may(cr, &existing, PERM_W))
+			return denied(e, "cannot write", path);
+		old = existing.size;
+	} else if (!perm_may(cr, &parent, PERM_W | PERM_X)) {
+		return denied(e, "cannot create in", path);
+	}
+	struct scope s;
+	scope_of(c, path, rc == 1 ? existing.uid : cr->uid, &s);
+	*room = scope_room(c, &s);
+	if (*room != INT64_MAX)
+		*room += old;
+	if (length >= 0 && length > *room)
+		return err_set(e, COVE_ETOOBIG,
+			       "quota exceeded: %lld bytes do not fit in the %lld left in %s",
+			       (long long)length, (long long)*room, s.key);
+	return 0;
 }
 
 int fs_open_attr(struct files *f, const struct fs_attr *a, struct err *e)
@@ -1160,6 +1193,9 @@ int files_open(struct files **out, struct db *db, const char *data_dir,
 	f->db = db;
 	f->home_mode = home_mode;
 	int rc = store_init(&f->store, data_dir, e);
+	f->uploads = xasprintf("%s/uploads", data_dir);
+	if (!rc && mkdir(f->uploads, 0700) < 0 && errno != EEXIST)
+		rc = err_set(e, COVE_EIO, "cannot create %s: %s", f->uploads, strerror(errno));
 	if (rc) {
 		files_close(f);
 		return rc;
@@ -1173,5 +1209,6 @@ void files_close(struct files *f)
 	if (!f)
 		return;
 	store_free(&f->store);
+	free(f->uploads);
 	free(f);
 }

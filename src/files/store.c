@@ -179,6 +179,31 @@ out:
 	return rc;
 }
 
+int store_adopt(const struct store *s, const char *path, char sha_out[65],
+		int64_t *size, struct err *e)
+{
+	struct blob_writer *w = xcalloc(1, sizeof(*w));
+	w->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (w->fd < 0) {
+		free(w);
+		return err_set(e, COVE_EIO, "upload data is missing: %s", strerror(errno));
+	}
+	w->tmp = xstrdup(path);
+	sha256_init(&w->sha);
+	static __thread char buf[1 << 16];
+	ssize_t n;
+	while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
+		sha256_update(&w->sha, (size_t)n, (const uint8_t *)buf);
+		w->size += n;
+	}
+	if (n < 0) {
+		int rc = err_set(e, COVE_EIO, "cannot read upload data: %s", strerror(errno));
+		store_writer_abort(w);
+		return rc;
+	}
+	return store_writer_finish(s, w, sha_out, size, e);
+}
+
 int store_open_read(const struct store *s, const char *sha, int64_t *size,
 		    struct err *e)
 {

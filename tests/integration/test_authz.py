@@ -29,6 +29,8 @@ def fresh(s, admin, user_tok, ctx):
     link = s.post("/v1/shares", user_tok, json={"path": "/home/" + ctx["self"]}).json()
     ctx["share"], ctx["sharetoken"] = link["id"], link["token"]
     _CTX.update(ctx)
+    ctx["upload"] = s.post("/v1/uploads", user_tok, json={
+        "path": "/home/%s/%s" % (ctx["self"], unique("sess"))}).json()["id"]
     ctx["doomed"] = unique("doomed")
     r = s.req("PUT", "/v1/fs/home/%s/%s" % (ctx["self"], ctx["doomed"]), user_tok, data=b"bye")
     assert r.status_code in (200, 201), r.text
@@ -102,6 +104,12 @@ MATRIX = [
     ("DELETE", "/v1/fs/home/{self}/{doomed}", None, {ANON: 401, OTHER: 403, USER: 204, ADMIN: 404}),
     ("POST", "/v1/admin/fsck", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("POST", "/v1/admin/gc", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("POST", "/v1/uploads", lambda: {"path": "/home/%s/%s" % (_CTX["self"], unique("up"))},
+     {ANON: 401, OTHER: 403, USER: 201, ADMIN: 201}),
+    ("GET", "/v1/uploads/{upload}", None, {ANON: 401, OTHER: 404, USER: 200, ADMIN: 404}),
+    ("PATCH", "/v1/uploads/{upload}", None, {ANON: 401, OTHER: 400, USER: 400, ADMIN: 400}),
+    ("POST", "/v1/uploads/{upload}/complete", None, {ANON: 401, OTHER: 404, USER: 201, ADMIN: 404}),
+    ("DELETE", "/v1/uploads/{upload}", None, {ANON: 401, OTHER: 404, USER: 204, ADMIN: 404}),
     ("GET", "/v1/df", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
     ("POST", "/v1/shares", lambda: {"path": "/home/" + _CTX["self"]},
      {ANON: 401, OTHER: 403, USER: 201, ADMIN: 201}),

@@ -437,3 +437,66 @@ def test_fsck_and_gc(tmp_path):
     finally:
         assert s.stop() == 0
         s.assert_clean()
+
+
+def test_resumable_upload_survives_a_dropped_connection(shared_server):
+    import socket
+    s = shared_server
+    name = unique("ru")
+    tok = s.register(name)
+    data = os.urandom(1_000_000)
+    r = s.post("/v1/uploads", tok, json={"path": "/home/%s/big.bin" % name, "size": len(data)})
+    assert r.status_code == 201, r.text
+    up = r.json()
+    assert up["offset"] == 0 and up["size"] == len(data)
+    uid = up["id"]
+    # first attempt: the connection drops after 300 kB
+    c = socket.create_connection(("127.0.0.1", s.port))
+    c.sendall(("PATCH /v1/uploads/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+               "Upload-Offset: 0\r\nContent-Length: %d\r\n\r\n" % (uid, tok, len(data))).encode()
+              + data[:300_000])
+    time.sleep(0.3)
+    c.close()
+    time.sleep(0.3)
+    r = s.get("/v1/uploads/" + uid, tok)
+    off = r.json()["offset"]
+    assert 0 < off <= 300_000 and r.headers["Upload-Offset"] == str(off)
+    # the file is not visible yet
+    assert s.get("/v1/fs/home/%s/big.bin" % name, tok).status_code == 404
+    # a wrong offset is refused with the right one in the message
+    r = s.req("PATCH", "/v1/uploads/" + uid, tok, data=b"x", headers={"Upload-Offset": "0"})
+    assert r.status_code == 409 and str(off) in r.json()["detail"]
+    assert s.post("/v1/uploads/%s/complete" % uid, tok).status_code == 409
+    # resume from where it stopped
+    r = s.req("PATCH", "/v1/uploads/" + uid, tok, data=data[off:], headers={"Upload-Offset": str(off)})
+    assert r.status_code == 200 and r.json()["offset"] == len(data)
+    # more than declared is refused
+    r = s.req("PATCH", "/v1/uploads/" + uid, tok, data=b"extra", headers={"Upload-Offset": str(len(data))})
+    assert r.status_code == 413
+    r = s.post("/v1/uploads/%s/complete" % uid, tok)
+    assert r.status_code == 201, r.text
+    assert r.json()["sha256"] == hashlib.sha256(data).hexdigest()
+    assert s.get("/v1/fs/home/%s/big.bin" % name, tok).content == data
+    assert s.get("/v1/uploads/" + uid, tok).status_code == 404
+
+
+def test_upload_sessions_are_private_and_checked(shared_server):
+    s = shared_server
+    a, b = unique("ua"), unique("ub")
+    ta, tb = s.register(a), s.register(b)
+    assert s.post("/v1/uploads", tb, json={"path": "/home/%s/x" % a}).status_code == 403
+    up = s.post("/v1/uploads", ta, json={"path": "/home/%s/x" % a}).json()
+    assert s.get("/v1/uploads/" + up["id"], tb).status_code == 404
+    assert s.req("PATCH", "/v1/uploads/" + up["id"], tb, data=b"x",
+                 headers={"Upload-Offset": "0"}).status_code == 404
+    assert s.req("PATCH", "/v1/uploads/" + up["id"], ta, data=b"x").status_code == 400
+    assert s.get("/v1/uploads/..%2F..%2Fcove.db", ta).status_code == 404
+    assert s.post("/v1/uploads", ta, json={"path": "/home/%s/../x" % a}).status_code == 400
+    assert s.post("/v1/uploads", ta, json={"path": "/home/%s/y" % a, "size": -4}).status_code == 400
+    # unknown size: complete whenever the client says so
+    s.req("PATCH", "/v1/uploads/" + up["id"], ta, data=b"abc", headers={"Upload-Offset": "0"})
+    r = s.post("/v1/uploads/%s/complete" % up["id"], ta)
+    assert r.status_code == 201 and r.json()["size"] == 3
+    up2 = s.post("/v1/uploads", ta, json={"path": "/home/%s/z" % a}).json()
+    assert s.req("DELETE", "/v1/uploads/" + up2["id"], ta).status_code == 204
+    assert s.req("DELETE", "/v1/uploads/" + up2["id"], ta).status_code == 404
