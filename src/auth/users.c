@@ -172,8 +172,8 @@ json_t *users_json(struct dbconn *c, int64_t uid, struct err *e)
 	struct stmt *st;
 	if (db_query(c, &st, e,
 		     "SELECT u.uid, u.username, u.email, u.full_name, u.state, u.gid, "
-		     "u.umask, u.created_at, u.password_hash IS NOT NULL "
-		     "FROM users u WHERE u.uid = ?",
+		     "u.umask, u.created_at, u.password_hash IS NOT NULL, "
+		     "u.quota_storage_bytes FROM users u WHERE u.uid = ?",
 		     "i", uid))
 		return NULL;
 	int rc = db_step(st, e);
@@ -193,6 +193,7 @@ json_t *users_json(struct dbconn *c, int64_t uid, struct err *e)
 	if (!json_object_get(o, "email"))
 		json_object_set_new(o, "email", json_null());
 	json_set_time(o, "created_at", db_int(st, 7));
+	json_object_set_new(o, "quota_storage_bytes", json_integer(db_int(st, 9)));
 	db_done(st);
 	json_t *groups = json_array();
 	if (db_query(c, &st, e,
@@ -237,12 +238,17 @@ int users_update(struct auth *a, struct dbconn *c, const struct actor *act,
 	static const char *const self_fields[] = {"email", "full_name", "umask", NULL};
 	static const char *const all_fields[] = {"email",    "full_name", "umask",
 						 "state",    "password",  "admin",
-						 NULL};
+						 "quota_storage_bytes", NULL};
 	int rc = json_only_fields(patch, admin_fields ? all_fields : self_fields, e);
 	if (rc)
 		return rc;
 	const char *email, *full_name, *umask_s, *state, *password;
-	int admin = 0, admin_set = 0;
+	int admin = 0, admin_set = 0, quota_set = 0;
+	int64_t quota = 0;
+	if ((rc = json_opt_int(patch, "quota_storage_bytes", &quota, &quota_set, e)))
+		return rc;
+	if (quota_set && quota < 0)
+		return err_set(e, COVE_EINVAL, "quota_storage_bytes must not be negative");
 	if ((rc = json_opt_str(patch, "email", &email, e)) ||
 	    (rc = json_opt_str(patch, "full_name", &full_name, e)) ||
 	    (rc = json_opt_str(patch, "umask", &umask_s, e)) ||
@@ -302,6 +308,10 @@ int users_update(struct auth *a, struct dbconn *c, const struct actor *act,
 	if (umask_s && (rc = db_exec(c, e, "UPDATE users SET umask = ?, updated_at = ? "
 					   "WHERE uid = ?",
 				     "iii", umask, now, uid)) < 0)
+		goto rollback;
+	if (quota_set && (rc = db_exec(c, e, "UPDATE users SET quota_storage_bytes = ? "
+					     "WHERE uid = ?",
+				       "ii", quota, uid)) < 0)
 		goto rollback;
 	if (state && (rc = db_exec(c, e, "UPDATE users SET state = ?, updated_at = ? "
 					 "WHERE uid = ?",

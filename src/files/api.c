@@ -771,6 +771,89 @@ static void delete_upload(struct req *r)
 		reply_empty(r, 204);
 }
 
+/* ---- volumes (admin) -------------------------------------------------------------- */
+
+static void post_volumes(struct req *r)
+{
+	static const char *const fields[] = {"name", "capacity_bytes", "group", NULL};
+	struct err e = {0};
+	json_t *b = req_json(r, &e), *o = NULL;
+	const char *name, *group;
+	int64_t cap = 0;
+	if (!b || json_only_fields(b, fields, &e) || json_req_str(b, "name", &name, &e) ||
+	    json_opt_int(b, "capacity_bytes", &cap, NULL, &e) ||
+	    json_opt_str(b, "group", &group, &e)) {
+		reply_err(r, &e);
+		return;
+	}
+	struct dbconn *c = db_get(DB(r));
+	int64_t gid = 0;
+	int rc = 0;
+	if (group && db_query_int(c, &e, &gid, "SELECT gid FROM groups WHERE name = ?", "s",
+				  group) != 1)
+		rc = err_set(&e, COVE_EINVAL, "no such group '%.64s'", group);
+	if (!rc)
+		rc = volumes_create(c, name, cap, gid, &o, &e);
+	auth_audit(c, &r->actor, "volume.create", name, rc == 0, rc ? e.msg : NULL);
+	db_put(DB(r), c);
+	if (o)
+		reply_json(r, 201, o);
+	else
+		reply_err(r, &e);
+}
+
+static void get_volumes(struct req *r)
+{
+	struct err e = {0};
+	json_t *o = NULL;
+	struct dbconn *c = db_get(DB(r));
+	volumes_list(c, &o, &e);
+	db_put(DB(r), c);
+	if (o)
+		reply_json(r, 200, o);
+	else
+		reply_err(r, &e);
+}
+
+static void patch_volume(struct req *r)
+{
+	static const char *const fields[] = {"capacity_bytes", NULL};
+	struct err e = {0};
+	json_t *b = req_json(r, &e), *o = NULL;
+	int64_t cap = 0;
+	int set = 0;
+	if (!b || json_only_fields(b, fields, &e) ||
+	    json_opt_int(b, "capacity_bytes", &cap, &set, &e)) {
+		reply_err(r, &e);
+		return;
+	}
+	if (!set) {
+		reply_problem(r, 400, "give capacity_bytes");
+		return;
+	}
+	struct dbconn *c = db_get(DB(r));
+	int rc = volumes_update(c, req_param(r, "name"), cap, &o, &e);
+	auth_audit(c, &r->actor, "volume.update", req_param(r, "name"), rc == 0, rc ? e.msg : NULL);
+	db_put(DB(r), c);
+	if (o)
+		reply_json(r, 200, o);
+	else
+		reply_err(r, &e);
+}
+
+static void delete_volume(struct req *r)
+{
+	struct err e = {0};
+	struct dbconn *c = db_get(DB(r));
+	int rc = volumes_delete(r->srv->files, c, req_param(r, "name"), &e);
+	auth_audit(c, &r->actor, "volume.delete", req_param(r, "name"), rc == 0, rc ? e.msg : NULL);
+	db_put(DB(r), c);
+	if (rc)
+		reply_err(r, &e);
+	else
+		reply_empty(r, 204);
+}
+
 /* ---- administration ------------------------------------------------------------ */
 
 static void post_fsck(struct req *r)
@@ -828,6 +911,10 @@ const struct route files_routes[] = {
 	{"POST", "/v1/shares", post_shares, ROUTE_AUTH, NULL},
 	{"GET", "/v1/shares", get_shares, ROUTE_AUTH, NULL},
 	{"DELETE", "/v1/shares/{id}", delete_share, ROUTE_AUTH, NULL},
+	{"GET", "/v1/volumes", get_volumes, ROUTE_AUTH, NULL},
+	{"POST", "/v1/volumes", post_volumes, ROUTE_ADMIN, NULL},
+	{"PATCH", "/v1/volumes/{name}", patch_volume, ROUTE_ADMIN, NULL},
+	{"DELETE", "/v1/volumes/{name}", delete_volume, ROUTE_ADMIN, NULL},
 	{"POST", "/v1/admin/fsck", post_fsck, ROUTE_ADMIN, NULL},
 	{"POST", "/v1/admin/gc", post_gc, ROUTE_ADMIN, NULL},
 	{"GET", "/s/{token}", get_share_link, ROUTE_PUBLIC, NULL},

@@ -199,6 +199,18 @@ int uploads_complete(struct files *f, struct dbconn *c, const struct fs_cred *cr
 int uploads_delete(struct files *f, struct dbconn *c, const struct fs_cred *cr,
 		   const char *id, struct err *e);
 
+/* ---- volumes (ns.c) ---------------------------------------------------------- */
+/* /volumes/<name>: a directory with a capacity (its quota scope), made by
+ * an admin for a group (mode 2770) or for everyone (mode 1777 when no
+ * group). Removal needs it empty. */
+int volumes_create(struct dbconn *c, const char *name, int64_t capacity,
+		   int64_t gid, json_t **out, struct err *e);
+int volumes_update(struct dbconn *c, const char *name, int64_t capacity,
+		   json_t **out, struct err *e);
+int volumes_delete(struct files *f, struct dbconn *c, const char *name,
+		   struct err *e);
+int volumes_list(struct dbconn *c, json_t **out, struct err *e);
+
 /* ---- consistency (fsck.c) ------------------------------------------------ */
 /* Check metadata against blobs (verify: re-hash every blob); with repair,
  * fix reference counts, usage and unknown blob files. *out reports. */

@@ -1180,6 +1180,17 @@ int fs_usage(struct dbconn *c, const struct fs_cred *cr, json_t **out, struct er
 						       (json_int_t)db_int(st, 1)));
 	}
 	db_done(st);
+	if (db_query(c, &st, e, "SELECT name, capacity_bytes FROM volumes ORDER BY name",
+		     NULL) == 0) {
+		while (db_step(st, e) == 1) {
+			char key[80];
+			snprintf(key, sizeof(key), "volume:%s", db_text(st, 0));
+			json_array_append_new(items, json_pack("{s:s,s:I,s:I}", "scope", key,
+							       "used", (json_int_t)usage_of(c, key),
+							       "limit", (json_int_t)db_int(st, 1)));
+		}
+		db_done(st);
+	}
 	*out = json_pack("{s:o}", "items", items);
 	return 0;
 }
@@ -1211,4 +1222,117 @@ void files_close(struct files *f)
 	store_free(&f->store);
 	free(f->uploads);
 	free(f);
+}
+
+/* ---- volumes ------------------------------------------------------------------------ */
+
+static json_t *volume_json(struct dbconn *c, const char *name)
+{
+	struct stmt *st;
+	json_t *o = NULL;
+	if (db_query(c, &st, NULL, "SELECT name, capacity_bytes, created_at FROM volumes "
+				   "WHERE name = ?", "s", name))
+		return NULL;
+	if (db_step(st, NULL) == 1) {
+		char key[80];
+		snprintf(key, sizeof(key), "volume:%s", db_text(st, 0));
+		o = json_pack("{s:s,s:s,s:I,s:I}", "name", db_text(st, 0), "path", "",
+			      "capacity_bytes", (json_int_t)db_int(st, 1), "used_bytes",
+			      (json_int_t)usage_of(c, key));
+		char *path = xasprintf("/volumes/%s", db_text(st, 0));
+		json_object_set_new(o, "path", json_string(path));
+		free(path);
+		json_set_time(o, "created_at", db_int(st, 2));
+	}
+	db_done(st);
+	return o;
+}
+
+int volumes_create(struct dbconn *c, const char *name, int64_t capacity,
+		   int64_t gid, json_t **out, struct err *e)
+{
+	if (capacity < 0)
+		return err_set(e, COVE_EINVAL, "capacity_bytes must not be negative");
+	size_t n = strlen(name);
+	if (n == 0 || n > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+		return err_set(e, COVE_EINVAL,
+			       "volume name must be 1-64 of lowercase letters, digits, '_' and '-'");
+	int rc = db_begin(c, e);
+	if (rc)
+		return rc;
+	rc = db_exec(c, e, "INSERT INTO volumes(name, capacity_bytes, created_at) VALUES (?, ?, ?)",
+		     "sii", name, capacity, time_now());
+	if (rc == COVE_EEXIST)
+		err_set(e, COVE_EEXIST, "volume '%s' already exists", name);
+	if (rc < 0)
+		goto rollback;
+	struct fs_attr vols;
+	if ((rc = node_by_id(c, 4, &vols, e)) ||
+	    (rc = node_insert(c, vols.id, name, 1, gid > 0 ? 02770 : 01777, 0, gid > 0 ? gid : 0,
+			      0, NULL, NULL, e)))
+		goto rollback;
+	if ((rc = db_commit(c, e)))
+		return rc;
+	*out = volume_json(c, name);
+	return 0;
+rollback:
+	db_rollback(c);
+	return rc;
+}
+
+int volumes_update(struct dbconn *c, const char *name, int64_t capacity,
+		   json_t **out, struct err *e)
+{
+	if (capacity < 0)
+		return err_set(e, COVE_EINVAL, "capacity_bytes must not be negative");
+	int rc = db_exec(c, e, "UPDATE volumes SET capacity_bytes = ? WHERE name = ?", "is",
+			 capacity, name);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return err_set(e, COVE_ENOENT, "no such volume '%.64s'", name);
+	*out = volume_json(c, name);
+	return 0;
+}
+
+int volumes_delete(struct files *f, struct dbconn *c, const char *name, struct err *e)
+{
+	int rc = db_begin(c, e);
+	if (rc)
+		return rc;
+	char *path = xasprintf("/volumes/%s", name);
+	rc = db_exec(c, e, "DELETE FROM volumes WHERE name = ?", "s", name);
+	if (rc == 0)
+		rc = err_set(e, COVE_ENOENT, "no such volume '%.64s'", name);
+	if (rc >= 0)
+		rc = fs_area_remove(f, c, path, e);
+	free(path);
+	if (rc < 0) {
+		db_rollback(c);
+		return rc;
+	}
+	db_exec(c, NULL, "DELETE FROM usage WHERE scope = 'volume:' || ?", "s", name);
+	return db_commit(c, e);
+}
+
+int volumes_list(struct dbconn *c, json_t **out, struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(c, &st, e, "SELECT name FROM volumes ORDER BY name", NULL);
+	if (rc)
+		return rc;
+	json_t *names = json_array(), *items = json_array();
+	while (db_step(st, e) == 1)
+		json_array_append_new(names, json_string(db_text(st, 0)));
+	db_done(st);
+	size_t i;
+	json_t *v;
+	json_array_foreach(names, i, v) {
+		json_t *o = volume_json(c, json_string_value(v));
+		if (o)
+			json_array_append_new(items, o);
+	}
+	json_decref(names);
+	*out = json_pack("{s:o,s:n}", "items", items, "next_cursor");
+	return 0;
 }

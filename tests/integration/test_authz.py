@@ -31,6 +31,8 @@ def fresh(s, admin, user_tok, ctx):
     _CTX.update(ctx)
     ctx["upload"] = s.post("/v1/uploads", user_tok, json={
         "path": "/home/%s/%s" % (ctx["self"], unique("sess"))}).json()["id"]
+    ctx["volume"] = unique("vol")
+    s.post("/v1/volumes", admin, json={"name": ctx["volume"]})
     ctx["doomed"] = unique("doomed")
     r = s.req("PUT", "/v1/fs/home/%s/%s" % (ctx["self"], ctx["doomed"]), user_tok, data=b"bye")
     assert r.status_code in (200, 201), r.text
@@ -110,6 +112,10 @@ MATRIX = [
     ("PATCH", "/v1/uploads/{upload}", None, {ANON: 401, OTHER: 400, USER: 400, ADMIN: 400}),
     ("POST", "/v1/uploads/{upload}/complete", None, {ANON: 401, OTHER: 404, USER: 201, ADMIN: 404}),
     ("DELETE", "/v1/uploads/{upload}", None, {ANON: 401, OTHER: 404, USER: 204, ADMIN: 404}),
+    ("GET", "/v1/volumes", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/volumes", lambda: {"name": unique("vol")}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 201}),
+    ("PATCH", "/v1/volumes/{volume}", {"capacity_bytes": 10}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("DELETE", "/v1/volumes/{volume}", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 204}),
     ("GET", "/v1/df", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
     ("POST", "/v1/shares", lambda: {"path": "/home/" + _CTX["self"]},
      {ANON: 401, OTHER: 403, USER: 201, ADMIN: 201}),

@@ -500,3 +500,41 @@ def test_upload_sessions_are_private_and_checked(shared_server):
     up2 = s.post("/v1/uploads", ta, json={"path": "/home/%s/z" % a}).json()
     assert s.req("DELETE", "/v1/uploads/" + up2["id"], ta).status_code == 204
     assert s.req("DELETE", "/v1/uploads/" + up2["id"], ta).status_code == 404
+
+
+def test_volumes_and_user_quotas(shared_server):
+    s = shared_server
+    at = s.admin_token()
+    member, outsider = unique("vm"), unique("vo")
+    tm, to = s.register(member), s.register(outsider)
+    g = unique("vg")
+    s.post("/v1/groups", at, json={"name": g, "members": [member]})
+    v = unique("vol")
+    r = s.post("/v1/volumes", at, json={"name": v, "capacity_bytes": 50_000, "group": g})
+    assert r.status_code == 201, r.text
+    assert r.json()["path"] == "/volumes/" + v
+    e = s.get("/v1/fs/volumes/%s?stat=true" % v, tm).json()
+    assert e["mode"] == "2770" and e["group"] == g
+    assert put(s, tm, "/volumes/%s/a" % v, b"x" * 30_000).status_code == 201
+    assert put(s, tm, "/volumes/%s/b" % v, b"x" * 30_000).status_code == 413
+    assert put(s, to, "/volumes/%s/c" % v, b"x").status_code == 403
+    vols = {x["name"]: x for x in s.get("/v1/volumes", tm).json()["items"]}
+    assert vols[v]["used_bytes"] == 30_000 and vols[v]["capacity_bytes"] == 50_000
+    assert s.req("PATCH", "/v1/volumes/" + v, at, json={"capacity_bytes": 100_000}).status_code == 200
+    assert put(s, tm, "/volumes/%s/b" % v, b"x" * 30_000).status_code == 201
+    assert s.post("/v1/volumes", tm, json={"name": unique("v")}).status_code == 403
+    assert s.post("/v1/volumes", at, json={"name": "Bad/Name"}).status_code == 400
+    assert s.req("DELETE", "/v1/volumes/" + v, at).status_code == 409
+    s.req("DELETE", "/v1/fs/volumes/%s/a" % v, tm)
+    s.req("DELETE", "/v1/fs/volumes/%s/b" % v, tm)
+    assert s.req("DELETE", "/v1/volumes/" + v, at).status_code == 204
+    # per-user quota on home directories
+    r = s.req("PATCH", "/v1/users/" + member, at, json={"quota_storage_bytes": 10_000})
+    assert r.status_code == 200 and r.json()["quota_storage_bytes"] == 10_000
+    assert put(s, tm, "/home/%s/f" % member, b"y" * 8_000).status_code == 201
+    r = put(s, tm, "/home/%s/g" % member, b"y" * 8_000)
+    assert r.status_code == 413 and "quota exceeded" in r.json()["detail"]
+    df = {x["scope"]: x for x in s.get("/v1/df", tm).json()["items"]}
+    mine = [x for k, x in df.items() if k.startswith("user:")][0]
+    assert mine["used"] == 8_000 and mine["limit"] == 10_000
+    assert s.req("PATCH", "/v1/users/" + member, tm, json={"quota_storage_bytes": 0}).status_code == 403
