@@ -10,7 +10,7 @@ PKGS=(
 	libcurl4-gnutls-dev librhonabwy-dev libgnutls28-dev nettle-dev
 	libargon2-dev libcmocka-dev
 	python3 python3-pytest python3-requests
-	sqlite3 curl wrk hyperfine
+	sqlite3 curl wrk hyperfine bc
 )
 
 missing=()

@@ -83,6 +83,8 @@ int auth_open(struct auth **out, struct db *db, const struct config *cfg,
 	struct auth *a = xcalloc(1, sizeof(*a));
 	if (hooks)
 		a->hooks = *hooks;
+	pthread_mutex_init(&a->cache_lock, NULL);
+	a->cache = xcalloc(TOKEN_CACHE_SLOTS, sizeof(*a->cache));
 	a->db = db;
 	a->cfg = cfg;
 	a->pw.m_kib = (uint32_t)cfg->argon2_m_kib;
@@ -120,6 +122,10 @@ void auth_close(struct auth *a)
 	if (!a)
 		return;
 	keyring_close(a->keys);
+	for (int i = 0; i < TOKEN_CACHE_SLOTS; i++)
+		free(a->cache[i].token);
+	free(a->cache);
+	pthread_mutex_destroy(&a->cache_lock);
 	free(a->issuer);
 	free(a->dummy_hash);
 	free(a);
@@ -202,27 +208,74 @@ out:
 	return rc;
 }
 
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* 1 and the claims we need when token was verified before and is alive. */
+static int cache_get(struct auth *a, const char *token, uint64_t h, int64_t *uid,
+		     char sid[32])
+{
+	struct token_slot *s = &a->cache[h % TOKEN_CACHE_SLOTS];
+	int hit = 0;
+	pthread_mutex_lock(&a->cache_lock);
+	if (s->token && s->hash == h && s->exp > time_now() && !strcmp(s->token, token)) {
+		*uid = s->uid;
+		memcpy(sid, s->sid, 32);
+		hit = 1;
+	}
+	pthread_mutex_unlock(&a->cache_lock);
+	return hit;
+}
+
+static void cache_put(struct auth *a, const char *token, uint64_t h, int64_t uid,
+		      const char *sid, int64_t exp)
+{
+	struct token_slot *s = &a->cache[h % TOKEN_CACHE_SLOTS];
+	char *copy = xstrdup(token);
+	pthread_mutex_lock(&a->cache_lock);
+	char *old = s->token;
+	s->token = copy;
+	s->hash = h;
+	s->uid = uid;
+	s->exp = exp;
+	snprintf(s->sid, sizeof(s->sid), "%s", sid);
+	pthread_mutex_unlock(&a->cache_lock);
+	free(old);
+}
+
 static int auth_jwt(struct auth *a, const char *token, struct actor *act,
 		    struct err *e)
 {
-	json_t *claims = NULL;
-	int rc = keyring_verify(a->keys, token, a->issuer, AUDIENCE, &claims, e);
-	if (rc)
-		return rc;
-	json_int_t uid = json_integer_value(json_object_get(claims, "uid"));
-	const char *sid = json_string_value(json_object_get(claims, "sid"));
-	if (!uid || !sid || strlen(sid) >= sizeof(act->session_id)) {
+	uint64_t h = fnv1a(token);
+	int64_t uid = 0;
+	int rc;
+	if (!cache_get(a, token, h, &uid, act->session_id)) {
+		json_t *claims = NULL;
+		rc = keyring_verify(a->keys, token, a->issuer, AUDIENCE, &claims, e);
+		if (rc)
+			return rc;
+		uid = json_integer_value(json_object_get(claims, "uid"));
+		const char *sid = json_string_value(json_object_get(claims, "sid"));
+		int64_t exp = json_integer_value(json_object_get(claims, "exp"));
+		if (!uid || !sid || strlen(sid) >= sizeof(act->session_id)) {
+			json_decref(claims);
+			return err_set(e, COVE_EAUTH, "invalid token: missing claims");
+		}
+		snprintf(act->session_id, sizeof(act->session_id), "%s", sid);
+		cache_put(a, token, h, uid, sid, exp);
 		json_decref(claims);
-		return err_set(e, COVE_EAUTH, "invalid token: missing claims");
 	}
-	snprintf(act->session_id, sizeof(act->session_id), "%s", sid);
-	json_decref(claims);
 	struct dbconn *c = db_get(a->db);
 	struct stmt *st;
 	rc = db_query(c, &st, e,
 		      "SELECT " USER_COLS ", s.revoked_at FROM sessions s JOIN users "
 		      "u ON u.uid = s.uid WHERE s.id = ? AND u.uid = ?",
-		      "si", act->session_id, (int64_t)uid);
+		      "si", act->session_id, uid);
 	if (rc)
 		goto out;
 	rc = db_step(st, e);

@@ -9,7 +9,24 @@
 
 #include "auth/auth.h"
 
+#include <pthread.h>
+
+/* Verified access tokens, so the signature of a token is checked once,
+ * not on every request. Only tokens that passed full verification enter;
+ * an entry is used only until the token's own expiry. Session revocation
+ * and the user's state are still checked in the database every time. */
+#define TOKEN_CACHE_SLOTS 4096
+struct token_slot {
+	uint64_t hash;
+	char *token;
+	int64_t uid;
+	int64_t exp;
+	char sid[32];
+};
+
 struct auth {
+	pthread_mutex_t cache_lock;
+	struct token_slot *cache;
 	struct db *db;
 	const struct config *cfg;
 	struct keyring *keys;

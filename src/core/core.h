@@ -136,6 +136,12 @@ void json_set_time_ms(json_t *o, const char *key, int64_t ms);
 int json_opt_bool(const json_t *obj, const char *key, int *out, int *present,
 		  struct err *e);
 
+/* ---- JSON writing (hot paths) ------------------------------------------- */
+/* Append s as a JSON string literal (quoted, escaped). */
+void buf_json_str(struct buf *b, const char *s);
+/* Append an RFC 3339 UTC time with milliseconds, quoted, or null for 0. */
+void buf_json_time_ms(struct buf *b, int64_t ms);
+
 /* ---- text -------------------------------------------------------------- */
 
 int utf8_valid(const char *s, size_t len);

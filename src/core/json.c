@@ -145,3 +145,87 @@ int str_has_prefix(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
+
+void buf_json_str(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	buf_grow(b, strlen(s) + 2);
+	buf_addc(b, '"');
+	const char *run = s;
+	for (const char *p = s; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_add(b, run, (size_t)(p - run));
+		run = p + 1;
+		switch (c) {
+		case '"': buf_adds(b, "\\\""); break;
+		case '\\': buf_adds(b, "\\\\"); break;
+		case '\n': buf_adds(b, "\\n"); break;
+		case '\t': buf_adds(b, "\\t"); break;
+		case '\r': buf_adds(b, "\\r"); break;
+		default: {
+			char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+			buf_adds(b, u);
+		}
+		}
+	}
+	buf_adds(b, run);
+	buf_addc(b, '"');
+}
+
+/* Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm). */
+static void civil(int64_t days, int *y, unsigned *m, unsigned *d)
+{
+	days += 719468;
+	int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+	unsigned doe = (unsigned)(days - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t yy = (int64_t)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int)(yy + (*m <= 2));
+}
+
+void buf_json_time_ms(struct buf *b, int64_t ms)
+{
+	if (!ms) {
+		buf_adds(b, "null");
+		return;
+	}
+	int64_t secs = ms / 1000, frac = ms % 1000;
+	if (frac < 0) { /* floor, not truncation, before 1970 */
+		frac += 1000;
+		secs--;
+	}
+	int64_t days = secs / 86400, rem = secs % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	int y;
+	unsigned mo, d;
+	civil(days, &y, &mo, &d);
+	char out[40];
+	int n = 0;
+	out[n++] = '"';
+	n += snprintf(out + n, sizeof(out) - (size_t)n, "%04d", y);
+	unsigned parts[] = {mo, d, (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60),
+			    (unsigned)(rem % 60)};
+	static const char seps[5] = {'-', '-', 'T', ':', ':'};
+	for (int i = 0; i < 5; i++) {
+		out[n++] = seps[i];
+		out[n++] = (char)('0' + parts[i] / 10);
+		out[n++] = (char)('0' + parts[i] % 10);
+	}
+	unsigned msr = (unsigned)frac;
+	out[n++] = '.';
+	out[n++] = (char)('0' + msr / 100);
+	out[n++] = (char)('0' + msr / 10 % 10);
+	out[n++] = (char)('0' + msr % 10);
+	out[n++] = 'Z';
+	out[n++] = '"';
+	buf_add(b, out, (size_t)n);
+}

@@ -154,6 +154,7 @@ static void get_fs(struct req *r)
 	struct fs_attr a;
 	struct dbconn *c = db_get(DB(r));
 	json_t *o = NULL;
+	struct buf listing = {0};
 	int fd = -1;
 	int rc = cred_load(r, c, &cr, &e);
 	if (!rc)
@@ -161,11 +162,17 @@ static void get_fs(struct req *r)
 	if (!rc && (query_bool(r, "stat")))
 		o = fs_entry_json(c, &a, base_name(path));
 	else if (!rc && a.is_dir)
-		rc = fs_list(c, &cr, path, req_query(r, "cursor"), limit, &o, &e);
+		rc = fs_list(c, &cr, path, req_query(r, "cursor"), limit, &listing, &e);
 	else if (!rc)
 		fd = fs_open(r->srv->files, c, &cr, path, &a, &e);
 	db_put(DB(r), c);
 	free(cr.gids);
+	if (!rc && listing.len) {
+		reply_text(r, 200, "application/json", listing.data, listing.len);
+		buf_free(&listing);
+		goto out;
+	}
+	buf_free(&listing);
 	if (rc || (!o && fd < 0)) {
 		reply_err(r, &e);
 		goto out;

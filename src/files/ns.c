@@ -169,15 +169,24 @@ static void id_name(struct dbconn *c, const char *sql, int64_t id, char *out,
 	db_done(st);
 }
 
-json_t *fs_entry_json(struct dbconn *c, const struct fs_attr *a, const char *name)
+/* The entry object, with owner and group names already looked up (NULL:
+ * unknown ids are shown as numbers, 0 as root). */
+static json_t *entry_json_named(const struct fs_attr *a, const char *name,
+				const char *uname, const char *gname)
 {
 	char owner[40], group[40], mode[8];
-	id_name(c, "SELECT username FROM users WHERE uid = ?", a->uid, owner, sizeof(owner));
-	id_name(c, "SELECT name FROM groups WHERE gid = ?", a->gid, group, sizeof(group));
 	if (a->uid == 0)
 		snprintf(owner, sizeof(owner), "root");
+	else if (uname)
+		snprintf(owner, sizeof(owner), "%s", uname);
+	else
+		snprintf(owner, sizeof(owner), "%lld", (long long)a->uid);
 	if (a->gid == 0)
 		snprintf(group, sizeof(group), "root");
+	else if (gname)
+		snprintf(group, sizeof(group), "%s", gname);
+	else
+		snprintf(group, sizeof(group), "%lld", (long long)a->gid);
 	snprintf(mode, sizeof(mode), "%04o", a->mode & 07777);
 	json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:I}", "name", name,
 			      "type", a->is_dir ? "directory" : "file", "size",
@@ -190,8 +199,56 @@ json_t *fs_entry_json(struct dbconn *c, const struct fs_attr *a, const char *nam
 	return o;
 }
 
+json_t *fs_entry_json(struct dbconn *c, const struct fs_attr *a, const char *name)
+{
+	char owner[40], group[40];
+	id_name(c, "SELECT username FROM users WHERE uid = ?", a->uid, owner, sizeof(owner));
+	id_name(c, "SELECT name FROM groups WHERE gid = ?", a->gid, group, sizeof(group));
+	int known_u = owner[0] < '0' || owner[0] > '9';
+	int known_g = group[0] < '0' || group[0] > '9';
+	return entry_json_named(a, name, known_u ? owner : NULL, known_g ? group : NULL);
+}
+
+/* One entry as JSON text (the same fields as fs_entry_json). */
+static void entry_text(struct buf *b, const struct fs_attr *a, const char *name,
+		       const char *uname, const char *gname)
+{
+	buf_adds(b, "{\"name\":");
+	buf_json_str(b, name);
+	buf_addf(b, ",\"type\":\"%s\",\"size\":%lld,\"mode\":\"%04o\",\"owner\":",
+		 a->is_dir ? "directory" : "file", (long long)(a->is_dir ? 0 : a->size),
+		 a->mode & 07777);
+	if (a->uid == 0)
+		buf_adds(b, "\"root\"");
+	else if (uname)
+		buf_json_str(b, uname);
+	else
+		buf_addf(b, "\"%lld\"", (long long)a->uid);
+	buf_adds(b, ",\"group\":");
+	if (a->gid == 0)
+		buf_adds(b, "\"root\"");
+	else if (gname)
+		buf_json_str(b, gname);
+	else
+		buf_addf(b, "\"%lld\"", (long long)a->gid);
+	buf_addf(b, ",\"uid\":%lld,\"gid\":%lld,\"sha256\":", (long long)a->uid,
+		 (long long)a->gid);
+	if (a->is_dir) {
+		buf_adds(b, "null");
+	} else {
+		buf_addc(b, '"');
+		buf_adds(b, a->sha256);
+		buf_addc(b, '"');
+	}
+	buf_adds(b, ",\"modified_at\":");
+	buf_json_time_ms(b, a->mtime_ms);
+	buf_adds(b, ",\"created_at\":");
+	buf_json_time_ms(b, a->ctime_ms);
+	buf_addc(b, '}');
+}
+
 int fs_list(struct dbconn *c, const struct fs_cred *cr, const char *path,
-	    const char *cursor, int limit, json_t **out, struct err *e)
+	    const char *cursor, int limit, struct buf *out, struct err *e)
 {
 	struct fs_attr dir;
 	int rc = fs_resolve(c, cr, path, &dir, e);
@@ -204,41 +261,47 @@ int fs_list(struct dbconn *c, const struct fs_cred *cr, const char *path,
 	int details = perm_may(cr, &dir, PERM_X);
 	struct stmt *st;
 	if ((rc = db_query(c, &st, e,
-			   "SELECT " NODE_COLS ", name FROM nodes WHERE parent = ? AND "
-			   "name > ? ORDER BY name LIMIT ?",
+			   "SELECT n.id, n.parent, n.is_dir, n.mode, n.uid, n.gid, n.size, "
+			   "n.sha256, n.mtime_ms, n.ctime_ms, n.name, u.username, g.name "
+			   "FROM nodes n LEFT JOIN users u ON u.uid = n.uid LEFT JOIN groups g "
+			   "ON g.gid = n.gid WHERE n.parent = ? AND n.name > ? ORDER BY n.name "
+			   "LIMIT ?",
 			   "isi", dir.id, cursor ? cursor : "", (int64_t)limit + 1)))
 		return rc;
-	json_t *items = json_array();
-	json_t *next = json_null();
+	buf_adds(out, "{\"path\":");
+	buf_json_str(out, path);
+	buf_adds(out, ",\"items\":[");
 	int n = 0;
 	char last[FS_NAME_MAX + 1] = "";
-	struct fs_attr *attrs = xcalloc((size_t)limit + 1, sizeof(*attrs));
-	char **names = xcalloc((size_t)limit + 1, sizeof(*names));
+	int more = 0;
 	while ((rc = db_step(st, e)) == 1) {
 		if (n == limit) {
-			next = json_string(last);
+			more = 1;
 			break;
 		}
-		node_read(st, &attrs[n]);
-		names[n] = xstrdup(db_text(st, 10));
-		snprintf(last, sizeof(last), "%s", names[n]);
-		n++;
+		struct fs_attr a;
+		node_read(st, &a);
+		const char *name = db_text(st, 10);
+		snprintf(last, sizeof(last), "%s", name);
+		if (n++)
+			buf_addc(out, ',');
+		if (details) {
+			entry_text(out, &a, name, db_text(st, 11), db_text(st, 12));
+		} else {
+			buf_adds(out, "{\"name\":");
+			buf_json_str(out, name);
+			buf_addc(out, '}');
+		}
 	}
 	db_done(st);
-	for (int i = 0; i < n; i++) {
-		if (rc >= 0)
-			json_array_append_new(items, details ? fs_entry_json(c, &attrs[i], names[i])
-							     : json_pack("{s:s}", "name", names[i]));
-		free(names[i]);
-	}
-	free(attrs);
-	free(names);
-	if (rc < 0) {
-		json_decref(items);
-		json_decref(next);
+	if (rc < 0)
 		return rc;
-	}
-	*out = json_pack("{s:s,s:o,s:o}", "path", path, "items", items, "next_cursor", next);
+	buf_adds(out, "],\"next_cursor\":");
+	if (more)
+		buf_json_str(out, last);
+	else
+		buf_adds(out, "null");
+	buf_addc(out, '}');
 	return 0;
 }
 

@@ -328,6 +328,24 @@ static void test_core(void **state)
 	char *enc = b64url_encode("\xfb\xff", 2);
 	assert_string_equal(enc, "-_8");
 	free(enc);
+	/* the fast time writer agrees with gmtime/strftime, over many dates */
+	for (int64_t t = -86400LL * 365 * 3; t < 86400LL * 365 * 200; t += 86400LL * 37 + 3917) {
+		char ref[32], want[48];
+		time_format(t, ref);
+		snprintf(want, sizeof(want), "\"%.19s.123Z\"", ref);
+		struct buf tb = {0};
+		buf_json_time_ms(&tb, t * 1000 + 123);
+		assert_string_equal(tb.data, want);
+		buf_free(&tb);
+	}
+	struct buf js = {0};
+	buf_json_str(&js, "a\"b\\c\n\x01é");
+	json_error_t je;
+	json_t *back = json_loads(js.data, JSON_DECODE_ANY, &je);
+	assert_non_null(back);
+	assert_string_equal(json_string_value(back), "a\"b\\c\n\x01é");
+	json_decref(back);
+	buf_free(&js);
 	struct err e = {0};
 	err_set(&e, COVE_EINVAL, "inner");
 	err_set(&e, COVE_EINVAL, "outer: %s", e.msg);

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bench/files.sh - speed of the file space (release build), side by side
+# with this machine's own disk speed, in one run.
+#
+# Anchors (Kuspace thesis): 111 uploads/s at 50 concurrent clients (mean
+# 322 ms), 1,470 listings/s at 100 connections. Targets: 20x both, and a
+# 1 GiB upload/download at >= 50% of what `cp` does between the same
+# directories here.
+#
+# Usage: bench/files.sh [seconds per load test, default 10] [GiB for the big file, default 1]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10}
+GIB=${2:-1}
+command -v wrk >/dev/null || { echo "wrk missing: run scripts/deps.sh" >&2; exit 1; }
+make -s build/cove
+BIN=$PWD/build/cove
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/cove-bench.XXXXXX")
+PORT=$(( 20000 + RANDOM % 20000 ))
+URL=http://127.0.0.1:$PORT
+PW=Bench-pass-2026
+SRV=
+cleanup() {
+	[ -n "$SRV" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+COVE_ADMIN_PASSWORD=$PW COVE_LOG_LEVEL=warn "$BIN" serve --listen 127.0.0.1:$PORT \
+	--data "$WORK/data" >"$WORK/server.log" 2>&1 &
+SRV=$!
+for _ in $(seq 100); do curl -fs "$URL/healthz" >/dev/null && break; sleep 0.1; done
+TOKEN=$(curl -fs "$URL/v1/auth/login" -H 'Content-Type: application/json' \
+	-d "{\"username\":\"admin\",\"password\":\"$PW\"}" | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+AUTH="Authorization: Bearer $TOKEN"
+curl -fs -X POST "$URL/v1/fs/home/admin/up" -H "$AUTH" -H 'Content-Type: application/json' -d '{"op":"mkdir"}' >/dev/null
+curl -fs -X POST "$URL/v1/fs/home/admin/list" -H "$AUTH" -H 'Content-Type: application/json' -d '{"op":"mkdir"}' >/dev/null
+for i in $(seq -w 1 20); do
+	printf 'file %s\n' "$i" | curl -fs -X PUT "$URL/v1/fs/home/admin/list/data-$i.csv" -H "$AUTH" --data-binary @- >/dev/null
+done
+
+cat >"$WORK/put.lua" <<LUA
+local n = 0
+local body = string.rep("x", 1024)
+function setup(thread) thread:set("tid", tostring(math.random(1, 1000000000))) end
+request = function()
+	n = n + 1
+	return wrk.format("PUT", "/v1/fs/home/admin/up/" .. tid .. "-" .. n,
+		{["Authorization"] = "Bearer $TOKEN"}, body)
+end
+LUA
+
+echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); wrk shares the cores with the server"
+echo "== small-file uploads (1 KiB, durable), 50 connections, ${DUR}s"
+wrk -t2 -c50 -d"${DUR}s" --latency -s "$WORK/put.lua" "$URL" | tee "$WORK/up.txt" | grep -E "Requests/sec|Latency |Non-2xx|Socket errors|  50%|  99%"
+UP=$(awk '/Requests\/sec/ {print $2}' "$WORK/up.txt")
+echo "== directory listings (20 entries), 100 connections, ${DUR}s"
+wrk -t2 -c100 -d"${DUR}s" --latency -H "$AUTH" "$URL/v1/fs/home/admin/list" | tee "$WORK/ls.txt" | grep -E "Requests/sec|Latency |Non-2xx|Socket errors|  50%|  99%"
+LS=$(awk '/Requests/ && /sec/ {print $2}' "$WORK/ls.txt")
+
+echo "== ${GIB} GiB upload and download vs cp between the same directories"
+SIZE=$((GIB * 1024))
+dd if=/dev/urandom of="$WORK/big" bs=1M count=$SIZE status=none
+sync
+t0=$(date +%s.%N); cp "$WORK/big" "$WORK/data/tmp/cp-copy"; sync; t1=$(date +%s.%N)
+rm -f "$WORK/data/tmp/cp-copy"
+CP=$(echo "$SIZE / ($t1 - $t0)" | bc -l)
+t0=$(date +%s.%N)
+curl -fs -X PUT "$URL/v1/fs/home/admin/big" -H "$AUTH" -T "$WORK/big" -o /dev/null
+t1=$(date +%s.%N)
+PUTS=$(echo "$SIZE / ($t1 - $t0)" | bc -l)
+t0=$(date +%s.%N)
+curl -fs "$URL/v1/fs/home/admin/big" -H "$AUTH" -o "$WORK/big.down"; sync
+t1=$(date +%s.%N)
+GETS=$(echo "$SIZE / ($t1 - $t0)" | bc -l)
+cmp -s "$WORK/big" "$WORK/big.down" || { echo "download differs from upload!" >&2; exit 1; }
+
+printf '\n%-34s %12s %12s %8s\n' "figure" "cove" "anchor" "ratio"
+printf '%-34s %12.0f %12s %7.1fx\n' "uploads/s, 50 clients" "$UP" "111" "$(echo "$UP / 111" | bc -l)"
+printf '%-34s %12.0f %12s %7.1fx\n' "listings/s, 100 connections" "$LS" "1470" "$(echo "$LS / 1470" | bc -l)"
+printf '%-34s %12.0f %12.0f %7.2f\n' "upload MB/s vs cp MB/s" "$PUTS" "$CP" "$(echo "$PUTS / $CP" | bc -l)"
+printf '%-34s %12.0f %12.0f %7.2f\n' "download MB/s vs cp MB/s" "$GETS" "$CP" "$(echo "$GETS / $CP" | bc -l)"
