@@ -8,6 +8,7 @@
  */
 #include "db/db.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -23,14 +24,23 @@ struct stmt {
 };
 
 struct dbconn {
+	struct db *db;
 	sqlite3 *h;
 	int busy;
+	int writing; /* holds db->write_lock */
 	struct stmt cache[STMT_CACHE];
 	int ncache;
 	struct stmt oneoff; /* used when the cache is full */
 };
 
+/*
+ * Writers are serialised here, in the process, before SQLite sees them:
+ * contending for SQLite's own lock would park the losers in its busy
+ * handler, which sleeps in whole milliseconds. One writer at a time is
+ * what SQLite allows anyway; this only makes the waiting cheap.
+ */
 struct db {
+	pthread_mutex_t write_lock;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int n;
@@ -126,11 +136,13 @@ int db_open(struct db **out, const char *path, int pool_size, struct err *e)
 {
 	struct db *db = xcalloc(1, sizeof(*db));
 	pthread_mutex_init(&db->mu, NULL);
+	pthread_mutex_init(&db->write_lock, NULL);
 	pthread_cond_init(&db->cv, NULL);
 	db->n = pool_size > 0 ? pool_size : 4;
 	db->conns = xcalloc((size_t)db->n, sizeof(struct dbconn));
 	int rc = 0;
 	for (int i = 0; i < db->n; i++) {
+		db->conns[i].db = db;
 		rc = conn_open(&db->conns[i], path, e);
 		if (rc)
 			goto fail;
@@ -153,6 +165,7 @@ void db_close(struct db *db)
 		if (db->conns[i].h)
 			conn_close(&db->conns[i]);
 	pthread_mutex_destroy(&db->mu);
+	pthread_mutex_destroy(&db->write_lock);
 	pthread_cond_destroy(&db->cv);
 	free(db->conns);
 	free(db);
@@ -176,10 +189,10 @@ void db_put(struct db *db, struct dbconn *c)
 {
 	if (!c)
 		return;
-	if (!sqlite3_get_autocommit(c->h)) {
+	if (!sqlite3_get_autocommit(c->h) || c->writing) {
 		log_event(LOG_WARN, "connection returned inside a transaction",
 			  NULL);
-		sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+		db_rollback(c);
 	}
 	pthread_mutex_lock(&db->mu);
 	c->busy = 0;
@@ -195,23 +208,41 @@ static int simple(struct dbconn *c, const char *sql, struct err *e)
 	return 0;
 }
 
+static void write_unlock(struct dbconn *c)
+{
+	if (c->writing) {
+		c->writing = 0;
+		pthread_mutex_unlock(&c->db->write_lock);
+	}
+}
+
 int db_begin(struct dbconn *c, struct err *e)
 {
-	return simple(c, "BEGIN IMMEDIATE", e);
+	assert(!c->writing);
+	pthread_mutex_lock(&c->db->write_lock);
+	c->writing = 1;
+	int rc = simple(c, "BEGIN IMMEDIATE", e);
+	if (rc)
+		write_unlock(c);
+	return rc;
 }
 
 int db_commit(struct dbconn *c, struct err *e)
 {
 	int rc = simple(c, "COMMIT", e);
-	if (rc)
+	if (rc) {
 		db_rollback(c);
-	return rc;
+		return rc;
+	}
+	write_unlock(c);
+	return 0;
 }
 
 void db_rollback(struct dbconn *c)
 {
 	if (!sqlite3_get_autocommit(c->h))
 		sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+	write_unlock(c);
 }
 
 static struct stmt *stmt_get(struct dbconn *c, const char *sql, struct err *e)
@@ -324,7 +355,13 @@ int db_exec(struct dbconn *c, struct err *e, const char *sql,
 
 int db_step(struct stmt *st, struct err *e)
 {
+	/* A write outside a transaction takes the writer lock for its step. */
+	int lock = !st->c->writing && !sqlite3_stmt_readonly(st->s);
+	if (lock)
+		pthread_mutex_lock(&st->c->db->write_lock);
 	int rc = sqlite3_step(st->s);
+	if (lock)
+		pthread_mutex_unlock(&st->c->db->write_lock);
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc == SQLITE_DONE)
