@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""Writes docs/openapi.json, the OpenAPI 3.1 description of cove's HTTP API.
+
+The routes are listed once below, in a compact form; the test suite checks
+that the server's route table (`cove routes`) and this document agree, so a
+route added to the server without a line here fails `make test`.
+Run: python3 scripts/openapi.py  (rewrites docs/openapi.json); --check only compares.
+"""
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+S = lambda name: {"$ref": "#/components/schemas/" + name}
+STR = {"type": "string"}
+INT = {"type": "integer"}
+BOOL = {"type": "boolean"}
+TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def obj(props, required=(), extra=False):
+    o = {"type": "object", "properties": props}
+    if required:
+        o["required"] = list(required)
+    if not extra:
+        o["additionalProperties"] = False
+    return o
+
+
+def page(item):
+    return obj({"items": {"type": "array", "items": item},
+                "next_cursor": {"type": ["string", "null"]}}, extra=True)
+
+
+SCHEMAS = {
+    "Problem": obj({"type": STR, "title": STR, "status": INT, "detail": STR,
+                    "request_id": STR}, ["type", "title", "status", "detail"], extra=True),
+    "User": obj({"uid": INT, "username": STR, "email": {"type": ["string", "null"]},
+                 "full_name": STR, "state": {"enum": ["active", "locked", "disabled"]},
+                 "gid": INT, "groups": {"type": "array", "items": STR}, "admin": BOOL,
+                 "umask": STR, "has_password": BOOL, "quota_storage_bytes": INT,
+                 "created_at": TIME,
+                 "projects": {"type": "array", "items": obj({"name": STR, "role": STR})}},
+                extra=True),
+    "Group": obj({"gid": INT, "name": STR, "kind": {"enum": ["user", "group", "project"]},
+                  "members": {"type": "array", "items": STR}}, extra=True),
+    "Quota": obj({"storage_bytes": INT, "jobs": INT, "cpu": INT, "memory_bytes": INT}),
+    "Member": obj({"username": STR,
+                   "role": {"enum": ["owner", "maintainer", "developer", "guest"]}}),
+    "Project": obj({"name": STR, "gid": INT, "description": STR, "created_at": TIME,
+                    "quota": S("Quota"), "members": {"type": "array", "items": S("Member")}},
+                   extra=True),
+    "Token": obj({"id": STR, "name": STR, "scopes": {"type": "array", "items": STR},
+                  "created_at": TIME, "expires_at": TIME, "last_used_at": TIME}, extra=True),
+    "TokenPair": obj({"access_token": STR, "refresh_token": STR, "token_type": STR,
+                      "expires_in": INT, "refresh_expires_in": INT}, extra=True),
+    "AuditEntry": obj({"id": STR, "time": TIME, "actor": STR, "action": STR, "target": STR,
+                       "outcome": {"enum": ["success", "failure"]}, "ip": STR,
+                       "request_id": STR, "detail": STR}, extra=True),
+    "Settings": obj({"registration": BOOL}),
+    "ImportReport": obj({"created": {"type": "array", "items": STR},
+                         "skipped": {"type": "array", "items": obj(
+                             {"line": INT, "text": STR, "reason": STR})}}, extra=True),
+    "Entry": obj({"name": STR, "type": {"enum": ["file", "directory"]}, "size": INT,
+                  "mode": STR, "owner": STR, "group": STR, "uid": INT, "gid": INT,
+                  "sha256": {"type": ["string", "null"]}, "modified_at": TIME,
+                  "created_at": TIME, "path": STR}, extra=True),
+    "Listing": obj({"path": STR, "items": {"type": "array", "items": {"$ref": "#/components/schemas/Entry"}},
+                    "next_cursor": {"type": ["string", "null"]}}, extra=True),
+    "Share": obj({"id": STR, "path": STR, "url": STR, "token": STR, "type": STR,
+                  "uses": INT, "created_at": TIME, "expires_at": TIME}, extra=True),
+    "UploadSession": obj({"id": STR, "path": STR, "offset": INT,
+                          "size": {"type": ["integer", "null"]}, "expires_at": TIME}, extra=True),
+    "Volume": obj({"name": STR, "path": STR, "capacity_bytes": INT, "used_bytes": INT,
+                   "created_at": TIME}, extra=True),
+    "Usage": obj({"items": {"type": "array", "items": obj(
+        {"scope": STR, "used": INT, "limit": INT})}}, extra=True),
+    "FsckReport": obj({"clean": BOOL, "problems": {"type": "array", "items": obj(
+        {"kind": STR, "detail": STR})}, "repaired": INT, "unreferenced_blob_files": INT,
+        "checked": obj({"files": INT, "blobs": INT})}, extra=True),
+    "GcReport": obj({"removed": INT, "bytes": INT, "kept_in_grace": INT}, extra=True),
+}
+
+BODIES = {
+    "Register": obj({"username": STR, "email": STR, "password": STR, "full_name": STR},
+                    ["username", "email", "password"]),
+    "Login": obj({"username": STR, "password": STR}, ["username", "password"]),
+    "Refresh": obj({"refresh_token": STR}, ["refresh_token"]),
+    "Logout": obj({"refresh_token": STR}),
+    "MePatch": obj({"email": STR, "full_name": STR, "umask": STR}),
+    "PasswordChange": obj({"current_password": STR, "new_password": STR},
+                          ["current_password", "new_password"]),
+    "TokenCreate": obj({"name": STR, "scopes": {"type": "array", "items": {
+        "enum": ["read", "write", "admin"]}}, "expires_in": {"type": ["string", "integer"]}},
+        ["name"]),
+    "UserCreate": obj({"username": STR, "email": STR, "password": STR, "full_name": STR,
+                       "admin": BOOL, "state": STR}, ["username"]),
+    "UserPatch": obj({"email": STR, "full_name": STR, "state": STR, "password": STR,
+                      "admin": BOOL, "umask": STR, "quota_storage_bytes": INT}),
+    "GroupCreate": obj({"name": STR, "members": {"type": "array", "items": STR}}, ["name"]),
+    "GroupRename": obj({"name": STR}, ["name"]),
+    "ProjectCreate": obj({"name": STR, "description": STR, "quota": S("Quota")}, ["name"]),
+    "ProjectPatch": obj({"description": STR, "quota": S("Quota")}),
+    "MemberRole": obj({"role": {"enum": ["owner", "maintainer", "developer", "guest"]}},
+                      ["role"]),
+    "SettingsPatch": obj({"registration": BOOL}),
+    "FsOp": obj({"op": {"enum": ["mkdir", "copy", "move"]}, "to": STR, "parents": BOOL,
+                 "recursive": BOOL, "mode": STR}, ["op"]),
+    "FsPatch": obj({"mode": STR, "owner": STR, "group": STR, "recursive": BOOL}),
+    "ShareCreate": obj({"path": STR, "expires_in": {"type": ["string", "integer"]}}, ["path"]),
+    "UploadCreate": obj({"path": STR, "size": INT, "mode": STR}, ["path"]),
+    "VolumeCreate": obj({"name": STR, "capacity_bytes": INT, "group": STR}, ["name"]),
+    "VolumePatch": obj({"capacity_bytes": INT}, ["capacity_bytes"]),
+}
+SCHEMAS.update(BODIES)
+
+ERRORS = {
+    "400": "BadRequest", "401": "Unauthorized", "403": "Forbidden", "404": "NotFound",
+    "409": "Conflict", "412": "PreconditionFailed", "413": "TooLarge",
+    "415": "UnsupportedMediaType", "416": "RangeNotSatisfiable", "429": "TooManyRequests",
+}
+
+P, A, D = "public", "auth", "admin"
+PAGE_Q = ["limit", "cursor"]
+
+# method, path, operationId, tag, access, summary, request body, success
+# (status, schema or content type), extra error statuses, query parameters
+ROUTES = [
+    ("get", "/healthz", "getHealth", "system", P, "Liveness", None, (200, "object"), [], []),
+    ("get", "/readyz", "getReady", "system", P, "Readiness (database reachable)", None, (200, "object"), [], []),
+    ("get", "/metrics", "getMetrics", "system", P, "Prometheus metrics", None, (200, "text/plain"), [], []),
+    ("get", "/v1/openapi.json", "getOpenApi", "system", P, "This document", None, (200, "object"), [], []),
+    ("get", "/.well-known/jwks.json", "getJwks", "auth", P, "Public keys that sign access tokens", None, (200, "object"), [], []),
+    ("post", "/v1/auth/register", "register", "auth", P, "Register an account", "Register", (201, "User"), ["400", "403", "409", "413", "415"], []),
+    ("post", "/v1/auth/login", "login", "auth", P, "Log in", "Login", (200, "TokenPair"), ["400", "401", "403", "429"], []),
+    ("post", "/v1/auth/refresh", "refresh", "auth", P, "Exchange a refresh token (rotates it)", "Refresh", (200, "TokenPair"), ["400", "401"], []),
+    ("post", "/v1/auth/logout", "logout", "auth", A, "End the session", "Logout", (204, None), ["400", "401"], []),
+    ("get", "/v1/me", "getMe", "me", A, "The caller", None, (200, "User"), ["401"], []),
+    ("patch", "/v1/me", "patchMe", "me", A, "Change own email, name or umask", "MePatch", (200, "User"), ["400", "401", "409"], []),
+    ("post", "/v1/me/password", "changePassword", "me", A, "Change own password (ends other sessions)", "PasswordChange", (204, None), ["400", "401", "403"], []),
+    ("get", "/v1/tokens", "listTokens", "tokens", A, "Own personal API tokens", None, (200, page(S("Token"))), ["401"], []),
+    ("post", "/v1/tokens", "createToken", "tokens", A, "Create a personal API token (secret shown once)", "TokenCreate", (201, "Token"), ["400", "401", "403", "409"], []),
+    ("delete", "/v1/tokens/{id}", "revokeToken", "tokens", A, "Revoke a token", None, (204, None), ["401", "404"], []),
+    ("get", "/v1/users", "listUsers", "users", D, "Users (?format=passwd for passwd lines)", None, (200, page(S("User"))), ["400", "401", "403"], PAGE_Q + ["format"]),
+    ("post", "/v1/users", "createUser", "users", D, "Add a user", "UserCreate", (201, "User"), ["400", "401", "403", "409"], []),
+    ("post", "/v1/users/import", "importUsers", "users", D, "Import passwd lines", "text/plain", (200, "ImportReport"), ["400", "401", "403", "415"], []),
+    ("get", "/v1/users/{name}", "getUser", "users", A, "A user (admin, or the user)", None, (200, "User"), ["401", "403", "404"], []),
+    ("patch", "/v1/users/{name}", "patchUser", "users", D, "Modify, lock, reset, set quota", "UserPatch", (200, "User"), ["400", "401", "403", "404", "409"], []),
+    ("delete", "/v1/users/{name}", "deleteUser", "users", D, "Delete a user (home must be empty)", None, (204, None), ["401", "403", "404", "409"], []),
+    ("get", "/v1/groups", "listGroups", "groups", A, "Groups (?format=group for group lines)", None, (200, page(S("Group"))), ["400", "401"], PAGE_Q + ["format"]),
+    ("post", "/v1/groups", "createGroup", "groups", D, "Add a group", "GroupCreate", (201, "Group"), ["400", "401", "403", "404", "409"], []),
+    ("post", "/v1/groups/import", "importGroups", "groups", D, "Import group lines", "text/plain", (200, "ImportReport"), ["400", "401", "403", "415"], []),
+    ("get", "/v1/groups/{name}", "getGroup", "groups", A, "A group", None, (200, "Group"), ["401", "404"], []),
+    ("patch", "/v1/groups/{name}", "renameGroup", "groups", D, "Rename a group", "GroupRename", (200, "Group"), ["400", "401", "403", "404", "409"], []),
+    ("delete", "/v1/groups/{name}", "deleteGroup", "groups", D, "Delete a group", None, (204, None), ["401", "403", "404", "409"], []),
+    ("put", "/v1/groups/{name}/members/{user}", "addGroupMember", "groups", D, "Add a member", None, (204, None), ["401", "403", "404", "409"], []),
+    ("delete", "/v1/groups/{name}/members/{user}", "removeGroupMember", "groups", D, "Remove a member", None, (204, None), ["401", "403", "404", "409"], []),
+    ("get", "/v1/projects", "listProjects", "projects", A, "Projects (admin: all; others: their own)", None, (200, page(S("Project"))), ["400", "401"], PAGE_Q),
+    ("post", "/v1/projects", "createProject", "projects", A, "Create a project (caller becomes owner)", "ProjectCreate", (201, "Project"), ["400", "401", "403", "409"], []),
+    ("get", "/v1/projects/{name}", "getProject", "projects", A, "A project (members)", None, (200, "Project"), ["401", "403", "404"], []),
+    ("patch", "/v1/projects/{name}", "patchProject", "projects", A, "Change description (owner, maintainer) or quota (admin)", "ProjectPatch", (200, "Project"), ["400", "401", "403", "404"], []),
+    ("delete", "/v1/projects/{name}", "deleteProject", "projects", A, "Delete a project (owner; its directory must be empty)", None, (204, None), ["401", "403", "404", "409"], []),
+    ("get", "/v1/projects/{name}/members", "listProjectMembers", "projects", A, "Members and roles", None, (200, page(S("Member"))), ["401", "403", "404"], []),
+    ("put", "/v1/projects/{name}/members/{user}", "setProjectMember", "projects", A, "Add a member or change a role (owner)", "MemberRole", (200, "Member"), ["400", "401", "403", "404", "409"], []),
+    ("delete", "/v1/projects/{name}/members/{user}", "removeProjectMember", "projects", A, "Remove a member (owner, or the member)", None, (204, None), ["401", "403", "404", "409"], []),
+    ("get", "/v1/settings", "getSettings", "admin", D, "Platform settings", None, (200, "Settings"), ["401", "403"], []),
+    ("patch", "/v1/settings", "patchSettings", "admin", D, "Change settings", "SettingsPatch", (200, "Settings"), ["400", "401", "403"], []),
+    ("post", "/v1/admin/keys/rotate", "rotateKey", "admin", D, "Rotate the token signing key", None, (200, "object"), ["401", "403", "409"], []),
+    ("get", "/v1/audit", "listAudit", "audit", D, "Audit log, newest first", None, (200, page(S("AuditEntry"))), ["400", "401", "403"], PAGE_Q + ["actor", "action"]),
+    ("get", "/v1/fs/{path}", "getPath", "files", A, "Download a file (Range, ETag), list a directory, or ?stat=true", None, (200, "application/octet-stream"), ["400", "401", "403", "404", "416"], PAGE_Q + ["stat"]),
+    ("put", "/v1/fs/{path}", "putFile", "files", A, "Upload a file (streamed; Content-Length or chunked)", "application/octet-stream", (201, "Entry"), ["400", "401", "403", "404", "409", "412", "413"], ["mode"]),
+    ("post", "/v1/fs/{path}", "fsOperation", "files", A, "mkdir, copy or move", "FsOp", (201, "Entry"), ["400", "401", "403", "404", "409", "413"], []),
+    ("patch", "/v1/fs/{path}", "fsChange", "files", A, "chmod, chown, chgrp", "FsPatch", (200, "Entry"), ["400", "401", "403", "404", "413"], []),
+    ("delete", "/v1/fs/{path}", "fsRemove", "files", A, "Remove a file or directory", None, (204, None), ["400", "401", "403", "404", "409"], ["recursive"]),
+    ("get", "/v1/df", "getUsage", "files", A, "Storage used against quotas", None, (200, "Usage"), ["401"], []),
+    ("post", "/v1/uploads", "createUpload", "files", A, "Start a resumable upload", "UploadCreate", (201, "UploadSession"), ["400", "401", "403", "404", "413"], []),
+    ("get", "/v1/uploads/{id}", "getUpload", "files", A, "An upload session and its offset", None, (200, "UploadSession"), ["401", "404"], []),
+    ("patch", "/v1/uploads/{id}", "appendUpload", "files", A, "Append bytes at Upload-Offset", "application/offset+octet-stream", (200, "object"), ["400", "401", "403", "404", "409", "413"], []),
+    ("post", "/v1/uploads/{id}/complete", "completeUpload", "files", A, "Commit the uploaded file", None, (201, "Entry"), ["401", "403", "404", "409", "413"], []),
+    ("delete", "/v1/uploads/{id}", "deleteUpload", "files", A, "Abandon an upload session", None, (204, None), ["401", "404"], []),
+    ("post", "/v1/shares", "createShare", "shares", A, "Create a read-only share link", "ShareCreate", (201, "Share"), ["400", "401", "403", "404"], []),
+    ("get", "/v1/shares", "listShares", "shares", A, "Own share links", None, (200, page(S("Share"))), ["401"], []),
+    ("delete", "/v1/shares/{id}", "revokeShare", "shares", A, "Revoke a share link", None, (204, None), ["401", "404"], []),
+    ("get", "/s/{token}", "getShared", "shares", P, "Follow a share link (file bytes or directory listing)", None, (200, "application/octet-stream"), ["404", "416"], []),
+    ("get", "/s/{token}/{sub}", "getSharedBelow", "shares", P, "A file or directory below a shared directory", None, (200, "application/octet-stream"), ["400", "404", "416"], []),
+    ("get", "/v1/volumes", "listVolumes", "files", A, "Volumes and their capacities", None, (200, page(S("Volume"))), ["401"], []),
+    ("post", "/v1/volumes", "createVolume", "files", D, "Create a volume", "VolumeCreate", (201, "Volume"), ["400", "401", "403", "409"], []),
+    ("patch", "/v1/volumes/{name}", "patchVolume", "files", D, "Change a volume's capacity", "VolumePatch", (200, "Volume"), ["400", "401", "403", "404"], []),
+    ("delete", "/v1/volumes/{name}", "deleteVolume", "files", D, "Delete an empty volume", None, (204, None), ["401", "403", "404", "409"], []),
+    ("post", "/v1/admin/fsck", "fsck", "admin", D, "Check (and with ?repair=true fix) metadata against stored bytes", None, (200, "FsckReport"), ["401", "403"], ["repair", "verify"]),
+    ("post", "/v1/admin/gc", "gc", "admin", D, "Remove unreferenced blobs older than ?grace", None, (200, "GcReport"), ["400", "401", "403"], ["grace"]),
+]
+
+QUERY = {
+    "limit": {"schema": {"type": "integer", "minimum": 1, "maximum": 1000}, "description": "page size (default 100)"},
+    "cursor": {"schema": STR, "description": "opaque cursor from next_cursor"},
+    "format": {"schema": {"enum": ["json", "passwd", "group"]}, "description": "text export format"},
+    "actor": {"schema": STR, "description": "only this actor"},
+    "action": {"schema": STR, "description": "only this action (or family, e.g. user)"},
+    "stat": {"schema": BOOL, "description": "metadata instead of contents"},
+    "mode": {"schema": STR, "description": "octal mode of a new file"},
+    "recursive": {"schema": BOOL, "description": "remove a non-empty directory"},
+    "repair": {"schema": BOOL, "description": "fix what can be fixed"},
+    "verify": {"schema": BOOL, "description": "re-hash every blob"},
+    "grace": {"schema": STR, "description": "only blobs untouched this long (default 1h)"},
+}
+
+
+def content(kind):
+    if kind is None:
+        return None
+    if isinstance(kind, dict):
+        return {"application/json": {"schema": kind}}
+    if "/" in kind:
+        return {kind: {"schema": {"type": "string", "format": "binary"} if "octet" in kind else STR}}
+    if kind == "object":
+        return {"application/json": {"schema": {"type": "object"}}}
+    return {"application/json": {"schema": S(kind)}}
+
+
+def operation(method, path, op_id, tag, access, summary, body, ok, errors, query):
+    op = {"operationId": op_id, "summary": summary, "tags": [tag]}
+    if access == P:
+        op["security"] = []
+    params = []
+    for name in [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]:
+        params.append({"name": name, "in": "path", "required": True, "schema": STR})
+    for q in query:
+        params.append(dict({"name": q, "in": "query", "required": False}, **QUERY[q]))
+    if params:
+        op["parameters"] = params
+    if body:
+        c = content(body)
+        op["requestBody"] = {"required": body not in ("Logout", "MePatch"), "content": c}
+    status, kind = ok
+    resp = {"description": "success"}
+    c = content(kind)
+    if c:
+        resp["content"] = c
+    op["responses"] = {str(status): resp}
+    if method == "get" and kind == "application/octet-stream":
+        op["responses"]["206"] = {"description": "part of a file (Range)"}
+        op["responses"]["304"] = {"description": "not modified (If-None-Match)"}
+    for e in errors:
+        op["responses"][e] = {"$ref": "#/components/responses/" + ERRORS[e]}
+    return op
+
+
+def main():
+    paths = {}
+    for r in ROUTES:
+        paths.setdefault(r[1], {})[r[0]] = operation(*r)
+    responses = {}
+    for code, name in ERRORS.items():
+        resp = {"description": name, "content": {"application/problem+json": {"schema": S("Problem")}}}
+        if code == "429":
+            resp["headers"] = {"Retry-After": {"schema": INT, "description": "seconds"}}
+        if code == "401":
+            resp["headers"] = {"WWW-Authenticate": {"schema": STR}}
+        responses[name] = resp
+    doc = {
+        "openapi": "3.1.0",
+        "info": {"title": "cove", "version": "0.1.0",
+                 "description": "cove: a multi-tenant workbench for data analysis. Errors are "
+                                "RFC 9457 problem documents; lists page with limit and cursor."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "tags": [{"name": t} for t in ["system", "auth", "me", "tokens", "users", "groups",
+                                       "projects", "files", "shares", "admin", "audit"]],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "access token (JWT, EdDSA) or personal API token (cove_pat_...)"}},
+            "schemas": SCHEMAS,
+            "responses": responses,
+        },
+    }
+    text = json.dumps(doc, indent=2) + "\n"
+    target = os.path.join(ROOT, "docs", "openapi.json")
+    if "--check" in sys.argv:
+        if open(target).read() != text:
+            sys.exit("docs/openapi.json is stale: run python3 scripts/openapi.py")
+        return
+    with open(target, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
