@@ -8,8 +8,10 @@
 #include "files/files.h"
 #include "http/http.h"
 
+#include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define DB(r) ((r)->srv->db)
@@ -365,6 +367,202 @@ static void post_fs(struct req *r)
 	free(path);
 	free(to);
 }
+
+/* ---- POST with multipart/form-data: a browser's upload into a directory ---- */
+
+/*
+ * Each file part of the form becomes dir/<its file name>, streamed through
+ * the same upload path as PUT (permissions, quota while bytes arrive,
+ * durable then atomic). Parts that are not files are ignored. The answer
+ * lists the entries made, or the first error.
+ */
+struct form_ctx {
+	struct MHD_PostProcessor *pp;
+	char *dir;
+	struct fs_cred cr;
+	struct files *files;
+	struct db *db;
+	struct fs_upload *u;
+	char *cur_path;
+	json_t *made;
+	struct err e;
+	int failed;
+	/* JSON body (mkdir/copy/move) when not a form */
+	int is_form;
+};
+
+static void form_commit(struct form_ctx *f)
+{
+	if (!f->u)
+		return;
+	struct fs_attr a;
+	struct dbconn *c = db_get(f->db);
+	int rc = fs_upload_commit(f->files, c, f->u, &a, &f->e);
+	f->u = NULL;
+	if (rc) {
+		f->failed = 1;
+	} else {
+		json_t *o = fs_entry_json(c, &a, base_name(f->cur_path));
+		json_object_set_new(o, "path", json_string(f->cur_path));
+		json_array_append_new(f->made, o);
+	}
+	db_put(f->db, c);
+}
+
+static enum MHD_Result form_part(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *filename, const char *content_type,
+				 const char *transfer_encoding, const char *data, uint64_t off,
+				 size_t size)
+{
+	struct form_ctx *f = cls;
+	if (f->failed)
+		return MHD_NO;
+	if (!filename)
+		return MHD_YES; /* a plain field */
+	if (off == 0) {
+		form_commit(f); /* the previous file is complete */
+		if (f->failed)
+			return MHD_NO;
+		if (!*filename || strchr(filename, '/') || !strcmp(filename, ".") ||
+		    !strcmp(filename, "..")) {
+			err_set(&f->e, COVE_EINVAL, "bad file name in the form: '%.64s'", filename);
+			f->failed = 1;
+			return MHD_NO;
+		}
+		char *raw = xasprintf("%s/%s", strcmp(f->dir, "/") ? f->dir : "", filename);
+		free(f->cur_path);
+		f->cur_path = fs_path_clean(raw, &f->e);
+		free(raw);
+		if (!f->cur_path) {
+			f->failed = 1;
+			return MHD_NO;
+		}
+		struct dbconn *c = db_get(f->db);
+		int rc = fs_upload_begin(f->files, c, &f->cr, f->cur_path, -1, -1, &f->u, &f->e);
+		db_put(f->db, c);
+		if (rc) {
+			f->failed = 1;
+			return MHD_NO;
+		}
+	}
+	if (size && fs_upload_data(f->u, data, size, &f->e)) {
+		fs_upload_abort(f->u);
+		f->u = NULL;
+		f->failed = 1;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+static int post_begin(struct req *r)
+{
+	const char *ct = req_header(r, "Content-Type");
+	struct form_ctx *f = xcalloc(1, sizeof(*f));
+	r->stream_ctx = f;
+	if (!ct || strncasecmp(ct, "multipart/form-data", 19)) {
+		/* a JSON operation: collect the (bounded) body as usual */
+		const char *cl = req_header(r, "Content-Length");
+		if (cl && strtoll(cl, NULL, 10) > r->srv->cfg->max_body) {
+			reply_problem(r, 413, "request body is larger than %lld bytes",
+				      (long long)r->srv->cfg->max_body);
+			return 1;
+		}
+		if (cl && strcmp(cl, "0") && (!ct || strncasecmp(ct, "application/json", 16))) {
+			reply_problem(r, 415, "request body must be application/json, or "
+					      "multipart/form-data to upload files");
+			return 1;
+		}
+		return 0;
+	}
+	f->is_form = 1;
+	struct err e = {0};
+	f->dir = req_path(r, &e);
+	if (!f->dir) {
+		reply_err(r, &e);
+		return 1;
+	}
+	f->files = r->srv->files;
+	f->db = r->srv->db;
+	f->made = json_array();
+	struct dbconn *c = db_get(f->db);
+	int rc = cred_load(r, c, &f->cr, &e);
+	struct fs_attr a;
+	if (!rc)
+		rc = fs_resolve(c, &f->cr, f->dir, &a, &e);
+	if (!rc && !a.is_dir)
+		rc = err_set(&e, COVE_EINVAL, "'%.200s' is not a directory", f->dir);
+	db_put(f->db, c);
+	if (rc) {
+		reply_err(r, &e);
+		return 1;
+	}
+	f->pp = MHD_create_post_processor(r->conn, 64 * 1024, form_part, f);
+	if (!f->pp) {
+		reply_problem(r, 400, "cannot read this multipart/form-data body");
+		return 1;
+	}
+	return 0;
+}
+
+static int post_data(struct req *r, const char *buf, size_t len)
+{
+	struct form_ctx *f = r->stream_ctx;
+	if (!f->is_form) {
+		if (r->body.len + len > (size_t)r->srv->cfg->max_body) {
+			reply_problem(r, 413, "request body is larger than %lld bytes",
+				      (long long)r->srv->cfg->max_body);
+			return 1;
+		}
+		buf_add(&r->body, buf, len);
+		return 0;
+	}
+	if (MHD_post_process(f->pp, buf, len) != MHD_YES || f->failed) {
+		if (!f->failed)
+			err_set(&f->e, COVE_EINVAL, "malformed multipart/form-data body");
+		reply_err(r, &f->e);
+		return 1;
+	}
+	return 0;
+}
+
+static void post_fs(struct req *r);
+
+static void post_end(struct req *r)
+{
+	struct form_ctx *f = r->stream_ctx;
+	if (!f->is_form) {
+		post_fs(r);
+		return;
+	}
+	form_commit(f);
+	if (f->failed) {
+		reply_err(r, &f->e);
+		return;
+	}
+	if (json_array_size(f->made) == 0) {
+		reply_problem(r, 400, "the form holds no file");
+		return;
+	}
+	reply_json(r, 201, json_pack("{s:O}", "items", f->made));
+}
+
+static void post_cleanup(struct req *r)
+{
+	struct form_ctx *f = r->stream_ctx;
+	if (!f)
+		return;
+	if (f->pp)
+		MHD_destroy_post_processor(f->pp);
+	fs_upload_abort(f->u);
+	json_decref(f->made);
+	free(f->cr.gids);
+	free(f->dir);
+	free(f->cur_path);
+	free(f);
+	r->stream_ctx = NULL;
+}
+
+static const struct stream_ops post_ops = {post_begin, post_data, post_end, post_cleanup};
 
 /* ---- PATCH: mode, owner, group -------------------------------------------------- */
 
@@ -906,7 +1104,7 @@ static void post_gc(struct req *r)
 const struct route files_routes[] = {
 	{"GET", "/v1/fs/{path*}", get_fs, ROUTE_AUTH, NULL},
 	{"PUT", "/v1/fs/{path*}", NULL, ROUTE_AUTH, &put_ops},
-	{"POST", "/v1/fs/{path*}", post_fs, ROUTE_AUTH, NULL},
+	{"POST", "/v1/fs/{path*}", NULL, ROUTE_AUTH, &post_ops},
 	{"PATCH", "/v1/fs/{path*}", patch_fs, ROUTE_AUTH, NULL},
 	{"DELETE", "/v1/fs/{path*}", delete_fs, ROUTE_AUTH, NULL},
 	{"GET", "/v1/df", get_df, ROUTE_AUTH, NULL},

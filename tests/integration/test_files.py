@@ -538,3 +538,31 @@ def test_volumes_and_user_quotas(shared_server):
     mine = [x for k, x in df.items() if k.startswith("user:")][0]
     assert mine["used"] == 8_000 and mine["limit"] == 10_000
     assert s.req("PATCH", "/v1/users/" + member, tm, json={"quota_storage_bytes": 0}).status_code == 403
+
+
+def test_browser_multipart_upload(shared_server):
+    s = shared_server
+    name = unique("mp")
+    tok = s.register(name)
+    big = os.urandom(700_000)
+    files = [("file", ("notes.txt", b"hello from a browser", "text/plain")),
+             ("file", ("données 1.bin", big, "application/octet-stream")),
+             ("comment", (None, "a plain field is ignored"))]
+    r = s.post("/v1/fs/home/%s" % name, tok, files=files)
+    assert r.status_code == 201, r.text
+    made = {x["name"]: x for x in r.json()["items"]}
+    assert set(made) == {"notes.txt", "données 1.bin"}
+    assert s.get("/v1/fs/home/%s/notes.txt" % name, tok).content == b"hello from a browser"
+    assert s.get("/v1/fs/home/%s/données 1.bin" % name, tok).content == big
+    # bad names, no files, no permission, not a directory
+    r = s.post("/v1/fs/home/%s" % name, tok, files=[("file", ("../evil", b"x"))])
+    assert r.status_code == 400
+    r = s.post("/v1/fs/home/%s" % name, tok, files=[("comment", (None, "only a field"))])
+    assert r.status_code == 400
+    other = s.register(unique("mo"))
+    assert s.post("/v1/fs/home/%s" % name, other, files=[("file", ("x", b"x"))]).status_code == 403
+    assert s.post("/v1/fs/home/%s/notes.txt" % name, tok, files=[("file", ("x", b"x"))]).status_code == 400
+    # the JSON operations still work on the same route, and other types are refused
+    assert s.post("/v1/fs/home/%s/d" % name, tok, json={"op": "mkdir"}).status_code == 201
+    r = s.post("/v1/fs/home/%s/d2" % name, tok, data=b"op=mkdir", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
