@@ -106,7 +106,7 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	char *dbpath = xasprintf("%s/cove.db", cfg.data_dir);
-	rc = db_open(&srv.db, dbpath, (int)cfg.threads + 2, &e);
+	rc = db_open(&srv.db, dbpath, (int)(cfg.threads + cfg.io_workers) + 2, &e);
 	free(dbpath);
 	if (rc) {
 		fprintf(stderr, "cove serve: %s\n", e.msg);

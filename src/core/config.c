@@ -33,6 +33,8 @@ static const struct opt opts[] = {
 	 "URL clients use to reach this server (default: from --listen)"},
 	{"threads", "COVE_THREADS", OPT_INT, F(threads), "8",
 	 "HTTP worker threads"},
+	{"io-workers", "COVE_IO_WORKERS", OPT_INT, F(io_workers), "32",
+	 "threads for work that waits on the disk (upload commits)"},
 	{"max-body", "COVE_MAX_BODY", OPT_SIZE, F(max_body), "1M",
 	 "largest JSON or text request body"},
 	{"conn-timeout", "COVE_CONN_TIMEOUT", OPT_DUR, F(conn_timeout), "30s",
@@ -188,6 +190,8 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 		return err_set(e, COVE_EINVAL, "unknown log level '%s'", cfg->log_level);
 	if (cfg->threads < 1 || cfg->threads > 256)
 		return err_set(e, COVE_EINVAL, "--threads must be between 1 and 256");
+	if (cfg->io_workers < 1 || cfg->io_workers > 1024)
+		return err_set(e, COVE_EINVAL, "--io-workers must be between 1 and 1024");
 	if (cfg->access_ttl < 10 || cfg->refresh_ttl < cfg->access_ttl)
 		return err_set(e, COVE_EINVAL,
 			       "access-ttl must be >= 10s and refresh-ttl >= access-ttl");

@@ -160,7 +160,8 @@ struct config {
 	char *data_dir;         /* default ./.cove-data */
 	char *log_level;        /* debug|info|warn|error|off */
 	char *public_url;       /* how clients reach us; default from listen */
-	int64_t threads;        /* HTTP worker threads */
+	int64_t threads;        /* HTTP event-loop threads */
+	int64_t io_workers;     /* threads for work that waits on the disk */
 	int64_t max_body;       /* bytes of a JSON/text request body */
 	int64_t conn_timeout;   /* idle seconds before a connection is closed */
 	int64_t max_conns;      /* simultaneous connections */

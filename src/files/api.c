@@ -268,7 +268,7 @@ static int put_data(struct req *r, const char *buf, size_t len)
 	return 0;
 }
 
-static void put_end(struct req *r)
+static void put_commit(struct req *r)
 {
 	struct put_ctx *pc = r->stream_ctx;
 	struct err e = {0};
@@ -287,6 +287,12 @@ static void put_end(struct req *r)
 	char etag[72];
 	snprintf(etag, sizeof(etag), "\"%s\"", a.sha256);
 	reply_header(r, "ETag", etag);
+}
+
+/* The commit waits on the disk (fsync, group commit): off the event loop. */
+static void put_end(struct req *r)
+{
+	req_offload(r, put_commit);
 }
 
 static void put_cleanup(struct req *r)

@@ -1010,75 +1010,158 @@ void fs_upload_abort(struct fs_upload *u)
 }
 
 /* Make stored bytes (sha, size) the content of path: create the file or
- * replace the one there, in one transaction with its accounting. The
- * parent is found again under the write lock: the tree may have changed
- * while the bytes were arriving (a concurrent upload of the same path wins
- * or loses whole, never half). */
-static int commit_blob(struct dbconn *c, const struct fs_cred *cr, const char *path,
-		       int mode, const char *sha, int64_t size, int64_t *id_out,
-		       struct err *e)
+ * replace the one there, with its accounting. The parent is found again
+ * here, under the write lock: the tree may have changed while the bytes
+ * were arriving (a concurrent upload of the same path wins or loses whole,
+ * never half). Caller holds a transaction (or a savepoint in one). */
+static int commit_blob_tx(struct dbconn *c, const struct fs_cred *cr, const char *path,
+			  int mode, const char *sha, int64_t size, int64_t *id_out,
+			  struct err *e)
 {
 	struct fs_attr parent, existing;
 	char *name = NULL;
-	int rc = db_begin(c, e);
+	int rc = resolve_parent(c, cr, path, &parent, &name, e);
 	if (rc)
 		return rc;
-	if ((rc = resolve_parent(c, cr, path, &parent, &name, e)))
-		goto rollback;
 	struct scope s;
 	rc = node_child(c, parent.id, name, &existing, e);
 	if (rc < 0)
-		goto rollback;
-	int64_t id;
+		goto out;
 	if (rc == 1) {
 		if (existing.is_dir) {
 			rc = err_set(e, COVE_ECONFLICT, "'%.200s' is a directory", path);
-			goto rollback;
+			goto out;
 		}
 		if (!perm_may(cr, &existing, PERM_W)) {
 			rc = denied(e, "cannot write", path);
-			goto rollback;
+			goto out;
 		}
 		scope_of(c, path, existing.uid, &s);
 		if (size - existing.size > scope_room(c, &s)) {
 			rc = quota_refuse(c, e, &s);
-			goto rollback;
+			goto out;
 		}
 		if ((rc = usage_add(c, &s, size - existing.size, e)) ||
 		    (rc = blob_ref(c, existing.sha256, existing.size, -1, e)) ||
 		    (rc = blob_ref(c, sha, size, 1, e)))
-			goto rollback;
+			goto out;
 		rc = db_exec(c, e, "UPDATE nodes SET size = ?, sha256 = ?, mtime_ms = ? WHERE id = ?",
 			     "isii", size, sha, time_now_ms(), existing.id);
 		if (rc < 0)
-			goto rollback;
-		id = existing.id;
+			goto out;
+		*id_out = existing.id;
+		rc = 0;
 	} else {
 		if (!perm_may(cr, &parent, PERM_W | PERM_X)) {
 			rc = denied(e, "cannot create in", path);
-			goto rollback;
+			goto out;
 		}
 		scope_of(c, path, cr->uid, &s);
 		if (size > scope_room(c, &s)) {
 			rc = quota_refuse(c, e, &s);
-			goto rollback;
+			goto out;
 		}
 		unsigned m = perm_create_mode(&parent, 0, mode < 0 ? 0666 : (unsigned)mode,
 					      mode < 0 ? cr->umask : 0);
 		int64_t gid = perm_create_gid(&parent, cr->gid);
-		if ((rc = usage_add(c, &s, size, e)) || (rc = blob_ref(c, sha, size, 1, e)) ||
-		    (rc = node_insert(c, parent.id, name, 0, m, cr->uid, gid, size, sha, &id, e)))
-			goto rollback;
+		if ((rc = usage_add(c, &s, size, e)) || (rc = blob_ref(c, sha, size, 1, e)))
+			goto out;
+		rc = node_insert(c, parent.id, name, 0, m, cr->uid, gid, size, sha, id_out, e);
 	}
+out:
 	free(name);
-	if ((rc = db_commit(c, e)))
-		return rc;
-	*id_out = id;
-	return 0;
-rollback:
-	free(name);
-	db_rollback(c);
-	return rc < 0 ? rc : COVE_EINTERNAL;
+	return rc < 0 ? rc : 0;
+}
+
+/*
+ * Group commit. Every upload's metadata must reach the disk before it is
+ * acknowledged, and a SQLite commit costs one fsync of the WAL, made one
+ * at a time. So uploads that finish at about the same time commit
+ * together: the first becomes the leader, takes every request queued so
+ * far, applies each in its own SAVEPOINT (one failure does not undo the
+ * others) and commits once; the others wait for their result. Under load
+ * one fsync serves many uploads; alone, an upload commits at once.
+ */
+struct commit_req {
+	const struct fs_cred *cr;
+	const char *path;
+	int mode;
+	const char *sha;
+	int64_t size;
+	int64_t id;
+	int rc;
+	struct err e;
+	int done;
+	struct commit_req *next;
+};
+
+#define GROUP_MAX 256
+
+static int group_commit(struct files *f, struct dbconn *c, struct commit_req *r)
+{
+	pthread_mutex_lock(&f->commit_mu);
+	r->next = NULL;
+	*f->commit_tail = r;
+	f->commit_tail = &r->next;
+	while (!r->done) {
+		if (f->committing) {
+			pthread_cond_wait(&f->commit_cv, &f->commit_mu);
+			continue;
+		}
+		/* Lead: take up to GROUP_MAX queued requests. */
+		f->committing = 1;
+		struct commit_req *batch = f->commit_head, *q = batch, *last = NULL;
+		for (int n = 0; q && n < GROUP_MAX; n++, q = q->next)
+			last = q;
+		f->commit_head = last->next;
+		if (!f->commit_head)
+			f->commit_tail = &f->commit_head;
+		last->next = NULL;
+		pthread_mutex_unlock(&f->commit_mu);
+
+		struct err te = {0};
+		int trc = db_begin(c, &te);
+		for (q = batch; q; q = q->next) {
+			if (trc) {
+				q->rc = trc;
+				q->e = te;
+				continue;
+			}
+			db_exec(c, NULL, "SAVEPOINT upload", NULL);
+			q->rc = commit_blob_tx(c, q->cr, q->path, q->mode, q->sha, q->size, &q->id,
+					       &q->e);
+			if (q->rc)
+				db_exec(c, NULL, "ROLLBACK TO upload", NULL);
+			db_exec(c, NULL, "RELEASE upload", NULL);
+		}
+		if (!trc && (trc = db_commit(c, &te)))
+			for (q = batch; q; q = q->next)
+				if (!q->rc) {
+					q->rc = trc;
+					q->e = te;
+				}
+
+		pthread_mutex_lock(&f->commit_mu);
+		for (q = batch; q; q = q->next)
+			q->done = 1;
+		f->committing = 0;
+		pthread_cond_broadcast(&f->commit_cv);
+	}
+	pthread_mutex_unlock(&f->commit_mu);
+	return r->rc;
+}
+
+static int commit_blob(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+		       const char *path, int mode, const char *sha, int64_t size,
+		       int64_t *id_out, struct err *e)
+{
+	struct commit_req r = {.cr = cr, .path = path, .mode = mode, .sha = sha, .size = size};
+	int rc = group_commit(f, c, &r);
+	if (rc)
+		err_set(e, rc, "%s", r.e.msg);
+	else
+		*id_out = r.id;
+	return rc;
 }
 
 int fs_upload_commit(struct files *f, struct dbconn *c, struct fs_upload *u,
@@ -1090,7 +1173,7 @@ int fs_upload_commit(struct files *f, struct dbconn *c, struct fs_upload *u,
 	int rc = store_writer_finish(&f->store, u->w, sha, &size, e);
 	u->w = NULL;
 	if (!rc)
-		rc = commit_blob(c, &u->cr, u->path, u->mode, sha, size, &id, e);
+		rc = commit_blob(f, c, &u->cr, u->path, u->mode, sha, size, &id, e);
 	if (!rc && out)
 		rc = node_by_id(c, id, out, e);
 	fs_upload_abort(u);
@@ -1105,7 +1188,7 @@ int fs_commit_file(struct files *f, struct dbconn *c, const struct fs_cred *cr,
 	int64_t size, id;
 	int rc = store_adopt(&f->store, part, sha, &size, e);
 	if (!rc)
-		rc = commit_blob(c, cr, path, mode, sha, size, &id, e);
+		rc = commit_blob(f, c, cr, path, mode, sha, size, &id, e);
 	if (!rc && out)
 		rc = node_by_id(c, id, out, e);
 	return rc;
@@ -1268,6 +1351,9 @@ int files_open(struct files **out, struct db *db, const char *data_dir,
 	f->home_mode = home_mode;
 	int rc = store_init(&f->store, data_dir, e);
 	f->uploads = xasprintf("%s/uploads", data_dir);
+	pthread_mutex_init(&f->commit_mu, NULL);
+	pthread_cond_init(&f->commit_cv, NULL);
+	f->commit_tail = &f->commit_head;
 	if (!rc && mkdir(f->uploads, 0700) < 0 && errno != EEXIST)
 		rc = err_set(e, COVE_EIO, "cannot create %s: %s", f->uploads, strerror(errno));
 	if (rc) {
@@ -1283,6 +1369,10 @@ void files_close(struct files *f)
 	if (!f)
 		return;
 	store_free(&f->store);
+	if (f->uploads) {
+		pthread_mutex_destroy(&f->commit_mu);
+		pthread_cond_destroy(&f->commit_cv);
+	}
 	free(f->uploads);
 	free(f);
 }

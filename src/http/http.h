@@ -66,6 +66,7 @@ struct server {
 	size_t nroutes;
 	struct metrics *metrics;
 	struct files *files;
+	struct workers *workers; /* I/O worker pool for req_offload */
 };
 
 /* Start serving on cfg->listen; returns when the daemon runs. */
@@ -93,7 +94,8 @@ struct req {
 	/* reply state */
 	int status;
 	int replied;
-	int queued; /* handed to MHD */
+	int queued;    /* handed to MHD */
+	int offloaded; /* answered by a worker (req_offload) */
 	int skip_body; /* body refused early: consume and drop */
 	struct MHD_Response *resp;
 	void *stream_ctx; /* owned by the route's stream_ops */
@@ -107,6 +109,12 @@ const char *req_header(struct req *r, const char *name);
 json_t *req_json(struct req *r, struct err *e);
 /* ?limit= (1..1000, default 100). COVE_EINVAL when malformed. */
 int req_limit(struct req *r, int *limit, struct err *e);
+
+/* Run fn(r) on the I/O worker pool, off the event loop: the connection is
+ * suspended meanwhile and resumed when fn has replied. For work that
+ * waits on the disk (fsync, group commit). Call at most once per request,
+ * as the handler's (or stream end's) last act. */
+void req_offload(struct req *r, void (*fn)(struct req *r));
 
 void reply_json(struct req *r, int status, json_t *body); /* steals body */
 /* Answer with bytes [offset, offset+len) of fd (taken: closed by MHD). */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -160,6 +161,98 @@ int req_limit(struct req *r, int *limit, struct err *e)
 		return err_set(e, COVE_EINVAL, "limit must be a number from 1 to 1000");
 	*limit = (int)n;
 	return 0;
+}
+
+/* ---- the I/O worker pool ---------------------------------------------------- */
+
+/*
+ * Event-loop threads must not sleep on the disk: while one waits in fsync
+ * every connection it serves waits too. Work that does (the commit of an
+ * upload) is handed to these workers with the connection suspended; the
+ * worker replies and resumes it, and the event loop sends the answer.
+ */
+struct job {
+	struct req *r;
+	void (*fn)(struct req *r);
+	struct job *next;
+};
+
+struct workers {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *head, **tail;
+	int stop;
+	int n;
+	pthread_t *threads;
+};
+
+static void *worker_main(void *arg)
+{
+	struct workers *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->head && !w->stop)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (!w->head)
+			break;
+		struct job *j = w->head;
+		w->head = j->next;
+		if (!w->head)
+			w->tail = &w->head;
+		pthread_mutex_unlock(&w->mu);
+		j->fn(j->r);
+		if (!j->r->replied)
+			reply_problem(j->r, 500, "handler gave no answer");
+		MHD_resume_connection(j->r->conn);
+		free(j);
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static struct workers *workers_start(int n)
+{
+	struct workers *w = xcalloc(1, sizeof(*w));
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->tail = &w->head;
+	w->n = n;
+	w->threads = xcalloc((size_t)n, sizeof(pthread_t));
+	for (int i = 0; i < n; i++)
+		pthread_create(&w->threads[i], NULL, worker_main, w);
+	return w;
+}
+
+static void workers_stop(struct workers *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	for (int i = 0; i < w->n; i++)
+		pthread_join(w->threads[i], NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w->threads);
+	free(w);
+}
+
+void req_offload(struct req *r, void (*fn)(struct req *r))
+{
+	struct workers *w = r->srv->workers;
+	struct job *j = xcalloc(1, sizeof(*j));
+	j->r = r;
+	j->fn = fn;
+	r->offloaded = 1;
+	MHD_suspend_connection(r->conn);
+	pthread_mutex_lock(&w->mu);
+	*w->tail = j;
+	w->tail = &j->next;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
 }
 
 /* ---- replies ----------------------------------------------------------- */
@@ -507,6 +600,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		}
 		if (!r->replied)
 			r->route->stream->end(r);
+		if (r->offloaded && !r->replied)
+			return MHD_YES; /* a worker answers, then resumes us */
 		return queue(r);
 	}
 	if (*upload_data_size) {
@@ -527,9 +622,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		return queue(r);
 	}
 	r->route->fn(r);
-	if (!strcmp(method, "HEAD") && r->resp) {
-		/* MHD sends headers only for HEAD; nothing to strip. */
-	}
+	if (r->offloaded && !r->replied)
+		return MHD_YES; /* a worker answers, then resumes us */
 	return queue(r);
 }
 
@@ -685,6 +779,7 @@ int server_start(struct server *s, struct err *e)
 {
 	routes_flatten(s);
 	s->metrics = metrics_new(s->nroutes);
+	s->workers = workers_start((int)s->cfg->io_workers);
 	int fd = listen_socket(s->cfg->listen, e);
 	if (fd < 0)
 		return fd;
@@ -720,6 +815,8 @@ void server_stop(struct server *s)
 		MHD_stop_daemon(s->mhd);
 		s->mhd = NULL;
 	}
+	workers_stop(s->workers);
+	s->workers = NULL;
 	metrics_free(s->metrics);
 	s->metrics = NULL;
 	free(s->routes);
