@@ -141,6 +141,8 @@ int json_opt_bool(const json_t *obj, const char *key, int *out, int *present,
 void buf_json_str(struct buf *b, const char *s);
 /* Append an RFC 3339 UTC time with milliseconds, quoted, or null for 0. */
 void buf_json_time_ms(struct buf *b, int64_t ms);
+/* Append a decimal integer (no printf on hot paths). */
+void buf_add_int(struct buf *b, int64_t v);
 
 /* ---- text -------------------------------------------------------------- */
 

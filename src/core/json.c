@@ -211,7 +211,12 @@ void buf_json_time_ms(struct buf *b, int64_t ms)
 	char out[40];
 	int n = 0;
 	out[n++] = '"';
-	n += snprintf(out + n, sizeof(out) - (size_t)n, "%04d", y);
+	if (y < 0 || y > 9999)
+		y = y < 0 ? 0 : 9999;
+	out[n++] = (char)('0' + y / 1000);
+	out[n++] = (char)('0' + y / 100 % 10);
+	out[n++] = (char)('0' + y / 10 % 10);
+	out[n++] = (char)('0' + y % 10);
 	unsigned parts[] = {mo, d, (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60),
 			    (unsigned)(rem % 60)};
 	static const char seps[5] = {'-', '-', 'T', ':', ':'};
@@ -228,4 +233,21 @@ void buf_json_time_ms(struct buf *b, int64_t ms)
 	out[n++] = 'Z';
 	out[n++] = '"';
 	buf_add(b, out, (size_t)n);
+}
+
+void buf_add_int(struct buf *b, int64_t v)
+{
+	char tmp[24];
+	int n = 0;
+	uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		tmp[n++] = '-';
+	buf_grow(b, (size_t)n);
+	while (n)
+		b->data[b->len++] = tmp[--n];
+	b->data[b->len] = '\0';
 }

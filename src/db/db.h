@@ -31,6 +31,10 @@ void db_put(struct db *db, struct dbconn *c);
  * so two writers never deadlock on upgrade. */
 int db_begin(struct dbconn *c, struct err *e);
 int db_commit(struct dbconn *c, struct err *e);
+/* A read transaction: one snapshot and one lock for several queries.
+ * Only for requests that do not write. */
+void db_read_begin(struct dbconn *c);
+void db_read_end(struct dbconn *c);
 void db_rollback(struct dbconn *c);
 
 /* Run a statement that returns no rows. Returns the number of changed rows

@@ -134,6 +134,10 @@ static int migrate(struct dbconn *c, struct err *e)
 
 int db_open(struct db **out, const char *path, int pool_size, struct err *e)
 {
+	/* No global allocation statistics: they cost a process-wide mutex on
+	 * every allocation. Must precede initialisation; later calls fail
+	 * harmlessly. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	struct db *db = xcalloc(1, sizeof(*db));
 	pthread_mutex_init(&db->mu, NULL);
 	pthread_mutex_init(&db->write_lock, NULL);
@@ -236,6 +240,17 @@ int db_commit(struct dbconn *c, struct err *e)
 	}
 	write_unlock(c);
 	return 0;
+}
+
+void db_read_begin(struct dbconn *c)
+{
+	sqlite3_exec(c->h, "BEGIN", NULL, NULL, NULL);
+}
+
+void db_read_end(struct dbconn *c)
+{
+	if (!sqlite3_get_autocommit(c->h))
+		sqlite3_exec(c->h, "COMMIT", NULL, NULL, NULL);
 }
 
 void db_rollback(struct dbconn *c)

@@ -24,15 +24,26 @@ static int cred_load(struct req *r, struct dbconn *c, struct fs_cred *cr,
 	cr->uid = r->actor.uid;
 	cr->gid = r->actor.gid;
 	cr->admin = r->actor.admin;
-	int64_t umask = 022;
-	db_query_int(c, NULL, &umask, "SELECT umask FROM users WHERE uid = ?", "i",
-		     r->actor.uid);
-	cr->umask = (unsigned)umask;
-	int n = auth_user_gids(c, r->actor.uid, &cr->gids, e);
-	if (n < 0)
-		return n;
-	cr->ngids = n;
-	return 0;
+	cr->umask = 022;
+	/* umask and every group in one query: this runs on every file request */
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT umask, gid FROM users WHERE uid = ? UNION ALL "
+			  "SELECT NULL, gid FROM group_members WHERE uid = ?",
+			  "ii", r->actor.uid, r->actor.uid);
+	if (rc)
+		return rc;
+	int cap = 8;
+	cr->gids = xmalloc(sizeof(int64_t) * (size_t)cap);
+	while ((rc = db_step(st, e)) == 1) {
+		if (!db_is_null(st, 0))
+			cr->umask = (unsigned)db_int(st, 0);
+		if (cr->ngids == cap)
+			cr->gids = xrealloc(cr->gids, sizeof(int64_t) * (size_t)(cap *= 2));
+		cr->gids[cr->ngids++] = db_int(st, 1);
+	}
+	db_done(st);
+	return rc < 0 ? rc : 0;
 }
 
 /* "/" + the {path*} parameter, canonical; NULL with e set. */
@@ -158,6 +169,7 @@ static void get_fs(struct req *r)
 	json_t *o = NULL;
 	struct buf listing = {0};
 	int fd = -1;
+	db_read_begin(c); /* one snapshot, one lock for the whole walk */
 	int rc = cred_load(r, c, &cr, &e);
 	if (!rc)
 		rc = fs_resolve(c, &cr, path, &a, &e);
@@ -167,6 +179,7 @@ static void get_fs(struct req *r)
 		rc = fs_list(c, &cr, path, req_query(r, "cursor"), limit, &listing, &e);
 	else if (!rc)
 		fd = fs_open(r->srv->files, c, &cr, path, &a, &e);
+	db_read_end(c);
 	db_put(DB(r), c);
 	free(cr.gids);
 	if (!rc && listing.len) {

@@ -213,26 +213,40 @@ json_t *fs_entry_json(struct dbconn *c, const struct fs_attr *a, const char *nam
 static void entry_text(struct buf *b, const struct fs_attr *a, const char *name,
 		       const char *uname, const char *gname)
 {
+	char mode[8] = {'"', (char)('0' + (a->mode >> 9 & 7)), (char)('0' + (a->mode >> 6 & 7)),
+			(char)('0' + (a->mode >> 3 & 7)), (char)('0' + (a->mode & 7)), '"', 0};
 	buf_adds(b, "{\"name\":");
 	buf_json_str(b, name);
-	buf_addf(b, ",\"type\":\"%s\",\"size\":%lld,\"mode\":\"%04o\",\"owner\":",
-		 a->is_dir ? "directory" : "file", (long long)(a->is_dir ? 0 : a->size),
-		 a->mode & 07777);
+	buf_adds(b, a->is_dir ? ",\"type\":\"directory\",\"size\":"
+			      : ",\"type\":\"file\",\"size\":");
+	buf_add_int(b, a->is_dir ? 0 : a->size);
+	buf_adds(b, ",\"mode\":");
+	buf_adds(b, mode);
+	buf_adds(b, ",\"owner\":");
 	if (a->uid == 0)
 		buf_adds(b, "\"root\"");
 	else if (uname)
 		buf_json_str(b, uname);
-	else
-		buf_addf(b, "\"%lld\"", (long long)a->uid);
+	else {
+		buf_addc(b, '"');
+		buf_add_int(b, a->uid);
+		buf_addc(b, '"');
+	}
 	buf_adds(b, ",\"group\":");
 	if (a->gid == 0)
 		buf_adds(b, "\"root\"");
 	else if (gname)
 		buf_json_str(b, gname);
-	else
-		buf_addf(b, "\"%lld\"", (long long)a->gid);
-	buf_addf(b, ",\"uid\":%lld,\"gid\":%lld,\"sha256\":", (long long)a->uid,
-		 (long long)a->gid);
+	else {
+		buf_addc(b, '"');
+		buf_add_int(b, a->gid);
+		buf_addc(b, '"');
+	}
+	buf_adds(b, ",\"uid\":");
+	buf_add_int(b, a->uid);
+	buf_adds(b, ",\"gid\":");
+	buf_add_int(b, a->gid);
+	buf_adds(b, ",\"sha256\":");
 	if (a->is_dir) {
 		buf_adds(b, "null");
 	} else {
