@@ -566,3 +566,69 @@ def test_browser_multipart_upload(shared_server):
     assert s.post("/v1/fs/home/%s/d" % name, tok, json={"op": "mkdir"}).status_code == 201
     r = s.post("/v1/fs/home/%s/d2" % name, tok, data=b"op=mkdir", headers={"Content-Type": "text/plain"})
     assert r.status_code == 415
+
+
+def test_two_gib_file_round_trip(shared_server):
+    """A 2 GiB file streams up and down intact (never held in memory)."""
+    s = shared_server
+    name = unique("big")
+    tok = s.register(name)
+    block = os.urandom(1 << 20)
+    total = 2048  # MiB
+    up = hashlib.sha256()
+
+    class Body:
+        """A sized, streaming body: generated and hashed as it is read."""
+        def __init__(self):
+            self.i, self.pending = 0, b""
+
+        def __len__(self):
+            return total << 20
+
+        def read(self, n=-1):
+            while len(self.pending) < max(n, 1) and self.i < total:
+                chunk = self.i.to_bytes(4, "little") + block[4:]
+                up.update(chunk)
+                self.pending += chunk
+                self.i += 1
+            out, self.pending = (self.pending, b"") if n < 0 else (self.pending[:n], self.pending[n:])
+            return out
+    r = s.req("PUT", "/v1/fs/home/%s/huge.bin" % name, tok, data=Body(), timeout=600)
+    assert r.status_code == 201, r.text
+    assert r.json()["size"] == total << 20 and r.json()["sha256"] == up.hexdigest()
+    down = hashlib.sha256()
+    n = 0
+    with s.get("/v1/fs/home/%s/huge.bin" % name, tok, stream=True, timeout=600) as r:
+        assert r.status_code == 200
+        for chunk in r.iter_content(1 << 20):
+            down.update(chunk)
+            n += len(chunk)
+    assert n == total << 20 and down.hexdigest() == up.hexdigest()
+    r = s.get("/v1/fs/home/%s/huge.bin" % name, tok, headers={"Range": "bytes=%d-" % ((total << 20) - 10)})
+    assert r.status_code == 206 and len(r.content) == 10
+    s.req("DELETE", "/v1/fs/home/%s/huge.bin" % name, tok)
+
+
+def test_rename_races(shared_server):
+    """Many clients move the same file at once: exactly one wins, the file
+    exists exactly once, and its bytes are intact."""
+    s = shared_server
+    name = unique("rr")
+    tok = s.register(name)
+    h = "/home/" + name
+    for round_ in range(5):
+        put(s, tok, "%s/src%d" % (h, round_), b"payload %d" % round_)
+        results = {}
+
+        def go(i):
+            r = s.post("/v1/fs%s/src%d" % (h, round_), tok, json={"op": "move", "to": "%s/dst%d-%d" % (h, round_, i)})
+            results[i] = r.status_code
+        ts = [threading.Thread(target=go, args=(i,)) for i in range(10)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        assert sorted(results.values()) == [200] + [404] * 9, results
+        winner = [i for i, c in results.items() if c == 200][0]
+        names = [x["name"] for x in s.get("/v1/fs" + h, tok).json()["items"]]
+        assert "src%d" % round_ not in names
+        assert [n for n in names if n.startswith("dst%d-" % round_)] == ["dst%d-%d" % (round_, winner)]
+        assert s.get("/v1/fs%s/dst%d-%d" % (h, round_, winner), tok).content == b"payload %d" % round_
