@@ -88,6 +88,35 @@ static int args_flag(struct cli_args *a, const struct cli_flag *flags,
 	return 0;
 }
 
+/* Take argv[*i], "-x" style: one-letter flags, which may be clustered
+ * ("-lR"); a flag with a value takes the rest ("-n5") or the next word. */
+static int args_short(struct cli_args *a, const struct cli_flag *flags,
+		      int argc, char **argv, int *i, struct err *e)
+{
+	const char *s = argv[*i] + 1;
+	for (; *s; s++) {
+		const struct cli_flag *f = flags ? flag_find(flags, s, 1) : NULL;
+		if (!f || strlen(f->name) != 1)
+			return cli_usage_err(a, e, "unknown flag '-%c'", *s);
+		const char *val = "";
+		if (f->kind != CLI_FLAG_BOOL) {
+			if (s[1])
+				val = s + 1;
+			else if (*i + 1 < argc)
+				val = argv[++*i];
+			else
+				return cli_usage_err(a, e, "flag -%s needs a value (%s)", f->name,
+						     f->metavar);
+		}
+		a->opts[a->nopts].flag = f;
+		a->opts[a->nopts].val = val;
+		a->nopts++;
+		if (f->kind != CLI_FLAG_BOOL)
+			break;
+	}
+	return 0;
+}
+
 int cli_args_parse(struct cli_args *a, const char *prog,
 		   const struct cli_flag *flags, int argc, char **argv,
 		   struct err *e)
@@ -95,7 +124,11 @@ int cli_args_parse(struct cli_args *a, const char *prog,
 	memset(a, 0, sizeof(*a));
 	a->prog = prog;
 	a->pos = xcalloc((size_t)argc + 1, sizeof(*a->pos));
-	a->opts = xcalloc((size_t)argc + 1, sizeof(*a->opts));
+	/* a cluster such as -lR gives several options from one word */
+	size_t nopt = 1;
+	for (int i = 0; i < argc; i++)
+		nopt += strlen(argv[i]) + 1;
+	a->opts = xcalloc(nopt, sizeof(*a->opts));
 	int only_pos = 0;
 	for (int i = 0; i < argc; i++) {
 		char *s = argv[i];
@@ -112,8 +145,11 @@ int cli_args_parse(struct cli_args *a, const char *prog,
 			return CLI_EUSAGE;
 		if (rc)
 			continue;
-		if (s[1] != '-')
-			return cli_usage_err(a, e, "unknown flag '%s'", s);
+		if (s[1] != '-') {
+			if ((rc = args_short(a, flags, argc, argv, &i, e)))
+				return rc;
+			continue;
+		}
 		if ((rc = args_flag(a, flags, argc, argv, &i, e)))
 			return rc;
 	}

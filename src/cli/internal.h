@@ -88,6 +88,7 @@ extern const struct cli_cmd cli_group_cmds[];
 extern const struct cli_cmd cli_project_cmds[];
 extern const struct cli_cmd cli_token_cmds[];
 extern const struct cli_cmd cli_admin_cmds[];
+extern const struct cli_cmd cli_files_cmds[];
 
 /* Parse argv (the command's own arguments, without its name) against
  * flags plus the global flags. CLI_EUSAGE with e naming the problem. */
