@@ -139,9 +139,145 @@ static int cli_admin_rotate_key(struct client *c, const struct cli_args *a,
 	return 0;
 }
 
+static const struct cli_flag fsck_flags[] = {
+	{"repair", NULL, CLI_FLAG_BOOL, "fix reference counts, usage and stray blob files"},
+	{"verify", NULL, CLI_FLAG_BOOL, "re-hash every stored blob (reads everything)"},
+	{0},
+};
+
+static int cli_admin_fsck(struct client *c, const struct cli_args *a, struct err *e)
+{
+	json_t *o = NULL;
+	char path[64];
+	snprintf(path, sizeof(path), "/v1/admin/fsck?repair=%s&verify=%s",
+		 cli_arg_has(a, "repair") ? "true" : "false",
+		 cli_arg_has(a, "verify") ? "true" : "false");
+	int rc = cli_call(c, "POST", path, NULL, &o, e);
+	if (rc)
+		return rc;
+	if (c->json) {
+		cli_print_json(o);
+	} else {
+		size_t i;
+		json_t *p;
+		json_array_foreach(json_object_get(o, "problems"), i, p)
+			printf("%s: %s\n", json_string_value(json_object_get(p, "kind")),
+			       json_string_value(json_object_get(p, "detail")));
+		json_t *ck = json_object_get(o, "checked");
+		printf("%s: %lld files, %lld blobs checked; %lld repaired; %lld unreferenced blob files\n",
+		       json_is_true(json_object_get(o, "clean")) ? "clean" : "PROBLEMS",
+		       (long long)json_integer_value(json_object_get(ck, "files")),
+		       (long long)json_integer_value(json_object_get(ck, "blobs")),
+		       (long long)json_integer_value(json_object_get(o, "repaired")),
+		       (long long)json_integer_value(json_object_get(o, "unreferenced_blob_files")));
+	}
+	int clean = json_is_true(json_object_get(o, "clean"));
+	json_decref(o);
+	if (!clean && !cli_arg_has(a, "repair"))
+		return err_set(e, CLI_EFAIL, "fsck found problems (run with --repair)");
+	return 0;
+}
+
+static const struct cli_flag gc_flags[] = {
+	{"grace", "DURATION", CLI_FLAG_VALUE, "only blobs untouched this long (default 1h)"},
+	{0},
+};
+
+static int cli_admin_gc(struct client *c, const struct cli_args *a, struct err *e)
+{
+	json_t *o = NULL;
+	const char *g = cli_arg_get(a, "grace");
+	char *path = g ? cli_path(c, "/v1/admin/gc?grace=%s", g) : xstrdup("/v1/admin/gc");
+	int rc = cli_call(c, "POST", path, NULL, &o, e);
+	free(path);
+	if (rc)
+		return rc;
+	cli_print_done(c, o, "removed %lld blobs (%lld bytes); %lld kept within the grace period",
+		       (long long)json_integer_value(json_object_get(o, "removed")),
+		       (long long)json_integer_value(json_object_get(o, "bytes")),
+		       (long long)json_integer_value(json_object_get(o, "kept_in_grace")));
+	json_decref(o);
+	return 0;
+}
+
+static const struct cli_flag volume_flags[] = {
+	{"capacity", "SIZE", CLI_FLAG_VALUE, "capacity such as 500G (default: unlimited)"},
+	{"group", "GROUP", CLI_FLAG_VALUE, "the group that owns it (mode 2770)"},
+	{0},
+};
+
+static int cli_volume_create(struct client *c, const struct cli_args *a, struct err *e)
+{
+	int64_t cap = 0;
+	const char *cs = cli_arg_get(a, "capacity");
+	if (cs && cli_size_parse(cs, &cap))
+		return cli_usage_err(a, e, "bad size '%s'", cs);
+	json_t *b = json_pack("{s:s,s:I}", "name", a->pos[0], "capacity_bytes", (json_int_t)cap);
+	if (cli_arg_get(a, "group"))
+		json_object_set_new(b, "group", json_string(cli_arg_get(a, "group")));
+	json_t *o = NULL;
+	int rc = cli_call(c, "POST", "/v1/volumes", b, &o, e);
+	if (!rc)
+		cli_print_done(c, o, "Created %s", json_string_value(json_object_get(o, "path")));
+	json_decref(o);
+	return rc;
+}
+
+static int cli_volume_ls(struct client *c, const struct cli_args *a, struct err *e)
+{
+	json_t *o = NULL;
+	int rc = cli_call(c, "GET", "/v1/volumes", NULL, &o, e);
+	if (rc)
+		return rc;
+	if (c->json) {
+		cli_print_json(o);
+	} else {
+		struct cli_table t;
+		cli_table_init(&t, 4, "NAME", "PATH", "USED", "CAPACITY");
+		size_t i;
+		json_t *v;
+		json_array_foreach(json_object_get(o, "items"), i, v)
+		{
+			char u[32], cp[32];
+			cli_size_format(json_integer_value(json_object_get(v, "used_bytes")), u);
+			cli_size_format(json_integer_value(json_object_get(v, "capacity_bytes")), cp);
+			cli_table_add_json(&t, json_object_get(v, "name"));
+			cli_table_add_json(&t, json_object_get(v, "path"));
+			cli_table_add(&t, json_integer_value(json_object_get(v, "used_bytes")) ? u : "0");
+			cli_table_add(&t, cp);
+		}
+		cli_table_print(&t, stdout);
+		cli_table_free(&t);
+	}
+	json_decref(o);
+	return 0;
+}
+
+static int cli_volume_rm(struct client *c, const struct cli_args *a, struct err *e)
+{
+	char *path = cli_path(c, "/v1/volumes/%s", a->pos[0]);
+	int rc = cli_call(c, "DELETE", path, NULL, NULL, e);
+	free(path);
+	if (!rc)
+		cli_print_done(c, NULL, "Removed volume %s", a->pos[0]);
+	return rc;
+}
+
+static const struct cli_cmd volume_subs[] = {
+	{"create", "NAME", 1, 1, volume_flags, cli_volume_create, NULL,
+	 "make /volumes/NAME with a capacity"},
+	{"ls", "", 0, 0, NULL, cli_volume_ls, NULL, "list volumes"},
+	{"rm", "NAME", 1, 1, NULL, cli_volume_rm, NULL, "remove an empty volume"},
+	{0},
+};
+
 static const struct cli_cmd admin_subs[] = {
 	{"rotate-key", "", 0, 0, NULL, cli_admin_rotate_key, NULL,
 	 "start signing tokens with a new key (old tokens stay valid)"},
+	{"fsck", "", 0, 0, fsck_flags, cli_admin_fsck, NULL,
+	 "check file metadata against stored bytes (and repair)"},
+	{"gc", "", 0, 0, gc_flags, cli_admin_gc, NULL, "remove bytes no file uses"},
+	{"volume", NULL, 0, 0, NULL, NULL, volume_subs, "volumes with a capacity"},
 	{0},
 };
 

@@ -150,3 +150,21 @@ def test_stdin_and_stdout(shared_server, cli_factory):
     name, cli = login_new_user(s, cli_factory)
     cli.run("put", "-", "piped.txt", input="from a pipe\n", check=True)
     assert cli.run("get", "piped.txt", "-", check=True).stdout == "from a pipe\n"
+
+
+def test_admin_fsck_gc_volumes(shared_server, cli_factory):
+    s = shared_server
+    admin = cli_factory(s, "adm-fsck")
+    admin.login("admin", ADMIN_PASSWORD)
+    rep = admin.json("admin", "fsck", "--verify")
+    assert rep["clean"] is True
+    assert "clean" in admin.run("admin", "fsck", check=True).stdout
+    g = admin.json("admin", "gc")
+    assert "removed" in g
+    v = unique("cv")
+    admin.run("admin", "volume", "create", v, "--capacity", "1G", check=True)
+    assert v in admin.run("admin", "volume", "ls", check=True).stdout
+    admin.run("admin", "volume", "rm", v, check=True)
+    name, cli = login_new_user(s, cli_factory)
+    p = cli.run("admin", "fsck")
+    assert p.returncode != 0 and "permission denied" in p.stderr
