@@ -227,6 +227,79 @@ static int xfer_run(struct client *c, const char *method, const char *url,
 
 /* ---- put ------------------------------------------------------------------ */
 
+#define RESUMABLE_MIN (64LL << 20) /* files from this size upload in a session */
+#define RESUME_TRIES 8
+
+/* The durable offset of upload session id, or -1. */
+static int64_t session_offset(struct client *c, const char *id, struct err *e)
+{
+	char *p = cli_path(c, "/v1/uploads/%s", id);
+	json_t *o = NULL;
+	int64_t off = -1;
+	if (cli_call(c, "GET", p, NULL, &o, e) == 0)
+		off = json_integer_value(json_object_get(o, "offset"));
+	json_decref(o);
+	free(p);
+	return off;
+}
+
+/*
+ * A large file goes up through a resumable session: when the connection
+ * drops (or the server restarts), ask for the offset the server holds
+ * durably and send the rest from there, waiting a little longer each time.
+ */
+static int put_resumable(struct client *c, FILE *in, int64_t size, const char *label,
+			 const char *remote, int quiet, struct err *e)
+{
+	json_t *o = NULL;
+	int rc = cli_call(c, "POST", "/v1/uploads",
+			  json_pack("{s:s,s:I}", "path", remote, "size", (json_int_t)size), &o, e);
+	if (rc)
+		return rc;
+	char *id = xstrdup(json_string_value(json_object_get(o, "id")));
+	json_decref(o);
+	char *url = cli_path(c, "/v1/uploads/%s", id);
+	int64_t off = 0;
+	for (int attempt = 0;; attempt++) {
+		if (fseeko(in, (off_t)off, SEEK_SET) != 0) {
+			rc = err_set(e, CLI_EFAIL, "cannot read %s: %s", label, strerror(errno));
+			break;
+		}
+		struct xfer x = {.in = in, .label = label, .progress = !quiet && isatty(2)};
+		char hdr[64];
+		snprintf(hdr, sizeof(hdr), "Upload-Offset: %lld", (long long)off);
+		rc = xfer_run(c, "PATCH", url, size - off, hdr, &x, e);
+		buf_free(&x.body);
+		if (!rc || attempt + 1 >= RESUME_TRIES)
+			break;
+		/* dropped, refused or raced: learn where the server is and resume */
+		unsigned wait = 1u << (attempt < 5 ? attempt : 5);
+		if (!quiet)
+			fprintf(stderr, "cove: upload interrupted (%s); resuming in %us\n", e->msg,
+				wait);
+		sleep(wait);
+		struct err oe = {0};
+		int64_t got = session_offset(c, id, &oe);
+		if (got < 0) {
+			/* the server may still be starting: try again later */
+			continue;
+		}
+		off = got;
+	}
+	if (!rc) {
+		char *done = cli_path(c, "/v1/uploads/%s/complete", id);
+		json_t *entry = NULL;
+		rc = cli_call(c, "POST", done, NULL, &entry, e);
+		if (!rc && c->json)
+			cli_print_json(entry);
+		json_decref(entry);
+		free(done);
+	}
+	free(url);
+	free(id);
+	return rc;
+}
+
 static int put_file(struct client *c, const char *local, const char *remote,
 		    int quiet, struct err *e)
 {
@@ -241,6 +314,11 @@ static int put_file(struct client *c, const char *local, const char *remote,
 		struct stat st;
 		if (fstat(fileno(x.in), &st) == 0)
 			size = st.st_size;
+		if (size >= RESUMABLE_MIN) {
+			int rc = put_resumable(c, x.in, size, base_name(local), remote, quiet, e);
+			fclose(x.in);
+			return rc;
+		}
 	}
 	x.label = base_name(local);
 	x.progress = !quiet && isatty(2);

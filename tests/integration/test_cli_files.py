@@ -168,3 +168,49 @@ def test_admin_fsck_gc_volumes(shared_server, cli_factory):
     name, cli = login_new_user(s, cli_factory)
     p = cli.run("admin", "fsck")
     assert p.returncode != 0 and "permission denied" in p.stderr
+
+
+def test_put_survives_a_server_restart(tmp_path, cli_factory):
+    """A large `cove put` resumes where it stopped when the server is killed
+    in the middle and comes back."""
+    import subprocess
+    import time
+    from conftest import COVE, Server
+    s = Server(str(tmp_path / "data"))
+    s.start()
+    cli = cli_factory(s, "resume")
+    cli.login("admin", ADMIN_PASSWORD)
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        for _ in range(200):
+            f.write(os.urandom(1 << 20))
+    env = dict(os.environ, HOME=cli.home, ASAN_OPTIONS="detect_leaks=1")
+    env.pop("COVE_TOKEN", None)
+    put = subprocess.Popen([COVE, "put", str(big), "big.bin"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # wait until part of the file has arrived, then kill the server
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        parts = [f for f in os.listdir(s.data + "/uploads")] if os.path.isdir(s.data + "/uploads") else []
+        if parts and os.path.getsize(os.path.join(s.data, "uploads", parts[0])) > (20 << 20):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("upload never started")
+    s.kill()
+    time.sleep(1.5)
+    s2 = Server(s.data)
+    s2.port, s2.url = s.port, s.url
+    s2.start()
+    try:
+        out, err = put.communicate(timeout=300)
+        assert put.returncode == 0, err
+        assert "resuming" in err
+        import hashlib
+        want = hashlib.sha256(big.read_bytes()).hexdigest()
+        st = cli.json("stat", "big.bin")
+        assert st["size"] == 200 << 20 and st["sha256"] == want
+    finally:
+        put.kill()
+        assert s2.stop() == 0
+        s2.assert_clean()
