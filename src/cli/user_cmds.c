@@ -126,6 +126,8 @@ static const struct cli_flag mod_flags[] = {
 	{"admin", NULL, CLI_FLAG_BOOL, "make the user an administrator"},
 	{"no-admin", NULL, CLI_FLAG_BOOL, "take administrator rights away"},
 	{"umask", "MASK", CLI_FLAG_VALUE, "default umask, octal (0027)"},
+	{"storage", "SIZE", CLI_FLAG_VALUE,
+	 "storage quota for the user's files outside projects (0: none)"},
 	{"password-stdin", NULL, CLI_FLAG_BOOL,
 	 "set the password read from the first line of standard input"},
 	{0},
@@ -143,6 +145,15 @@ static int user_mod(struct client *c, const struct cli_args *a, struct err *e)
 	if (cli_arg_has(a, "admin") || cli_arg_has(a, "no-admin"))
 		json_object_set_new(body, "admin",
 				    json_boolean(cli_arg_has(a, "admin")));
+	const char *storage = cli_arg_get(a, "storage");
+	if (storage) {
+		int64_t bytes;
+		if (cli_size_parse(storage, &bytes)) {
+			json_decref(body);
+			return cli_usage_err(a, e, "bad size '%s'", storage);
+		}
+		json_object_set_new(body, "quota_storage_bytes", json_integer(bytes));
+	}
 	if (cli_arg_has(a, "password-stdin")) {
 		if ((rc = cli_secret_read(1, NULL, &pw, e))) {
 			json_decref(body);
