@@ -265,6 +265,15 @@ static int client_token(struct client *c, const char **token, int *refreshed,
 	return 0;
 }
 
+int cli_token(struct client *c, int renew, const char **token, struct err *e)
+{
+	int refreshed, rc;
+	if (renew && !c->env_token && c->creds.refresh_token &&
+	    (rc = client_refresh(c, e)))
+		return rc;
+	return client_token(c, token, &refreshed, e);
+}
+
 int cli_http(struct client *c, const struct cli_request *rq,
 	     struct cli_response *rs, struct err *e)
 {

@@ -177,6 +177,10 @@ void cli_client_close(struct client *c);
  * session cannot be renewed); rs holds any status. Free rs->body. */
 int cli_http(struct client *c, const struct cli_request *rq,
 	     struct cli_response *rs, struct err *e);
+/* The bearer token for a request cli_http cannot send (a streamed
+ * transfer): renewed first when it is about to expire, or (renew) in any
+ * case, after the server answered 401. $COVE_TOKEN is never renewed. */
+int cli_token(struct client *c, int renew, const char **token, struct err *e);
 /* JSON round trip: send body (taken over; NULL for none), require a 2xx,
  * and parse the answer into *out (NULL for an empty answer; out may be
  * NULL when the answer is not wanted). Errors carry the problem detail. */
@@ -253,6 +257,30 @@ int cli_text_export(struct client *c, const char *path, struct err *e);
  * created/skipped report. */
 int cli_text_import(struct client *c, const char *path, const char *file,
 		    struct err *e);
+
+/* ---- file bytes, streamed (transfer.c) --------------------------------- */
+
+/* "/v1/fs" + each segment of the absolute path URL-escaped ("/v1/fs/"
+ * for the root), then query (NULL, or "?k=v" already escaped). Caller
+ * frees. */
+char *cli_fs_url(struct client *c, const char *path, const char *query);
+/* Upload local (a file, or stdin for "-", sent chunked) to the absolute
+ * remote path, streamed from disk; files from 64 MiB go through a
+ * resumable upload session that survives a dropped connection. progress
+ * draws a bar on stderr. *entry (entry may be NULL) gets the server's
+ * entry of the file, or NULL. */
+int cli_fs_upload(struct client *c, const char *local, const char *remote,
+		  int progress, json_t **entry, struct err *e);
+/* Download the file at remote into local through a temporary file next
+ * to it, fsync'd then renamed into place; local "-" is stdout. A
+ * directory fails with "'<remote>' is a directory". */
+int cli_fs_download(struct client *c, const char *remote, const char *local,
+		    int progress, struct err *e);
+/* Bytes [from, from+len) of the file at remote (a Range request) into
+ * out; *got (got may be NULL) counts them. Fewer than len when the file
+ * ends first; none, without error, when it ends before from. */
+int cli_fs_range(struct client *c, const char *remote, int64_t from,
+		 int64_t len, FILE *out, int64_t *got, struct err *e);
 
 /* ---- secrets (prompt.c) ------------------------------------------------ */
 

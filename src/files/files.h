@@ -132,11 +132,7 @@ void fs_upload_abort(struct fs_upload *u);
  * *room is what the quotas allow (INT64_MAX when unlimited). */
 int fs_upload_check(struct dbconn *c, const struct fs_cred *cr, const char *path,
 		    int64_t length, int64_t *room, struct err *e);
-/* Commit the bytes of the local file part (consumed: moved into the blob
- * store) as path. */
-int fs_commit_file(struct files *f, struct dbconn *c, const struct fs_cred *cr,
-		   const char *path, int mode, const char *part, struct fs_attr *out,
-		   struct err *e);
+
 
 /* Open a file for reading (needs read): an fd the caller closes. */
 int fs_open(struct files *f, struct dbconn *c, const struct fs_cred *cr,

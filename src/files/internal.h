@@ -7,6 +7,7 @@
 
 #include "files/files.h"
 
+#include <nettle/sha2.h>
 #include <pthread.h>
 
 /* lock orders a blob's last-moment reuse (dedup) against its collection. */
@@ -48,6 +49,17 @@ void store_writer_abort(struct blob_writer *w);
  * (or drop it when the content is already there). */
 int store_adopt(const struct store *s, const char *path, char sha_out[65],
 		int64_t *size, struct err *e);
+/* The same, for a part whose SHA-256 state over all its bytes is known
+ * (no second pass over them). */
+int store_adopt_hashed(const struct store *s, const char *path,
+		       const struct sha256_ctx *state, int64_t size, char sha_out[65],
+		       struct err *e);
+/* Commit the bytes of the local file part (consumed: moved into the blob
+ * store) as path; state is their SHA-256 so far, or NULL to hash again. */
+int fs_commit_file(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+		   const char *path, int mode, const char *part,
+		   const struct sha256_ctx *state, int64_t size, struct fs_attr *out,
+		   struct err *e);
 /* An fd for reading (caller closes), or a negative code. */
 int store_open_read(const struct store *s, const char *sha, int64_t *size,
 		    struct err *e);

@@ -1195,12 +1195,14 @@ int fs_upload_commit(struct files *f, struct dbconn *c, struct fs_upload *u,
 }
 
 int fs_commit_file(struct files *f, struct dbconn *c, const struct fs_cred *cr,
-		   const char *path, int mode, const char *part, struct fs_attr *out,
+		   const char *path, int mode, const char *part,
+		   const struct sha256_ctx *state, int64_t known_size, struct fs_attr *out,
 		   struct err *e)
 {
 	char sha[65];
-	int64_t size, id;
-	int rc = store_adopt(&f->store, part, sha, &size, e);
+	int64_t size = known_size, id;
+	int rc = state ? store_adopt_hashed(&f->store, part, state, known_size, sha, e)
+		       : store_adopt(&f->store, part, sha, &size, e);
 	if (!rc)
 		rc = commit_blob(f, c, cr, path, mode, sha, size, &id, e);
 	if (!rc && out)

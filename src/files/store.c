@@ -179,6 +179,23 @@ out:
 	return rc;
 }
 
+int store_adopt_hashed(const struct store *s, const char *path,
+		       const struct sha256_ctx *state, int64_t size, char sha_out[65],
+		       struct err *e)
+{
+	struct blob_writer *w = xcalloc(1, sizeof(*w));
+	w->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (w->fd < 0) {
+		free(w);
+		return err_set(e, COVE_EIO, "upload data is missing: %s", strerror(errno));
+	}
+	w->tmp = xstrdup(path);
+	w->sha = *state;
+	w->size = size;
+	int64_t got;
+	return store_writer_finish(s, w, sha_out, &got, e);
+}
+
 int store_adopt(const struct store *s, const char *path, char sha_out[65],
 		int64_t *size, struct err *e)
 {

@@ -23,7 +23,57 @@ struct upload_append {
 	int fd;
 	int64_t offset;
 	int64_t limit; /* declared size or quota room */
+	/* SHA-256 over the part so far, carried between requests in a sidecar
+	 * file so that completing needs no second pass over the bytes */
+	struct sha256_ctx sha;
+	int sha_ok;
+	char *sidecar;
 };
+
+/* The sidecar: the hash state and the offset it covers. It is trusted only
+ * when that offset is exactly the part's length; otherwise completion
+ * hashes the part again. */
+struct hash_state {
+	int64_t offset;
+	struct sha256_ctx sha;
+};
+
+static char *sidecar_path(struct files *f, const char *id)
+{
+	return xasprintf("%s/%s.sha", f->uploads, id);
+}
+
+static int sidecar_load(const char *path, int64_t offset, struct sha256_ctx *out)
+{
+	struct hash_state hs;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, &hs, sizeof(hs));
+	close(fd);
+	if (n != (ssize_t)sizeof(hs) || hs.offset != offset)
+		return 0;
+	*out = hs.sha;
+	return 1;
+}
+
+static void sidecar_save(const char *path, int64_t offset, const struct sha256_ctx *sha)
+{
+	struct hash_state hs;
+	memset(&hs, 0, sizeof(hs));
+	hs.offset = offset;
+	hs.sha = *sha;
+	char *tmp = xasprintf("%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		int ok = write(fd, &hs, sizeof(hs)) == (ssize_t)sizeof(hs);
+		close(fd);
+		if (ok)
+			rename(tmp, path);
+	}
+	unlink(tmp);
+	free(tmp);
+}
 
 static char *part_path(struct files *f, const char *id)
 {
@@ -144,6 +194,13 @@ int uploads_append_begin(struct files *f, struct dbconn *c,
 	a->fd = fd;
 	a->offset = have;
 	a->limit = size >= 0 && size < room ? size : room;
+	a->sidecar = sidecar_path(f, id);
+	if (have == 0) {
+		sha256_init(&a->sha);
+		a->sha_ok = 1;
+	} else {
+		a->sha_ok = sidecar_load(a->sidecar, have, &a->sha);
+	}
 	*out = a;
 	return 0;
 }
@@ -162,6 +219,8 @@ int uploads_append_data(struct upload_append *a, const void *buf, size_t len,
 				continue;
 			return err_set(e, COVE_EIO, "cannot store bytes: %s", strerror(errno));
 		}
+		if (a->sha_ok)
+			sha256_update(&a->sha, (size_t)n, (const uint8_t *)p);
 		p += n;
 		len -= (size_t)n;
 		a->offset += n;
@@ -173,9 +232,13 @@ int64_t uploads_append_end(struct upload_append *a)
 {
 	if (!a)
 		return -1;
-	fsync(a->fd);
+	/* the bytes first, then the state that describes them */
+	int synced = fsync(a->fd) == 0;
 	close(a->fd);
+	if (a->sha_ok && synced)
+		sidecar_save(a->sidecar, a->offset, &a->sha);
 	int64_t off = a->offset;
+	free(a->sidecar);
 	free(a);
 	return off;
 }
@@ -197,7 +260,13 @@ int uploads_complete(struct files *f, struct dbconn *c, const struct fs_cred *cr
 			       (long long)have, (long long)size);
 	}
 	char *p = part_path(f, id);
-	rc = fs_commit_file(f, c, cr, path, mode, p, out, e);
+	char *sc = sidecar_path(f, id);
+	struct sha256_ctx sha;
+	int known = sidecar_load(sc, have, &sha) || (have == 0 && (sha256_init(&sha), 1));
+	rc = fs_commit_file(f, c, cr, path, mode, p, known ? &sha : NULL, have, out, e);
+	if (!rc)
+		unlink(sc);
+	free(sc);
 	free(p);
 	if (rc) {
 		free(path);
@@ -218,6 +287,9 @@ int uploads_delete(struct files *f, struct dbconn *c, const struct fs_cred *cr,
 	if (rc == 0)
 		return err_set(e, COVE_ENOENT, "no such upload session");
 	char *p = part_path(f, id);
+	unlink(p);
+	free(p);
+	p = sidecar_path(f, id);
 	unlink(p);
 	free(p);
 	return 0;
