@@ -62,8 +62,10 @@ void cli_usage(FILE *out)
 static void cli_help_flag(FILE *out, const char *name, const char *metavar,
 			  const char *help, int repeat)
 {
-	char *left = metavar ? xasprintf("--%s %s", name, metavar)
-			     : xasprintf("--%s", name);
+	/* one-letter flags are written the short way: -l, -n LINES */
+	const char *dashes = strlen(name) == 1 ? "-" : "--";
+	char *left = metavar ? xasprintf("%s%s %s", dashes, name, metavar)
+			     : xasprintf("%s%s", dashes, name);
 	fprintf(out, "  %-24s %s%s\n", left, help, repeat ? " (repeatable)" : "");
 	free(left);
 }

@@ -175,14 +175,17 @@ static void progress_bytes(struct buf *b, double v)
 	buf_addf(b, i ? "%6.1f %-2s" : "%6.0f %-2s", v, unit[i]);
 }
 
-static void progress_draw(struct xfer *x, int64_t now, int64_t total)
+/* One frame: now bytes of total (0: unknown) moved; done draws the
+ * finished bar whatever the counts. */
+static void progress_draw(struct xfer *x, int64_t now, int64_t total, int done)
 {
 	struct buf b = {0};
 	double dt = time_mono() - x->t0;
 	buf_addc(&b, '\r');
 	progress_label(&b, x->label ? x->label : "", 24);
-	if (total > 0) {
-		int pct = (int)(now * 100 / total), fill = (int)(now * 20 / total);
+	if (total > 0 || done) {
+		int pct = done ? 100 : (int)(now * 100 / total);
+		int fill = done ? 20 : (int)(now * 20 / total);
 		buf_adds(&b, " [");
 		for (int i = 0; i < 20; i++)
 			buf_addc(&b, i < fill ? '#' : '.');
@@ -204,10 +207,14 @@ static int xfer_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 	struct xfer *x = arg;
 	double t = time_mono();
 	int up = x->in != NULL;
-	/* ten frames a second is plenty for a person */
-	if (t - x->drawn >= 0.1) {
+	curl_off_t now = up ? ulnow : dlnow, total = up ? ultotal : dltotal;
+	if (up && !total && x->in_size > 0)
+		total = x->in_size;
+	/* ten frames a second is plenty for a person; none before there is
+	 * anything to tell */
+	if ((now || total) && t - x->drawn >= 0.1) {
 		x->drawn = t;
-		progress_draw(x, up ? ulnow : dlnow, up ? ultotal : dltotal);
+		progress_draw(x, now, total, 0);
 	}
 	return 0;
 }
@@ -304,7 +311,7 @@ static int xfer_run(struct client *c, const char *method, const char *url,
 		curl_easy_getinfo(c->curl,
 				  x->in ? CURLINFO_SIZE_UPLOAD_T : CURLINFO_SIZE_DOWNLOAD_T,
 				  &now);
-		progress_draw(x, now, now);
+		progress_draw(x, now, now, 1);
 		x->drawn = 1;
 	}
 	if (x->progress && x->drawn > 0)
@@ -455,8 +462,8 @@ int cli_fs_upload(struct client *c, const char *local, const char *remote,
 /* ---- downloads ------------------------------------------------------- */
 
 /* Open a temporary file next to local (so the rename stays on one file
- * system), with the mode a new file would get. *tmp is freed by the
- * caller. */
+ * system), with the mode a new file would get. On success the caller
+ * frees *tmp; on failure it is NULL. */
 static int download_open(const char *local, char **tmp, FILE **out,
 			 struct err *e)
 {
@@ -464,18 +471,24 @@ static int download_open(const char *local, char **tmp, FILE **out,
 	const char *base = slash ? slash + 1 : local;
 	int dirlen = slash ? (int)(slash - local) + 1 : 0;
 	*tmp = xasprintf("%.*s.%.200s.cove-XXXXXX", dirlen, local, base);
-	int fd = mkstemp(*tmp);
-	if (fd < 0)
-		return err_set(e, CLI_EFAIL, "cannot write %s: %s", local, strerror(errno));
+	int fd = mkstemp(*tmp), rc;
+	if (fd < 0) {
+		rc = err_set(e, CLI_EFAIL, "cannot write %s: %s", local, strerror(errno));
+		goto fail;
+	}
 	mode_t um = umask(0);
 	umask(um);
 	if (fchmod(fd, 0666 & ~um) < 0 || !(*out = fdopen(fd, "wb"))) {
-		int rc = err_set(e, CLI_EFAIL, "cannot write %s: %s", local, strerror(errno));
+		rc = err_set(e, CLI_EFAIL, "cannot write %s: %s", local, strerror(errno));
 		close(fd);
 		unlink(*tmp);
-		return rc;
+		goto fail;
 	}
 	return 0;
+fail:
+	free(*tmp);
+	*tmp = NULL;
+	return rc;
 }
 
 int cli_fs_download(struct client *c, const char *remote, const char *local,

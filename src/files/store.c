@@ -24,7 +24,48 @@ struct blob_writer {
 	char *tmp;
 	struct sha256_ctx sha;
 	int64_t size;
+	int64_t kicked; /* bytes already handed to write-back */
+	/* bytes are staged and written 1 MiB at a time: libmicrohttpd hands
+	 * them over in small pieces, and one write per piece is costly */
+	char *stage;
+	size_t staged;
 };
+
+#define STAGE_SIZE (1 << 20)
+
+static int stage_flush(struct blob_writer *w, struct err *e)
+{
+	const char *p = w->stage;
+	size_t len = w->staged;
+	while (len > 0) {
+		ssize_t n = write(w->fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_set(e, errno == ENOSPC ? COVE_ETOOBIG : COVE_EIO,
+				       "cannot store bytes: %s", strerror(errno));
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	w->staged = 0;
+	return 0;
+}
+
+#define WRITEBACK_STEP (8LL << 20)
+
+/*
+ * Start writing the bytes received so far to disk, without waiting, every
+ * few megabytes: the fsync at the end then has little left to do, and the
+ * disk works while the network still delivers. *kicked tracks the offset.
+ */
+void store_writeback(int fd, int64_t size, int64_t *kicked)
+{
+	if (size - *kicked < WRITEBACK_STEP)
+		return;
+	sync_file_range(fd, *kicked, size - *kicked, SYNC_FILE_RANGE_WRITE);
+	*kicked = size;
+}
 
 static int mkdir_if(const char *path, struct err *e)
 {
@@ -97,17 +138,21 @@ int store_writer_write(struct blob_writer *w, const void *data, size_t len,
 {
 	const char *p = data;
 	sha256_update(&w->sha, len, (const uint8_t *)data);
+	w->size += (int64_t)len;
 	while (len > 0) {
-		ssize_t n = write(w->fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return err_set(e, errno == ENOSPC ? COVE_ETOOBIG : COVE_EIO,
-				       "cannot store bytes: %s", strerror(errno));
-		}
+		if (!w->stage)
+			w->stage = xmalloc(STAGE_SIZE);
+		size_t n = STAGE_SIZE - w->staged < len ? STAGE_SIZE - w->staged : len;
+		memcpy(w->stage + w->staged, p, n);
+		w->staged += n;
 		p += n;
-		len -= (size_t)n;
-		w->size += n;
+		len -= n;
+		if (w->staged == STAGE_SIZE) {
+			int rc = stage_flush(w, e);
+			if (rc)
+				return rc;
+			store_writeback(w->fd, w->size, &w->kicked);
+		}
 	}
 	return 0;
 }
@@ -125,6 +170,7 @@ void store_writer_abort(struct blob_writer *w)
 		close(w->fd);
 	unlink(w->tmp);
 	free(w->tmp);
+	free(w->stage);
 	free(w);
 }
 
@@ -150,6 +196,8 @@ int store_writer_finish(const struct store *s, struct blob_writer *w,
 	sha_out[64] = '\0';
 	*size = w->size;
 	int rc = 0;
+	if (w->staged && (rc = stage_flush(w, e)))
+		goto out;
 	if (fsync(w->fd) < 0) {
 		rc = err_set(e, COVE_EIO, "cannot flush bytes to disk: %s", strerror(errno));
 		goto out;

@@ -28,6 +28,7 @@ struct upload_append {
 	struct sha256_ctx sha;
 	int sha_ok;
 	char *sidecar;
+	int64_t kicked; /* write-back started up to here */
 };
 
 /* The sidecar: the hash state and the offset it covers. It is trusted only
@@ -195,6 +196,7 @@ int uploads_append_begin(struct files *f, struct dbconn *c,
 	a->offset = have;
 	a->limit = size >= 0 && size < room ? size : room;
 	a->sidecar = sidecar_path(f, id);
+	a->kicked = have;
 	if (have == 0) {
 		sha256_init(&a->sha);
 		a->sha_ok = 1;
@@ -225,6 +227,7 @@ int uploads_append_data(struct upload_append *a, const void *buf, size_t len,
 		len -= (size_t)n;
 		a->offset += n;
 	}
+	store_writeback(a->fd, a->offset, &a->kicked);
 	return 0;
 }
 
