@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -225,9 +226,12 @@ int cli_main(int argc, char **argv)
 		rc = cli_run(cmd, prog, n, rest, &e);
 	if (rc < 0)
 		rc = 0; /* help was printed */
-	else if (rc)
+	/* output that did not arrive (a full disk) is a failure too */
+	if ((fflush(stdout) != 0 || ferror(stdout)) && !rc)
+		rc = err_set(&e, CLI_EFAIL, "cannot write standard output: %s",
+			     strerror(errno ? errno : EIO));
+	if (rc)
 		cli_report(&e);
-	fflush(stdout);
 	curl_global_cleanup();
 	free(rest);
 	free(prog);

@@ -328,8 +328,10 @@ static int xfer_run(struct client *c, const char *method, const char *url,
 	}
 	if ((cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && x->stopped)) ||
 	    !x->status)
-		return err_set(e, CLI_EFAIL, "cannot reach server at %s: %s", c->server,
-			       errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		return err_set(e, CLI_EFAIL,
+			       x->status ? "the transfer with %s broke off: %s"
+					 : "cannot reach server at %s: %s",
+			       c->server, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	return 0;
 }
 
