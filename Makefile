@@ -3,7 +3,7 @@
 # `make run` installs, builds and starts cove on its embedded defaults.
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libcurl librhonabwy gnutls nettle libargon2
+PKGS    := libmicrohttpd jansson sqlite3 libcurl librhonabwy gnutls nettle libargon2 libseccomp
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -12,9 +12,10 @@ WARN    := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
 REL_CFLAGS := $(WARN) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 DBG_CFLAGS := $(WARN) -O1 -g -fno-omit-frame-pointer \
            -fsanitize=address,undefined -fno-sanitize-recover=undefined
-LIBS    = $(PKG_LIBS) -lpthread -lm
+LIBS    = $(PKG_LIBS) -lpthread -lm -ldl
 
-SRC     := $(sort $(wildcard src/core/*.c src/db/*.c src/http/*.c src/auth/*.c src/files/*.c src/cli/*.c))
+SRC     := $(sort $(wildcard src/core/*.c src/db/*.c src/http/*.c src/auth/*.c src/files/*.c \
+			   src/jobs/*.c src/exec/*.c src/cli/*.c))
 ASM     := src/http/embed.S
 MAIN    := src/main.c
 EMBED   := docs/openapi.json

@@ -1,17 +1,35 @@
 #!/usr/bin/env bash
-# Installs everything cove needs to build, run and test, from Debian's archive.
-# Idempotent: when every package is present it only checks and returns (< 1 s).
+# Installs everything cove needs to build, run and test: Debian packages, and
+# DuckDB's shared library from the npm registry (Debian has no libduckdb).
+# Idempotent: when everything is present it only checks and returns (< 1 s).
 # This is the one place that installs things.
+#
+#   scripts/deps.sh          build, run and test
+#   scripts/deps.sh --bench  also what the benchmarks compare against (nginx, Slurm)
 set -euo pipefail
 
 PKGS=(
 	build-essential pkg-config
 	libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev
 	libcurl4-gnutls-dev librhonabwy-dev libgnutls28-dev nettle-dev
-	libargon2-dev libcmocka-dev
+	libargon2-dev libcmocka-dev libseccomp-dev
 	python3 python3-pytest python3-requests
 	sqlite3 curl wrk hyperfine bc
+	# the job sandbox and the applications jobs run
+	bubblewrap python3-pandas python3-numpy octave ffmpeg
 )
+# npm (to fetch DuckDB) from Debian only when the machine has none: some
+# images ship Node.js with its own npm, which Debian's npm package conflicts with.
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
+if [ "${1:-}" = "--bench" ]; then
+	PKGS+=(nginx-light slurm-wlm munge)
+fi
+
+# DuckDB: the C library shipped inside this npm package, installed where the
+# sandbox sees it (the host's /usr is visible read-only inside jobs).
+DUCKDB_PKG=@duckdb/node-bindings-linux-x64@1.5.6-r.1
+DUCKDB_DIR=/usr/local/lib/cove
+DUCKDB_LIB=$DUCKDB_DIR/node_modules/@duckdb/node-bindings-linux-x64/libduckdb.so
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -19,17 +37,26 @@ for p in "${PKGS[@]}"; do
 		missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
+if [ ${#missing[@]} -eq 0 ] && [ -f "$DUCKDB_LIB" ]; then
 	exit 0
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "deps.sh: missing packages: ${missing[*]}" >&2
+	echo "deps.sh: missing: ${missing[*]} ${DUCKDB_LIB}" >&2
 	echo "deps.sh: run as root (or install them) to continue" >&2
 	exit 1
 fi
 
-echo "deps.sh: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps.sh: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f "$DUCKDB_LIB" ]; then
+	echo "deps.sh: installing $DUCKDB_PKG into $DUCKDB_DIR"
+	mkdir -p "$DUCKDB_DIR"
+	npm install --silent --no-audit --no-fund --prefix "$DUCKDB_DIR" "$DUCKDB_PKG" >/dev/null
+	test -f "$DUCKDB_LIB"
+fi
