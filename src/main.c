@@ -9,6 +9,7 @@
 #include "db/db.h"
 #include "files/files.h"
 #include "http/http.h"
+#include "jobs/jobs.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -66,6 +67,12 @@ static int hook_project_deleted(void *ctx, struct dbconn *c, const char *name,
 	int rc = fs_area_remove(ctx, c, path, e);
 	free(path);
 	return rc;
+}
+
+/* A job changed state: wake log followers and long polls at once. */
+static void on_job_change(void *arg)
+{
+	http_streams_wake(arg);
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -141,14 +148,34 @@ static int cmd_serve(int argc, char **argv)
 		fflush(stdout);
 		free(generated);
 	}
+	char self[4096];
+	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[sl > 0 ? sl : 0] = '\0';
+	struct jobs_options jo = {
+		.data_dir = cfg.data_dir,
+		.self_exe = self,
+		.cpus = (double)cfg.job_cpus,
+		.memory = cfg.job_memory,
+		.max_queued = cfg.max_queued,
+		.max_queued_user = cfg.max_queued_user,
+		.user_running = cfg.user_running,
+		.host_uid_base = cfg.job_uid_base,
+	};
+	if ((rc = jobs_open(&srv.jobs, srv.db, srv.files, &jo, &e))) {
+		fprintf(stderr, "cove serve: %s\n", e.msg);
+		goto out;
+	}
+	log_event(LOG_INFO, "jobs", "{s:s}", "sandbox", jobs_limits(srv.jobs));
 	srv.cfg = &cfg;
 	if ((rc = server_start(&srv, &e))) {
 		fprintf(stderr, "cove serve: %s\n", e.msg);
 		goto out;
 	}
+	jobs_set_notify(srv.jobs, on_job_change, &srv);
 	log_event(LOG_INFO, "cove serving", "{s:s,s:s,s:I}", "listen", cfg.listen,
 		  "data", cfg.data_dir, "threads", (json_int_t)cfg.threads);
 	printf("cove: serving on http://%s (data in %s)\n", cfg.listen, cfg.data_dir);
+	printf("cove: jobs: %s\n", jobs_limits(srv.jobs));
 	fflush(stdout);
 
 	int sig = 0;
@@ -158,6 +185,7 @@ static int cmd_serve(int argc, char **argv)
 	status = 0;
 out:
 	server_stop(&srv);
+	jobs_close(srv.jobs);
 	auth_close(srv.auth);
 	files_close(srv.files);
 	db_close(srv.db);

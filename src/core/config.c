@@ -65,6 +65,18 @@ static const struct opt opts[] = {
 	 "30", "rotate the token signing key after this many days"},
 	{"home-mode", "COVE_HOME_MODE", OPT_STR, F(home_mode), "0700",
 	 "octal mode of new home directories"},
+	{"job-cpus", "COVE_JOB_CPUS", OPT_INT, F(job_cpus), "0",
+	 "CPUs offered to jobs (0: every CPU of this machine)"},
+	{"job-memory", "COVE_JOB_MEMORY", OPT_SIZE, F(job_memory), "0",
+	 "memory offered to jobs (0: this machine's, less a reserve)"},
+	{"max-queued", "COVE_MAX_QUEUED", OPT_INT, F(max_queued), "200000",
+	 "jobs waiting, all users together, before submissions get 429"},
+	{"max-queued-user", "COVE_MAX_QUEUED_USER", OPT_INT, F(max_queued_user),
+	 "20000", "jobs waiting per user before their submissions get 429"},
+	{"user-running", "COVE_USER_RUNNING", OPT_INT, F(user_running), "0",
+	 "running jobs per user (0: no limit beyond fair share)"},
+	{"job-uid-base", "COVE_JOB_UID_BASE", OPT_INT, F(job_uid_base), "200000",
+	 "jobs run as host uids from this one (65,536 of them), never as root"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 

@@ -179,6 +179,12 @@ struct config {
 	int64_t lockout_seconds;    /* first lockout; doubles on repeats */
 	int64_t key_rotate_days;    /* rotate the signing key after this age */
 	char *home_mode;            /* octal mode of new home directories */
+	int64_t job_cpus;           /* CPUs offered to jobs; 0: all */
+	int64_t job_memory;         /* bytes offered to jobs; 0: all less a reserve */
+	int64_t max_queued;         /* waiting jobs before 429, all users */
+	int64_t max_queued_user;    /* waiting jobs before 429, one user */
+	int64_t user_running;       /* running jobs per user; 0: no limit */
+	int64_t job_uid_base;       /* first host uid jobs run as */
 };
 
 /* Fill cfg from defaults, environment and argv (flags only; argv[0] is the

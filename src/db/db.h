@@ -63,4 +63,21 @@ int64_t db_last_id(struct dbconn *c);
 /* Cheap liveness check for /readyz. */
 int db_ping(struct db *db);
 
+/*
+ * Group commit. Every acknowledged write must reach the disk, and a commit
+ * costs one fsync of the WAL, made one at a time; so callers that write at
+ * about the same time commit together. The first becomes the leader, takes
+ * every request queued so far (at most 256), runs each one's fn in its own
+ * SAVEPOINT (one failure does not undo the others) and commits once; the
+ * others wait for their result. Alone, a request commits at once.
+ * fn returns 0 or a negative code with e filled; db_batch_run returns what
+ * fn returned, or the commit's failure.
+ */
+struct db_batcher;
+struct db_batcher *db_batcher_new(void);
+void db_batcher_free(struct db_batcher *b);
+int db_batch_run(struct db_batcher *b, struct dbconn *c,
+		 int (*fn)(struct dbconn *c, void *arg, struct err *e), void *arg,
+		 struct err *e);
+
 #endif

@@ -20,30 +20,7 @@
 static int cred_load(struct req *r, struct dbconn *c, struct fs_cred *cr,
 		     struct err *e)
 {
-	memset(cr, 0, sizeof(*cr));
-	cr->uid = r->actor.uid;
-	cr->gid = r->actor.gid;
-	cr->admin = r->actor.admin;
-	cr->umask = 022;
-	/* umask and every group in one query: this runs on every file request */
-	struct stmt *st;
-	int rc = db_query(c, &st, e,
-			  "SELECT umask, gid FROM users WHERE uid = ? UNION ALL "
-			  "SELECT NULL, gid FROM group_members WHERE uid = ?",
-			  "ii", r->actor.uid, r->actor.uid);
-	if (rc)
-		return rc;
-	int cap = 8;
-	cr->gids = xmalloc(sizeof(int64_t) * (size_t)cap);
-	while ((rc = db_step(st, e)) == 1) {
-		if (!db_is_null(st, 0))
-			cr->umask = (unsigned)db_int(st, 0);
-		if (cr->ngids == cap)
-			cr->gids = xrealloc(cr->gids, sizeof(int64_t) * (size_t)(cap *= 2));
-		cr->gids[cr->ngids++] = db_int(st, 1);
-	}
-	db_done(st);
-	return rc < 0 ? rc : 0;
+	return fs_cred_load(c, r->actor.uid, r->actor.gid, r->actor.admin, cr, e);
 }
 
 /* "/" + the {path*} parameter, canonical; NULL with e set. */

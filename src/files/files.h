@@ -50,6 +50,12 @@ struct fs_attr {
 	int64_t ctime_ms;
 };
 
+/* Load the credentials of user uid (primary group gid, every group, umask);
+ * admin acts as root. Free cr->gids after (fs_cred_free). */
+int fs_cred_load(struct dbconn *c, int64_t uid, int64_t gid, int admin,
+		 struct fs_cred *cr, struct err *e);
+void fs_cred_free(struct fs_cred *cr);
+
 /* ---- permission decisions (perm.c, pure) -------------------------------- */
 int perm_may(const struct fs_cred *c, const struct fs_attr *a, unsigned want);
 int perm_may_unlink(const struct fs_cred *c, const struct fs_attr *dir,
@@ -133,6 +139,17 @@ void fs_upload_abort(struct fs_upload *u);
 int fs_upload_check(struct dbconn *c, const struct fs_cred *cr, const char *path,
 		    int64_t length, int64_t *room, struct err *e);
 
+
+/* Host path of the bytes of a file (its blob), made readable by anyone
+ * (blobs are immutable and their directory is private to the server), for
+ * handing a file to a sandbox by hard link. Caller frees. */
+char *files_blob_host_path(struct files *f, const char *sha256);
+/* Call fn for every entry below the directory dir (depth first, parents
+ * before children), with its path relative to dir. Needs read and search
+ * on every directory walked, as cr; stops at the first non-zero return. */
+int fs_walk(struct dbconn *c, const struct fs_cred *cr, const struct fs_attr *dir,
+	    int (*fn)(void *ctx, const char *rel, const struct fs_attr *a),
+	    void *ctx, struct err *e);
 
 /* Open a file for reading (needs read): an fd the caller closes. */
 int fs_open(struct files *f, struct dbconn *c, const struct fs_cred *cr,

@@ -87,6 +87,36 @@ static int denied(struct err *e, const char *what, const char *path)
 	return err_set(e, COVE_EPERM, "permission denied: %s '%.200s'", what, path);
 }
 
+/* Credentials of a user (see files.h). */
+int fs_cred_load(struct dbconn *c, int64_t uid, int64_t gid, int admin,
+		 struct fs_cred *cr, struct err *e)
+{
+	memset(cr, 0, sizeof(*cr));
+	cr->uid = uid;
+	cr->gid = gid;
+	cr->admin = admin;
+	cr->umask = 022;
+	/* umask and every group in one query: this runs on every file request */
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT umask, gid FROM users WHERE uid = ? UNION ALL "
+			  "SELECT NULL, gid FROM group_members WHERE uid = ?",
+			  "ii", uid, uid);
+	if (rc)
+		return rc;
+	int cap = 8;
+	cr->gids = xmalloc(sizeof(int64_t) * (size_t)cap);
+	while ((rc = db_step(st, e)) == 1) {
+		if (!db_is_null(st, 0))
+			cr->umask = (unsigned)db_int(st, 0);
+		if (cr->ngids == cap)
+			cr->gids = xrealloc(cr->gids, sizeof(int64_t) * (size_t)(cap *= 2));
+		cr->gids[cr->ngids++] = db_int(st, 1);
+	}
+	db_done(st);
+	return rc < 0 ? rc : 0;
+}
+
 int fs_resolve(struct dbconn *c, const struct fs_cred *cr, const char *path,
 	       struct fs_attr *out, struct err *e)
 {
@@ -680,6 +710,52 @@ static int walk(struct dbconn *c, const struct fs_cred *cr, const struct fs_attr
 	free(kids);
 	free(names);
 	return rc < 0 ? rc : 0;
+}
+
+struct walk_ctx {
+	const char *root; /* path of the walk's start, for relative names */
+	int (*fn)(void *ctx, const char *rel, const struct fs_attr *a);
+	void *ctx;
+};
+
+static int walk_cb(struct dbconn *c, const struct fs_cred *cr,
+		   const struct fs_attr *a, const char *path, void *arg,
+		   struct err *e)
+{
+	struct walk_ctx *w = arg;
+	size_t n = strlen(w->root);
+	if (!strcmp(path, w->root))
+		return 0; /* the start itself */
+	const char *rel = path + n + (path[n] == '/');
+	int rc = w->fn(w->ctx, rel, a);
+	return rc ? err_set(e, rc < 0 ? rc : COVE_EINTERNAL, "walk of '%.200s' stopped at '%.200s'",
+			    w->root, rel)
+		  : 0;
+}
+
+int fs_walk(struct dbconn *c, const struct fs_cred *cr, const struct fs_attr *dir,
+	    int (*fn)(void *ctx, const char *rel, const struct fs_attr *a),
+	    void *ctx, struct err *e)
+{
+	struct walk_ctx w = {.root = "/.walk", .fn = fn, .ctx = ctx};
+	return walk(c, cr, dir, w.root, 1, walk_cb, &w, e);
+}
+
+void fs_cred_free(struct fs_cred *cr)
+{
+	if (!cr)
+		return;
+	free(cr->gids);
+	cr->gids = NULL;
+	cr->ngids = 0;
+}
+
+char *files_blob_host_path(struct files *f, const char *sha256)
+{
+	char *path = store_path(&f->store, sha256);
+	/* world-readable: the blob directory itself stays private (0700) */
+	chmod(path, 0444);
+	return path;
 }
 
 static int chmod_fn(struct dbconn *c, const struct fs_cred *cr,

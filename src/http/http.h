@@ -67,6 +67,8 @@ struct server {
 	struct metrics *metrics;
 	struct files *files;
 	struct workers *workers; /* I/O worker pool for req_offload */
+	struct streams *streams; /* long-lived responses (stream.c) */
+	struct jobs *jobs;
 };
 
 /* Start serving on cfg->listen; returns when the daemon runs. */
@@ -117,6 +119,21 @@ int req_limit(struct req *r, int *limit, struct err *e);
 void req_offload(struct req *r, void (*fn)(struct req *r));
 
 void reply_json(struct req *r, int status, json_t *body); /* steals body */
+/*
+ * A response produced while it is sent (Server-Sent Events, long polls).
+ * fill writes up to max bytes into buf and returns how many; 0 means
+ * nothing yet: the connection then sleeps, off the event loop, until the
+ * next tick (every 100 ms) or http_streams_wake; -1 ends the response.
+ * free_fn(ctx) runs once when the response is over, also when the client
+ * went away or the server stops.
+ */
+typedef long (*stream_fill_fn)(void *ctx, char *buf, size_t max);
+void reply_stream(struct req *r, int status, const char *ctype,
+		  stream_fill_fn fill, void (*free_fn)(void *ctx), void *ctx);
+/* Wake every sleeping stream now (for instance when a job changed). */
+void http_streams_wake(struct server *s);
+int http_streams_start(struct server *s);
+void http_streams_stop(struct server *s);
 /* Answer with bytes [offset, offset+len) of fd (taken: closed by MHD). */
 void reply_fd(struct req *r, int status, const char *ctype, int fd,
 	      uint64_t offset, uint64_t len);
@@ -142,5 +159,6 @@ void metrics_render(struct metrics *m, struct server *s, struct buf *out);
 extern const struct route system_routes[]; /* http/system.c */
 extern const struct route auth_routes[];   /* auth/api.c */
 extern const struct route files_routes[];  /* files/api.c */
+extern const struct route jobs_routes[];   /* jobs/api.c */
 
 #endif

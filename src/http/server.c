@@ -21,7 +21,7 @@
 static const struct route *const *module_tables(void)
 {
 	static const struct route *const tables[] = {system_routes, auth_routes,
-						     files_routes, NULL};
+						     files_routes, jobs_routes, NULL};
 	return tables;
 }
 
@@ -780,6 +780,8 @@ int server_start(struct server *s, struct err *e)
 	routes_flatten(s);
 	s->metrics = metrics_new(s->nroutes);
 	s->workers = workers_start((int)s->cfg->io_workers);
+	if (http_streams_start(s))
+		return err_set(e, COVE_EINTERNAL, "cannot start the stream ticker");
 	int fd = listen_socket(s->cfg->listen, e);
 	if (fd < 0)
 		return fd;
@@ -811,6 +813,8 @@ void server_stop(struct server *s)
 		MHD_socket lfd = MHD_quiesce_daemon(s->mhd);
 		if (lfd != MHD_INVALID_SOCKET)
 			close(lfd);
+		/* log followers and long polls end now rather than hold us up */
+		http_streams_stop(s);
 		/* Let requests in flight finish (bounded), then close the rest. */
 		for (int i = 0; i < 300 && __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST) > 0; i++)
 			usleep(100 * 1000);
@@ -819,6 +823,11 @@ void server_stop(struct server *s)
 	}
 	workers_stop(s->workers);
 	s->workers = NULL;
+	if (s->streams) {
+		http_streams_stop(s);
+		free(s->streams);
+		s->streams = NULL;
+	}
 	metrics_free(s->metrics);
 	s->metrics = NULL;
 	free(s->routes);

@@ -1,0 +1,827 @@
+/*
+ * model.c - job records: validation of a submission, its durable insert
+ * (group-committed, idempotent), reading records and their history back as
+ * JSON, listing, cancelling. Who may see or touch a job: its owner or an
+ * admin. No HTTP and no processes here.
+ */
+#include "jobs/internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JOB_COLS                                                                \
+	"j.seq, j.id, j.uid, u.username, j.project, j.name, j.app, j.spec, j.queue," \
+	" j.priority, j.cpu_milli, j.memory, j.state, j.reason, j.exit_code,"         \
+	" j.signal, j.attempt, j.host_uid, j.submitted_at, j.started_at,"             \
+	" j.finished_at, j.cpu_ms, j.peak_memory, j.output_files, j.output_error"
+#define JOB_FROM " FROM jobs j LEFT JOIN users u ON u.uid = j.uid "
+
+#define INPUTS_MAX 64
+#define ENV_MAX 128
+#define LABELS_MAX 32
+#define ARGS_MAX 4096
+
+static const char *const TERMINAL[] = {"succeeded", "failed", "cancelled",
+				       "timed_out", "lost", NULL};
+
+int jobs_is_terminal(const char *state)
+{
+	for (int i = 0; TERMINAL[i]; i++)
+		if (!strcmp(state, TERMINAL[i]))
+			return 1;
+	return 0;
+}
+
+void jobrec_free(struct jobrec *r)
+{
+	if (!r)
+		return;
+	free(r->user);
+	free(r->project);
+	free(r->name);
+	free(r->app);
+	json_decref(r->spec);
+	free(r->queue);
+	free(r->reason);
+	free(r->output_error);
+	memset(r, 0, sizeof(*r));
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static void jobrec_read(struct stmt *st, struct jobrec *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->seq = db_int(st, 0);
+	snprintf(r->id, sizeof(r->id), "%s", db_text(st, 1));
+	r->uid = db_int(st, 2);
+	r->user = xstrdup(db_text(st, 3) ? db_text(st, 3) : "");
+	r->project = dup_or_null(db_text(st, 4));
+	r->name = xstrdup(db_text(st, 5));
+	r->app = xstrdup(db_text(st, 6));
+	r->spec = json_loads(db_text(st, 7), 0, NULL);
+	if (!r->spec)
+		r->spec = json_object();
+	r->queue = xstrdup(db_text(st, 8));
+	r->priority = (int)db_int(st, 9);
+	r->cpu_milli = db_int(st, 10);
+	r->memory = db_int(st, 11);
+	snprintf(r->state, sizeof(r->state), "%s", db_text(st, 12));
+	r->reason = xstrdup(db_text(st, 13));
+	r->has_exit = !db_is_null(st, 14);
+	r->exit_code = (int)db_int(st, 14);
+	r->signal = (int)db_int(st, 15);
+	r->attempt = (int)db_int(st, 16);
+	r->host_uid = db_int(st, 17);
+	r->submitted_ms = db_int(st, 18);
+	r->started_ms = db_int(st, 19);
+	r->finished_ms = db_int(st, 20);
+	r->cpu_ms = db_is_null(st, 21) ? -1 : db_int(st, 21);
+	r->peak_memory = db_is_null(st, 22) ? -1 : db_int(st, 22);
+	r->output_files = db_is_null(st, 23) ? -1 : db_int(st, 23);
+	r->output_error = dup_or_null(db_text(st, 24));
+}
+
+int jobrec_load(struct dbconn *c, const char *id, struct jobrec *r,
+		struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(c, &st, e, "SELECT " JOB_COLS JOB_FROM "WHERE j.id = ?", "s",
+			  id);
+	if (rc)
+		return rc;
+	rc = db_step(st, e);
+	if (rc == 1)
+		jobrec_read(st, r);
+	db_done(st);
+	if (rc == 0)
+		return err_set(e, COVE_ENOENT, "no such job: %.40s", id);
+	return rc < 0 ? rc : 0;
+}
+
+static json_t *spec_get(const struct jobrec *r, const char *key)
+{
+	json_t *v = json_object_get(r->spec, key);
+	return v ? json_incref(v) : json_null();
+}
+
+json_t *jobrec_json(const struct jobrec *r)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_string(r->id));
+	json_object_set_new(o, "name", json_string(r->name));
+	json_object_set_new(o, "app", json_string(r->app));
+	json_object_set_new(o, "user", json_string(r->user ? r->user : ""));
+	json_object_set_new(o, "project", r->project ? json_string(r->project) : json_null());
+	json_object_set_new(o, "queue", json_string(r->queue));
+	json_object_set_new(o, "priority", json_integer(r->priority));
+	json_object_set_new(o, "state", json_string(r->state));
+	json_object_set_new(o, "reason", json_string(r->reason ? r->reason : ""));
+	json_object_set_new(o, "exit_code", r->has_exit ? json_integer(r->exit_code) : json_null());
+	json_object_set_new(o, "signal", r->signal ? json_integer(r->signal) : json_null());
+	json_object_set_new(o, "args", spec_get(r, "args"));
+	json_object_set_new(o, "inputs", spec_get(r, "inputs"));
+	json_object_set_new(o, "output", spec_get(r, "output"));
+	json_object_set_new(o, "overwrite", spec_get(r, "overwrite"));
+	json_object_set_new(o, "env", spec_get(r, "env"));
+	json_object_set_new(o, "labels", spec_get(r, "labels"));
+	json_t *res = json_object();
+	json_object_set_new(res, "cpu", json_real((double)r->cpu_milli / 1000.0));
+	json_object_set_new(res, "memory", json_integer(r->memory));
+	json_object_set_new(res, "time", spec_get(r, "time"));
+	json_object_set_new(res, "pids", spec_get(r, "pids"));
+	json_object_set_new(res, "scratch", spec_get(r, "scratch"));
+	json_object_set_new(o, "resources", res);
+	json_set_time_ms(o, "submitted_at", r->submitted_ms);
+	json_set_time_ms(o, "started_at", r->started_ms);
+	json_set_time_ms(o, "finished_at", r->finished_ms);
+	json_t *use = json_object();
+	json_object_set_new(use, "cpu_seconds",
+			    r->cpu_ms >= 0 ? json_real((double)r->cpu_ms / 1000.0) : json_null());
+	json_object_set_new(use, "peak_memory",
+			    r->peak_memory >= 0 ? json_integer(r->peak_memory) : json_null());
+	json_object_set_new(o, "usage", use);
+	json_object_set_new(o, "attempt", json_integer(r->attempt));
+	json_object_set_new(o, "output_files",
+			    r->output_files >= 0 ? json_integer(r->output_files) : json_null());
+	json_object_set_new(o, "output_error",
+			    r->output_error ? json_string(r->output_error) : json_null());
+	return o;
+}
+
+int job_set_state(struct dbconn *c, const char *id, const char *state,
+		  const char *reason, struct err *e)
+{
+	int64_t now = time_now_ms();
+	int rc = db_exec(c, e, "UPDATE jobs SET state = ?, reason = ? WHERE id = ?",
+			 "sss", state, reason ? reason : "", id);
+	if (rc < 0)
+		return rc;
+	rc = db_exec(c, e, "INSERT INTO job_events(job, at, state, reason) VALUES (?,?,?,?)",
+		     "siss", id, now, state, reason ? reason : "");
+	return rc < 0 ? rc : 0;
+}
+
+/* ---- reading ----------------------------------------------------------------- */
+
+static int may_see(const struct actor *act, const struct jobrec *r)
+{
+	return act->admin || act->uid == r->uid;
+}
+
+static json_t *history_json(struct dbconn *c, const char *id)
+{
+	json_t *h = json_array();
+	struct stmt *st;
+	if (db_query(c, &st, NULL,
+		     "SELECT at, state, reason FROM job_events WHERE job = ? ORDER BY at, rowid",
+		     "s", id))
+		return h;
+	while (db_step(st, NULL) == 1) {
+		json_t *ev = json_object();
+		json_set_time_ms(ev, "at", db_int(st, 0));
+		json_object_set_new(ev, "state", json_string(db_text(st, 1)));
+		json_object_set_new(ev, "reason", json_string(db_text(st, 2)));
+		json_array_append_new(h, ev);
+	}
+	db_done(st);
+	return h;
+}
+
+int jobs_get(struct jobs *j, struct dbconn *c, const struct actor *act,
+	     const char *id, json_t **out, struct err *e)
+{
+	struct jobrec r;
+	int rc = jobrec_load(c, id, &r, e);
+	if (rc)
+		return rc;
+	if (!may_see(act, &r)) {
+		jobrec_free(&r);
+		/* not even whether it exists */
+		return err_set(e, COVE_ENOENT, "no such job: %.40s", id);
+	}
+	*out = jobrec_json(&r);
+	json_object_set_new(*out, "history", history_json(c, id));
+	jobrec_free(&r);
+	return 0;
+}
+
+int jobs_log_path(struct jobs *j, struct dbconn *c, const struct actor *act,
+		  const char *id, char **path, struct err *e)
+{
+	struct jobrec r;
+	int rc = jobrec_load(c, id, &r, e);
+	if (rc)
+		return rc;
+	if (!may_see(act, &r)) {
+		jobrec_free(&r);
+		return err_set(e, COVE_ENOENT, "no such job: %.40s", id);
+	}
+	*path = job_log_path(j, id, jobs_is_terminal(r.state));
+	jobrec_free(&r);
+	return 0;
+}
+
+static int valid_state(const char *s)
+{
+	static const char *const all[] = {"queued", "starting", "running", "succeeded",
+					  "failed", "cancelled", "timed_out", "lost",
+					  NULL};
+	for (int i = 0; all[i]; i++)
+		if (!strcmp(s, all[i]))
+			return 1;
+	return 0;
+}
+
+int jobs_list(struct jobs *j, struct dbconn *c, const struct actor *act,
+	      const struct jobs_filter *f, json_t **out, struct err *e)
+{
+	if (f->state && !valid_state(f->state))
+		return err_set(e, COVE_EINVAL,
+			       "unknown state '%.40s' (queued, starting, running, succeeded, "
+			       "failed, cancelled, timed_out, lost)",
+			       f->state);
+	if (f->user && !act->admin && strcmp(f->user, act->username))
+		return err_set(e, COVE_EPERM,
+			       "permission denied: only administrators list other users' jobs");
+	int64_t after = INT64_MAX;
+	if (f->cursor && *f->cursor) {
+		char *end;
+		after = strtoll(f->cursor, &end, 10);
+		if (*end || after <= 0)
+			return err_set(e, COVE_EINVAL, "malformed cursor");
+	}
+	/* newest first; admins see everyone unless they filter */
+	struct buf sql = {0};
+	buf_adds(&sql, "SELECT " JOB_COLS JOB_FROM "WHERE j.seq < ?"
+		       " AND (? IS NULL OR j.state = ?) AND (? IS NULL OR j.queue = ?)"
+		       " AND (? IS NULL OR u.username = ?) AND (? OR j.uid = ?)"
+		       " ORDER BY j.seq DESC LIMIT ?");
+	struct stmt *st;
+	const char *user = f->user;
+	int rc = db_query(c, &st, e, buf_str(&sql), "isssssssiii", after, f->state,
+			  f->state, f->queue, f->queue, user, user, (int64_t)act->admin,
+			  act->uid, (int64_t)f->limit + 1);
+	buf_free(&sql);
+	if (rc)
+		return rc;
+	json_t *items = json_array();
+	int n = 0;
+	int64_t last = 0;
+	int more = 0;
+	while ((rc = db_step(st, e)) == 1) {
+		if (n == f->limit) {
+			more = 1;
+			break;
+		}
+		struct jobrec r;
+		jobrec_read(st, &r);
+		last = r.seq;
+		json_array_append_new(items, jobrec_json(&r));
+		jobrec_free(&r);
+		n++;
+	}
+	db_done(st);
+	if (rc < 0) {
+		json_decref(items);
+		return rc;
+	}
+	*out = json_object();
+	json_object_set_new(*out, "items", items);
+	if (more) {
+		char cur[24];
+		snprintf(cur, sizeof(cur), "%lld", (long long)last);
+		json_object_set_new(*out, "next_cursor", json_string(cur));
+	} else {
+		json_object_set_new(*out, "next_cursor", json_null());
+	}
+	return 0;
+}
+
+/* ---- submission ------------------------------------------------------------------ */
+
+/* "2G", "512M", "1.5G", 1073741824 -> bytes; -1 on bad input. */
+int64_t job_size_value(const json_t *v)
+{
+	if (json_is_integer(v))
+		return json_integer_value(v) > 0 ? json_integer_value(v) : -1;
+	if (!json_is_string(v))
+		return -1;
+	const char *s = json_string_value(v);
+	char *end;
+	double x = strtod(s, &end);
+	if (end == s || !(x > 0) || !isfinite(x))
+		return -1;
+	double mult = 1;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'K': mult = 1024.0; end++; break;
+	case 'M': mult = 1024.0 * 1024; end++; break;
+	case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+	case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+	default: return -1;
+	}
+	if (*end == 'i' || *end == 'I')
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end || x * mult > 9e18)
+		return -1;
+	return (int64_t)(x * mult);
+}
+
+static int64_t time_value(const json_t *v)
+{
+	if (json_is_integer(v))
+		return json_integer_value(v) > 0 ? json_integer_value(v) : -1;
+	if (json_is_string(v))
+		return duration_parse(json_string_value(v));
+	return -1;
+}
+
+static int env_key_ok(const char *k)
+{
+	if (!*k || strlen(k) > 128 || !(isalpha((unsigned char)*k) || *k == '_'))
+		return 0;
+	for (; *k; k++)
+		if (!isalnum((unsigned char)*k) && *k != '_')
+			return 0;
+	return 1;
+}
+
+/* An object of string values: keys checked by key_ok when given. */
+static int string_map(json_t *v, const char *what, int max, int env,
+		      struct err *e)
+{
+	if (!json_is_object(v))
+		return err_set(e, COVE_EINVAL, "'%s' must be an object of strings", what);
+	if ((int)json_object_size(v) > max)
+		return err_set(e, COVE_EINVAL, "'%s' has more than %d entries", what, max);
+	const char *k;
+	json_t *x;
+	json_object_foreach(v, k, x)
+	{
+		if (!json_is_string(x))
+			return err_set(e, COVE_EINVAL, "'%s.%.60s' must be a string", what, k);
+		if (env && !env_key_ok(k))
+			return err_set(e, COVE_EINVAL,
+				       "environment variable name '%.60s' is not valid "
+				       "([A-Za-z_][A-Za-z0-9_]*)",
+				       k);
+		if (!env && (!*k || strlen(k) > 63))
+			return err_set(e, COVE_EINVAL, "label names are 1 to 63 bytes");
+		if (strlen(json_string_value(x)) > 4096)
+			return err_set(e, COVE_EINVAL, "'%s.%.60s' is longer than 4096 bytes",
+				       what, k);
+	}
+	return 0;
+}
+
+static int path_within(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+	if (!strcmp(outer, "/"))
+		return 1;
+	return !strncmp(inner, outer, n) && (inner[n] == '\0' || inner[n] == '/');
+}
+
+/* What one submission becomes, validated. */
+struct submit {
+	struct jobrec rec;
+	const char *idem_key;
+	char idem_hash[65];
+	int replayed;
+	char existing[JOB_ID_LEN];
+};
+
+static int insert_fn(struct dbconn *c, void *arg, struct err *e)
+{
+	struct submit *s = arg;
+	struct jobrec *r = &s->rec;
+	char *spec = json_dumps(r->spec, JSON_COMPACT);
+	int rc = db_exec(c, e,
+			 "INSERT INTO jobs(id, uid, project, name, app, spec, queue, priority,"
+			 " cpu_milli, memory, state, reason, submitted_at, idem_key, idem_hash)"
+			 " VALUES (?,?,?,?,?,?,?,?,?,?,'queued','submitted',?,?,?)",
+			 "sisssssiiiiss", r->id, r->uid, r->project, r->name, r->app, spec,
+			 r->queue, (int64_t)r->priority, r->cpu_milli, r->memory,
+			 r->submitted_ms, s->idem_key, s->idem_key ? s->idem_hash : NULL);
+	free(spec);
+	if (rc == COVE_EEXIST && s->idem_key) {
+		/* a retry: answer with the first submission */
+		struct stmt *st;
+		if ((rc = db_query(c, &st, e,
+				   "SELECT id, idem_hash FROM jobs WHERE uid = ? AND idem_key = ?",
+				   "is", r->uid, s->idem_key)))
+			return rc;
+		if ((rc = db_step(st, e)) == 1) {
+			snprintf(s->existing, sizeof(s->existing), "%s", db_text(st, 0));
+			if (strcmp(db_text(st, 1) ? db_text(st, 1) : "", s->idem_hash))
+				rc = err_set(e, COVE_ECONFLICT,
+					     "this Idempotency-Key was used for a different "
+					     "request; use a new key");
+			else
+				rc = 0;
+			s->replayed = 1;
+		} else if (rc == 0) {
+			rc = err_set(e, COVE_EINTERNAL, "idempotency record vanished");
+		}
+		db_done(st);
+		return rc < 0 ? rc : 0;
+	}
+	if (rc < 0)
+		return rc;
+	rc = db_exec(c, e, "INSERT INTO job_events(job, at, state, reason) VALUES (?,?,'queued','submitted')",
+		     "si", r->id, r->submitted_ms);
+	return rc < 0 ? rc : 0;
+}
+
+/* The caller's role in project (NULL when not a member). */
+static int project_role(struct dbconn *c, const char *project, int64_t uid,
+			char role[16], struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT p.name, m.role FROM projects p LEFT JOIN project_members m"
+			  " ON m.project = p.name AND m.uid = ? WHERE p.name = ?",
+			  "is", uid, project);
+	if (rc)
+		return rc;
+	rc = db_step(st, e);
+	role[0] = '\0';
+	if (rc == 1 && db_text(st, 1))
+		snprintf(role, 16, "%s", db_text(st, 1));
+	db_done(st);
+	if (rc == 0)
+		return err_set(e, COVE_ENOENT, "no such project: %.64s", project);
+	return rc < 0 ? rc : 0;
+}
+
+/* Validate req into s (reads the catalog, checks inputs and output). */
+static int submit_prepare(struct jobs *j, struct dbconn *c, const struct actor *act,
+			  json_t *req, struct submit *s, struct err *e)
+{
+	static const char *const allowed[] = {
+		"app", "script", "args", "inputs", "output", "overwrite", "env", "cpu",
+		"memory", "time", "pids", "scratch", "queue", "priority", "name",
+		"labels", "project", NULL};
+	int rc = json_only_fields(req, allowed, e);
+	if (rc)
+		return rc;
+	struct jobrec *r = &s->rec;
+	const char *app, *script = NULL, *output = NULL, *queue = NULL, *name = NULL,
+			 *project = NULL;
+	if ((rc = json_req_str(req, "app", &app, e)) ||
+	    (rc = json_opt_str(req, "script", &script, e)) ||
+	    (rc = json_opt_str(req, "output", &output, e)) ||
+	    (rc = json_opt_str(req, "queue", &queue, e)) ||
+	    (rc = json_opt_str(req, "name", &name, e)) ||
+	    (rc = json_opt_str(req, "project", &project, e)))
+		return rc;
+	json_t *command = NULL, *appenv = NULL;
+	char input_kind[8];
+	if ((rc = app_load(c, app, &command, &appenv, input_kind, e)))
+		return rc;
+	json_decref(command);
+	json_decref(appenv);
+
+	id_new(r->id);
+	r->uid = act->uid;
+	r->user = xstrdup(act->username);
+	r->app = xstrdup(app);
+	r->submitted_ms = time_now_ms();
+	r->attempt = 1;
+	r->cpu_ms = r->peak_memory = r->output_files = -1;
+	snprintf(r->state, sizeof(r->state), "queued");
+	r->reason = xstrdup("submitted");
+	if (name && (strlen(name) > 128 || !utf8_valid(name, strlen(name))))
+		return err_set(e, COVE_EINVAL, "'name' is at most 128 bytes of UTF-8");
+	r->name = xstrdup(name ? name : "");
+	r->spec = json_object();
+
+	/* what to run: args (an array of strings) or a script */
+	json_t *args = json_object_get(req, "args");
+	if (args && script)
+		return err_set(e, COVE_EINVAL, "give 'script' or 'args', not both");
+	json_t *argv = json_array();
+	json_object_set_new(r->spec, "args", argv);
+	if (script) {
+		json_array_append_new(argv, json_string(script));
+	} else if (args) {
+		if (!json_is_array(args) || json_array_size(args) > ARGS_MAX)
+			return err_set(e, COVE_EINVAL,
+				       "'args' must be an array of at most %d strings", ARGS_MAX);
+		size_t i;
+		json_t *a;
+		json_array_foreach(args, i, a)
+		{
+			if (!json_is_string(a))
+				return err_set(e, COVE_EINVAL, "'args' must contain strings only");
+			json_array_append(argv, a);
+		}
+	}
+	if (!json_array_size(argv) && !strcmp(input_kind, "script"))
+		return err_set(e, COVE_EINVAL, "app '%s' needs a script: give 'script' (or "
+					       "'args') with the commands to run", app);
+
+	/* queue and resources */
+	if (!queue)
+		queue = "default";
+	pthread_mutex_lock(&j->mu);
+	int qi = queue_index(j, queue);
+	struct qconf q;
+	if (qi >= 0) {
+		q = j->queues[qi];
+		q.users = json_incref(q.users);
+		q.groups = json_incref(q.groups);
+	}
+	pthread_mutex_unlock(&j->mu);
+	if (qi < 0)
+		return err_set(e, COVE_ENOENT, "no such queue: %.64s", queue);
+	int ok = act->admin || queue_allows(c, &q, act->username, act->uid);
+	json_decref(q.users);
+	json_decref(q.groups);
+	if (!ok)
+		return err_set(e, COVE_EPERM, "permission denied: queue '%s' is not open to you",
+			       queue);
+	r->queue = xstrdup(queue);
+
+	json_t *v;
+	r->cpu_milli = q.def_cpu_milli;
+	if ((v = json_object_get(req, "cpu"))) {
+		if (!json_is_number(v) || !(json_number_value(v) > 0) ||
+		    json_number_value(v) > 1024)
+			return err_set(e, COVE_EINVAL, "'cpu' must be a number of cores above 0");
+		r->cpu_milli = (int64_t)ceil(json_number_value(v) * 1000.0);
+	}
+	r->memory = q.def_memory;
+	if ((v = json_object_get(req, "memory")) && (r->memory = job_size_value(v)) < 0)
+		return err_set(e, COVE_EINVAL, "'memory' must be a size such as \"512M\" or \"2G\"");
+	int64_t tlimit = q.def_time;
+	if ((v = json_object_get(req, "time")) && (tlimit = time_value(v)) <= 0)
+		return err_set(e, COVE_EINVAL, "'time' must be a duration such as \"90s\", \"15m\" or \"2h\"");
+	if (r->cpu_milli > q.max_cpu_milli)
+		return err_set(e, COVE_EINVAL, "asks for %.2f CPUs; queue '%s' allows at most %.2f",
+			       (double)r->cpu_milli / 1000, queue, (double)q.max_cpu_milli / 1000);
+	if (r->memory > q.max_memory)
+		return err_set(e, COVE_EINVAL, "asks for %lld MiB of memory; queue '%s' allows at most %lld MiB",
+			       (long long)(r->memory >> 20), queue, (long long)(q.max_memory >> 20));
+	if (tlimit > q.max_time)
+		return err_set(e, COVE_EINVAL, "asks for %llds; queue '%s' allows at most %llds",
+			       (long long)tlimit, queue, (long long)q.max_time);
+	if (r->cpu_milli > (int64_t)(j->cpus * 1000) || r->memory > j->memory)
+		return err_set(e, COVE_EINVAL,
+			       "asks for %.2f CPUs and %lld MiB; this machine offers jobs %.2f CPUs "
+			       "and %lld MiB",
+			       (double)r->cpu_milli / 1000, (long long)(r->memory >> 20), j->cpus,
+			       (long long)(j->memory >> 20));
+	json_object_set_new(r->spec, "time", json_integer(tlimit));
+	int64_t pids = 1024, scratch = 1LL << 30;
+	if ((v = json_object_get(req, "pids"))) {
+		if (!json_is_integer(v) || json_integer_value(v) < 8 || json_integer_value(v) > 65536)
+			return err_set(e, COVE_EINVAL, "'pids' must be an integer from 8 to 65536");
+		pids = json_integer_value(v);
+	}
+	if ((v = json_object_get(req, "scratch")) && (scratch = job_size_value(v)) < 0)
+		return err_set(e, COVE_EINVAL, "'scratch' must be a size such as \"1G\"");
+	json_object_set_new(r->spec, "pids", json_integer(pids));
+	json_object_set_new(r->spec, "scratch", json_integer(scratch));
+	if ((v = json_object_get(req, "priority"))) {
+		if (!json_is_integer(v) || json_integer_value(v) < -100 || json_integer_value(v) > 100)
+			return err_set(e, COVE_EINVAL, "'priority' must be an integer from -100 to 100");
+		r->priority = (int)json_integer_value(v);
+	}
+
+	/* environment and labels */
+	json_t *env = json_object_get(req, "env");
+	if (env && (rc = string_map(env, "env", ENV_MAX, 1, e)))
+		return rc;
+	json_object_set_new(r->spec, "env", env ? json_deep_copy(env) : json_object());
+	json_t *labels = json_object_get(req, "labels");
+	if (labels && (rc = string_map(labels, "labels", LABELS_MAX, 0, e)))
+		return rc;
+	json_object_set_new(r->spec, "labels", labels ? json_deep_copy(labels) : json_object());
+
+	/* project */
+	if (project) {
+		char role[16];
+		if ((rc = project_role(c, project, act->uid, role, e)))
+			return rc;
+		if (!act->admin && (!role[0] || !strcmp(role, "guest")))
+			return err_set(e, COVE_EPERM,
+				       "permission denied: running jobs in project '%s' needs the "
+				       "developer role or higher",
+				       project);
+		r->project = xstrdup(project);
+	}
+
+	/* inputs: readable by the submitter now (checked again at start) */
+	struct fs_cred cr;
+	if ((rc = fs_cred_load(c, act->uid, act->gid, act->admin, &cr, e)))
+		return rc;
+	json_t *inputs = json_object_get(req, "inputs");
+	json_t *ins = json_array();
+	json_object_set_new(r->spec, "inputs", ins);
+	if (inputs && (!json_is_array(inputs) || json_array_size(inputs) > INPUTS_MAX)) {
+		rc = err_set(e, COVE_EINVAL, "'inputs' must be an array of at most %d paths",
+			     INPUTS_MAX);
+		goto out;
+	}
+	size_t i;
+	json_t *in;
+	json_array_foreach(inputs, i, in)
+	{
+		if (!json_is_string(in)) {
+			rc = err_set(e, COVE_EINVAL, "'inputs' must contain paths (strings)");
+			goto out;
+		}
+		char *p = fs_path_clean(json_string_value(in), e);
+		if (!p) {
+			rc = e->code ? e->code : COVE_EINVAL;
+			goto out;
+		}
+		struct fs_attr a;
+		rc = fs_resolve(c, &cr, p, &a, e);
+		if (!rc && !perm_may(&cr, &a, a.is_dir ? PERM_R | PERM_X : PERM_R))
+			rc = err_set(e, COVE_EPERM, "permission denied: cannot read input '%.200s'", p);
+		if (!rc && !strcmp(p, "/"))
+			rc = err_set(e, COVE_EINVAL, "'/' cannot be an input");
+		for (size_t k = 0; !rc && k < json_array_size(ins); k++) {
+			const char *o = json_string_value(json_array_get(ins, k));
+			if (path_within(p, o) || path_within(o, p))
+				rc = err_set(e, COVE_EINVAL, "inputs '%.200s' and '%.200s' overlap", o, p);
+		}
+		if (rc) {
+			free(p);
+			goto out;
+		}
+		json_array_append_new(ins, json_string(p));
+		free(p);
+	}
+
+	/* output: a new directory, unless overwriting was asked for */
+	int overwrite = 0, present = 0;
+	if ((rc = json_opt_bool(req, "overwrite", &overwrite, &present, e)))
+		goto out;
+	char *outp = output ? fs_path_clean(output, e)
+			    : xasprintf("/home/%s/jobs/%s", act->username, r->id);
+	if (!outp) {
+		rc = e->code ? e->code : COVE_EINVAL;
+		goto out;
+	}
+	if (!strcmp(outp, "/")) {
+		free(outp);
+		rc = err_set(e, COVE_EINVAL, "'/' cannot be the output directory");
+		goto out;
+	}
+	struct fs_attr oa;
+	struct err oe = {0};
+	int orc = fs_resolve(c, &cr, outp, &oa, &oe);
+	if (orc == 0 && !oa.is_dir)
+		rc = err_set(e, COVE_ECONFLICT, "output '%.200s' exists and is not a directory", outp);
+	else if (orc == 0 && !overwrite)
+		rc = err_set(e, COVE_ECONFLICT,
+			     "output directory '%.200s' exists; choose a new one or ask to "
+			     "overwrite (--overwrite)",
+			     outp);
+	else if (orc && orc != COVE_ENOENT)
+		rc = err_set(e, orc, "output '%.200s': %s", outp, oe.msg);
+	for (size_t k = 0; !rc && k < json_array_size(ins); k++) {
+		const char *o = json_string_value(json_array_get(ins, k));
+		if (path_within(outp, o) || path_within(o, outp))
+			rc = err_set(e, COVE_EINVAL, "output '%.200s' overlaps input '%.200s'",
+				     outp, o);
+	}
+	json_object_set_new(r->spec, "output", json_string(outp));
+	json_object_set_new(r->spec, "overwrite", json_boolean(overwrite));
+	free(outp);
+out:
+	fs_cred_free(&cr);
+	return rc;
+}
+
+int jobs_submit(struct jobs *j, const struct actor *act, json_t *req,
+		const char *idem_key, json_t **out, int *replayed, struct err *e)
+{
+	struct submit s;
+	memset(&s, 0, sizeof(s));
+	*replayed = 0;
+	if (idem_key && (!*idem_key || strlen(idem_key) > 255))
+		return err_set(e, COVE_EINVAL, "Idempotency-Key must be 1 to 255 characters");
+	/* backpressure before any work */
+	int mine = 0;
+	int all = engine_count_queued(j, act->uid, &mine);
+	if (all >= j->opt.max_queued || mine >= j->opt.max_queued_user) {
+		e->retry_after = 10;
+		return err_set(e, COVE_ETOOMANY,
+			       mine >= j->opt.max_queued_user
+				       ? "you have %d jobs waiting, the most allowed; retry later"
+				       : "%d jobs are waiting, the most allowed; retry later",
+			       mine >= j->opt.max_queued_user ? mine : all);
+	}
+	struct dbconn *c = db_get(j->db);
+	db_read_begin(c);
+	int rc = submit_prepare(j, c, act, req, &s, e);
+	db_read_end(c);
+	if (rc)
+		goto out;
+	s.idem_key = idem_key;
+	if (idem_key) {
+		char *canon = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+		sha256_hex(canon, strlen(canon), s.idem_hash);
+		free(canon);
+	}
+	if ((rc = db_batch_run(j->batch, c, insert_fn, &s, e)))
+		goto out;
+	if (s.replayed) {
+		*replayed = 1;
+		rc = jobs_get(j, c, act, s.existing, out, e);
+		goto out;
+	}
+	struct qjob q = {0};
+	snprintf(q.id, sizeof(q.id), "%s", s.rec.id);
+	q.s.uid = s.rec.uid;
+	q.s.priority = s.rec.priority;
+	q.s.cpu_milli = s.rec.cpu_milli;
+	q.s.memory = s.rec.memory;
+	/* seq: the row's; read back cheaply by id */
+	int64_t seq = 0;
+	db_query_int(c, NULL, &seq, "SELECT seq FROM jobs WHERE id = ?", "s", s.rec.id);
+	q.s.seq = seq;
+	s.rec.seq = seq;
+	pthread_mutex_lock(&j->mu);
+	q.s.queue = queue_index(j, s.rec.queue);
+	q.s.project = s.rec.project ? project_index(j, s.rec.project) : -1;
+	pthread_mutex_unlock(&j->mu);
+	engine_enqueue(j, &q);
+	*out = jobrec_json(&s.rec);
+	json_t *h = json_array();
+	json_t *ev = json_object();
+	json_set_time_ms(ev, "at", s.rec.submitted_ms);
+	json_object_set_new(ev, "state", json_string("queued"));
+	json_object_set_new(ev, "reason", json_string("submitted"));
+	json_array_append_new(h, ev);
+	json_object_set_new(*out, "history", h);
+out:
+	db_put(j->db, c);
+	jobrec_free(&s.rec);
+	return rc;
+}
+
+static int cancel_queued_fn(struct dbconn *c, void *arg, struct err *e)
+{
+	const char **a = arg;
+	int rc = db_exec(c, e, "UPDATE jobs SET finished_at = ? WHERE id = ?", "is",
+			 time_now_ms(), a[0]);
+	if (rc < 0)
+		return rc;
+	return job_set_state(c, a[0], "cancelled", a[1], e);
+}
+
+int jobs_cancel(struct jobs *j, const struct actor *act, const char *id,
+		json_t **out, struct err *e)
+{
+	struct dbconn *c = db_get(j->db);
+	struct jobrec r;
+	char *reason = NULL;
+	int rc = jobrec_load(c, id, &r, e);
+	if (rc)
+		goto out_put;
+	if (!may_see(act, &r)) {
+		rc = err_set(e, COVE_ENOENT, "no such job: %.40s", id);
+		goto out;
+	}
+	if (jobs_is_terminal(r.state)) {
+		rc = err_set(e, COVE_ECONFLICT, "job %s is already %s", id, r.state);
+		goto out;
+	}
+	reason = xasprintf("cancelled by %s", act->username);
+	if (engine_unqueue(j, id)) {
+		const char *a[2] = {id, reason};
+		if ((rc = db_batch_run(j->batch, c, cancel_queued_fn, a, e)))
+			goto out;
+		if (j->on_change)
+			j->on_change(j->on_change_arg);
+	} else {
+		db_exec(c, NULL, "UPDATE jobs SET cancel_requested = 1, reason = ? WHERE id = ?",
+			"ss", reason, id);
+		char *dir = job_dir(j, id);
+		if (j->exec)
+			rc = exec_cancel(j->exec, dir, e);
+		free(dir);
+		if (rc)
+			goto out;
+	}
+	rc = jobs_get(j, c, act, id, out, e);
+out:
+	jobrec_free(&r);
+out_put:
+	free(reason);
+	db_put(j->db, c);
+	return rc;
+}
