@@ -9,14 +9,23 @@
  * below because no duckdb.h is installed.
  *
  * Output contract (what a user sees in the job's log):
- *   - each statement whose result has columns prints a CSV table on stdout:
- *     a header line, then one line per row, fields quoted as RFC 4180 says
+ *   - each statement that returns a query result (SELECT, DESCRIBE, SHOW,
+ *     EXPLAIN, PRAGMA, CALL...) prints a CSV table on stdout, even when it
+ *     has no rows; DDL and the row counts of INSERT, UPDATE, DELETE and COPY
+ *     print nothing. A table is a header line, then one line per row,
+ *     fields quoted as RFC 4180 says
  *     (a field holding a comma, a double quote, CR or LF is put in double
  *     quotes, inner quotes doubled); lines end with LF, not CRLF; NULL is an
  *     empty field and the empty string is "" so the two stay apart;
  *   - a blank line separates consecutive result sets;
+ *   - values look as DuckDB's own cast to VARCHAR writes them;
+ *   - results stream: memory stays bounded by a chunk of rows, except for a
+ *     non-SELECT statement (EXECUTE, CALL...) returning types we do not
+ *     decode ourselves, which is materialised (see enum print_mode);
  *   - the first failing statement prints "duckdb: <error> (statement N)" on
- *     stderr (N counts from 1) and the run stops with status 1;
+ *     stderr (N counts from 1; DuckDB's context lines, if any, follow) and
+ *     the run stops with status 1; rows of that statement already printed
+ *     stay printed;
  *   - status 2 when nothing could run: bad usage, unreadable script, no
  *     library, a database that would not open.
  *
@@ -492,6 +501,12 @@ static int print_streaming(struct duck_api *api, duckdb_result *r, FILE *out,
 			fwrite(line.data, 1, line.len, out);
 		}
 		api->destroy_data_chunk(&chunk);
+		if (ferror(out)) {
+			/* Full disk or closed pipe: reading on is wasted work. */
+			*why = xstrdup("cannot write the results");
+			rc = 1;
+			goto out;
+		}
 	}
 	/* A NULL chunk is the end of the result or an error met on the way. */
 	const char *msg = api->result_error(r);
