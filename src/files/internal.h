@@ -22,14 +22,8 @@ struct files {
 	struct store store;
 	unsigned home_mode;
 	char *uploads; /* $DATA/uploads: parts of resumable uploads */
-	/* group commit of upload metadata (ns.c) */
-	pthread_mutex_t commit_mu;
-	pthread_cond_t commit_cv;
-	struct commit_req *commit_head, **commit_tail;
-	int committing;
+	struct db_batcher *batch; /* group commit of upload metadata (ns.c) */
 };
-
-struct commit_req;
 
 struct blob_writer;
 

@@ -1163,15 +1163,8 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-/*
- * Group commit. Every upload's metadata must reach the disk before it is
- * acknowledged, and a SQLite commit costs one fsync of the WAL, made one
- * at a time. So uploads that finish at about the same time commit
- * together: the first becomes the leader, takes every request queued so
- * far, applies each in its own SAVEPOINT (one failure does not undo the
- * others) and commits once; the others wait for their result. Under load
- * one fsync serves many uploads; alone, an upload commits at once.
- */
+/* Uploads that finish at about the same time commit their metadata
+ * together: one WAL fsync for many (db_batch_run). */
 struct commit_req {
 	const struct fs_cred *cr;
 	const char *path;
@@ -1179,66 +1172,12 @@ struct commit_req {
 	const char *sha;
 	int64_t size;
 	int64_t id;
-	int rc;
-	struct err e;
-	int done;
-	struct commit_req *next;
 };
 
-#define GROUP_MAX 256
-
-static int group_commit(struct files *f, struct dbconn *c, struct commit_req *r)
+static int commit_fn(struct dbconn *c, void *arg, struct err *e)
 {
-	pthread_mutex_lock(&f->commit_mu);
-	r->next = NULL;
-	*f->commit_tail = r;
-	f->commit_tail = &r->next;
-	while (!r->done) {
-		if (f->committing) {
-			pthread_cond_wait(&f->commit_cv, &f->commit_mu);
-			continue;
-		}
-		/* Lead: take up to GROUP_MAX queued requests. */
-		f->committing = 1;
-		struct commit_req *batch = f->commit_head, *q = batch, *last = NULL;
-		for (int n = 0; q && n < GROUP_MAX; n++, q = q->next)
-			last = q;
-		f->commit_head = last->next;
-		if (!f->commit_head)
-			f->commit_tail = &f->commit_head;
-		last->next = NULL;
-		pthread_mutex_unlock(&f->commit_mu);
-
-		struct err te = {0};
-		int trc = db_begin(c, &te);
-		for (q = batch; q; q = q->next) {
-			if (trc) {
-				q->rc = trc;
-				q->e = te;
-				continue;
-			}
-			db_exec(c, NULL, "SAVEPOINT upload", NULL);
-			q->rc = commit_blob_tx(c, q->cr, q->path, q->mode, q->sha, q->size, &q->id,
-					       &q->e);
-			if (q->rc)
-				db_exec(c, NULL, "ROLLBACK TO upload", NULL);
-			db_exec(c, NULL, "RELEASE upload", NULL);
-		}
-		if (!trc && (trc = db_commit(c, &te)))
-			for (q = batch; q; q = q->next)
-				if (!q->rc) {
-					q->rc = trc;
-					q->e = te;
-				}
-
-		pthread_mutex_lock(&f->commit_mu);
-		for (q = batch; q; q = q->next)
-			q->done = 1;
-		f->committing = 0;
-		pthread_cond_broadcast(&f->commit_cv);
-	}
-	pthread_mutex_unlock(&f->commit_mu);
-	return r->rc;
+	struct commit_req *q = arg;
+	return commit_blob_tx(c, q->cr, q->path, q->mode, q->sha, q->size, &q->id, e);
 }
 
 static int commit_blob(struct files *f, struct dbconn *c, const struct fs_cred *cr,
@@ -1246,10 +1185,8 @@ static int commit_blob(struct files *f, struct dbconn *c, const struct fs_cred *
 		       int64_t *id_out, struct err *e)
 {
 	struct commit_req r = {.cr = cr, .path = path, .mode = mode, .sha = sha, .size = size};
-	int rc = group_commit(f, c, &r);
-	if (rc)
-		err_set(e, rc, "%s", r.e.msg);
-	else
+	int rc = db_batch_run(f->batch, c, commit_fn, &r, e);
+	if (!rc)
 		*id_out = r.id;
 	return rc;
 }
@@ -1443,9 +1380,7 @@ int files_open(struct files **out, struct db *db, const char *data_dir,
 	f->home_mode = home_mode;
 	int rc = store_init(&f->store, data_dir, e);
 	f->uploads = xasprintf("%s/uploads", data_dir);
-	pthread_mutex_init(&f->commit_mu, NULL);
-	pthread_cond_init(&f->commit_cv, NULL);
-	f->commit_tail = &f->commit_head;
+	f->batch = db_batcher_new();
 	if (!rc && mkdir(f->uploads, 0700) < 0 && errno != EEXIST)
 		rc = err_set(e, COVE_EIO, "cannot create %s: %s", f->uploads, strerror(errno));
 	if (rc) {
@@ -1461,10 +1396,7 @@ void files_close(struct files *f)
 	if (!f)
 		return;
 	store_free(&f->store);
-	if (f->uploads) {
-		pthread_mutex_destroy(&f->commit_mu);
-		pthread_cond_destroy(&f->commit_cv);
-	}
+	db_batcher_free(f->batch);
 	free(f->uploads);
 	free(f);
 }
