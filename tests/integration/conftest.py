@@ -76,6 +76,7 @@ class Server:
         """Stop the server; returns its exit status."""
         if not self.proc or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else 0
+        self.cancel_jobs()
         self.proc.send_signal(sig)
         try:
             self.proc.wait(timeout)
@@ -85,6 +86,24 @@ class Server:
             raise AssertionError("cove serve did not stop within %ds" % timeout)
         self.log.close()
         return self.proc.returncode
+
+    def cancel_jobs(self):
+        """Jobs outlive a stopped server (the next start re-adopts them):
+        cancel what a test left running so that nothing lingers."""
+        try:
+            tok = self.admin_token()
+            for state in ("running", "starting", "queued"):
+                items = self.get("/v1/jobs?limit=1000&state=" + state, tok, timeout=10).json()["items"]
+                for j in items:
+                    self.post("/v1/jobs/%s/cancel" % j["id"], tok, timeout=10)
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                r = self.get("/v1/jobs?limit=1&state=running", tok, timeout=10).json()["items"]
+                if not r:
+                    break
+                time.sleep(0.1)
+        except Exception:
+            pass
 
     def kill(self):
         self.proc.kill()

@@ -33,6 +33,14 @@ def fresh(s, admin, user_tok, ctx):
         "path": "/home/%s/%s" % (ctx["self"], unique("sess"))}).json()["id"]
     ctx["volume"] = unique("vol")
     s.post("/v1/volumes", admin, json={"name": ctx["volume"]})
+    r = s.post("/v1/jobs", user_tok, json={"app": "bash", "script": "sleep 60", "cpu": 0.1,
+                                         "time": "90s"})
+    assert r.status_code == 201, r.text
+    ctx["job"] = r.json()["id"]
+    ctx["app"] = unique("app")
+    s.post("/v1/apps", admin, json={"name": ctx["app"], "command": ["/bin/true"]})
+    ctx["queue"] = unique("q")
+    s.post("/v1/queues", admin, json={"name": ctx["queue"]})
     ctx["doomed"] = unique("doomed")
     r = s.req("PUT", "/v1/fs/home/%s/%s" % (ctx["self"], ctx["doomed"]), user_tok, data=b"bye")
     assert r.status_code in (200, 201), r.text
@@ -123,6 +131,23 @@ MATRIX = [
     ("DELETE", "/v1/shares/{share}", None, {ANON: 401, OTHER: 404, USER: 204, ADMIN: 404}),
     ("GET", "/s/{sharetoken}", None, {ANON: 200, OTHER: 200, USER: 200, ADMIN: 200}),
     ("GET", "/s/{sharetoken}/missing", None, {ANON: 404, OTHER: 404, USER: 404, ADMIN: 404}),
+    ("POST", "/v1/jobs", {"app": "bash", "script": "true", "cpu": 0.1},
+     {ANON: 401, OTHER: 201, USER: 201, ADMIN: 201}),
+    ("GET", "/v1/jobs", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/v1/jobs/{job}", None, {ANON: 401, OTHER: 404, USER: 200, ADMIN: 200}),
+    ("GET", "/v1/jobs/{job}/logs", None, {ANON: 401, OTHER: 404, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/jobs/{job}/cancel", None, {ANON: 401, OTHER: 404, USER: 200, ADMIN: 409}),
+    ("GET", "/v1/apps", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/apps", lambda: {"name": unique("app"), "command": ["/bin/true"]},
+     {ANON: 401, OTHER: 403, USER: 403, ADMIN: 201}),
+    ("GET", "/v1/apps/bash", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("PUT", "/v1/apps/{app}", {"command": ["/bin/true"]}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("DELETE", "/v1/apps/{app}", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 204}),
+    ("GET", "/v1/queues", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/queues", lambda: {"name": unique("q")}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 201}),
+    ("GET", "/v1/queues/default", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("PATCH", "/v1/queues/{queue}", {"priority": 1}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("DELETE", "/v1/queues/{queue}", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 204}),
 ]
 
 
