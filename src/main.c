@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "core/core.h"
 #include "db/db.h"
+#include "exec/exec.h"
 #include "files/files.h"
 #include "http/http.h"
 
@@ -191,6 +192,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "serve"))
 		return cmd_serve(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "__shim"))
+		return exec_shim_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "routes")) {
 		server_print_routes(stdout);
 		return 0;
