@@ -220,6 +220,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "serve"))
 		return cmd_serve(argc - 1, argv + 1);
+	/* hidden: the job supervisor, and DuckDB inside a sandbox */
+	if (!strcmp(argv[1], "__shim"))
+		return exec_shim_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "__duckdb"))
 		return exec_duckdb_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "routes")) {

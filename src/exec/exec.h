@@ -55,6 +55,10 @@ struct exec_spec {
 	int64_t tmp_bytes;    /* size of the private /tmp */
 	int64_t time_limit;   /* wall seconds; 0: unlimited */
 	int network;          /* 1: share the host's network */
+	/* Added with the local executor; zero keeps the defaults. */
+	const char *group_name; /* name of gid_inside in /etc/group (user_name) */
+	int64_t file_bytes;   /* largest file the job may write; 0: unlimited */
+	int64_t log_bytes;    /* cap of DIR/log; 0: 64 MiB */
 };
 
 /* How a job ended, from DIR/status.json. */
@@ -101,9 +105,16 @@ const char *exec_local_limits(const struct exec_local *x);
 void exec_local_capacity(const struct exec_local *x, double *cpus,
 			 int64_t *mem_bytes);
 
-/* Write spec to spec->dir, start its shim, and return at once. */
+/* Write spec to spec->dir, start its shim, and return at once.
+ * The shim is the caller's child: once h->fd reports end of file, call
+ * exec_reap (or waitpid h->pid yourself) so that it does not linger as a
+ * zombie. */
 int exec_start(struct exec_local *x, const struct exec_spec *spec,
 	       struct exec_handle *h, struct err *e);
+
+/* Close h->fd and collect the shim if it is our child and has exited
+ * (never blocks; a shim adopted after a restart is not our child). */
+void exec_reap(struct exec_handle *h);
 
 /*
  * After a restart: is the shim of the job in dir still alive? 1 = yes (h

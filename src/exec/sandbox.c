@@ -1,0 +1,243 @@
+/*
+ * sandbox.c - the bubblewrap command line of a job, and the generated files
+ * of its /etc.
+ *
+ * What a job sees: a tmpfs root holding a read-only /usr (with /bin, /sbin,
+ * /lib, /lib64 as symlinks into it), a curated read-only /etc (the dynamic
+ * linker's cache, certificates, time zone, fonts, interpreters' site files,
+ * and generated passwd/group/hosts naming only the job's user), a new /proc
+ * of its own pid namespace, a minimal /dev, a size-limited private /tmp,
+ * and exactly the mounts of its spec. Nothing else of the host: no /home,
+ * /root, /var, /run, /sys, /etc/shadow.
+ *
+ * Must not: pass a host path the spec did not name, or any fd beyond the
+ * fixed SANDBOX_FD_* numbers. Paths and names were checked by spec.c.
+ */
+#include "exec/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Host /etc entries bound read-only when present. Each earns its place:
+ * ld.so (every binary), alternatives (BLAS and LAPACK for Octave and NumPy
+ * resolve through it), localtime/timezone, ssl and ca-certificates (HTTPS
+ * when the network is allowed), mime.types and magic (file type guessing),
+ * fonts (plots), nsswitch/gai/host.conf/protocols/services (name lookups),
+ * octaverc and python3* (their site configuration), terminfo/inputrc
+ * (interactive tools behave), os-release (libraries ask what they run on). */
+static const char *const sandbox_etc[] = {
+	"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime",
+	"timezone", "ssl/certs", "ssl/openssl.cnf", "ca-certificates",
+	"ca-certificates.conf", "mime.types", "magic", "magic.mime", "fonts",
+	"nsswitch.conf", "gai.conf", "host.conf", "protocols", "services",
+	"octaverc", "python3", "python3.11", "python3.12", "python3.13",
+	"matplotlibrc", "terminfo", "inputrc", "os-release", "locale.alias",
+	"bash.bashrc", "profile", "environment", "mailcap", "papersize",
+};
+
+struct argv_b {
+	char **v;
+	size_t n, cap;
+};
+
+static void av_add(struct argv_b *a, const char *s)
+{
+	if (a->n + 2 > a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->v = xrealloc(a->v, a->cap * sizeof *a->v);
+	}
+	a->v[a->n++] = xstrdup(s);
+	a->v[a->n] = NULL;
+}
+
+static void av_add2(struct argv_b *a, const char *x, const char *y)
+{
+	av_add(a, x);
+	av_add(a, y);
+}
+
+static void av_add3(struct argv_b *a, const char *x, const char *y,
+		    const char *z)
+{
+	av_add(a, x);
+	av_add(a, y);
+	av_add(a, z);
+}
+
+static void av_addi(struct argv_b *a, int64_t v)
+{
+	char s[32];
+	snprintf(s, sizeof s, "%lld", (long long)v);
+	av_add(a, s);
+}
+
+static int env_has(char *const *env, const char *key)
+{
+	size_t k = strlen(key);
+	for (; env && *env; env++)
+		if (!strncmp(*env, key, k) && (*env)[k] == '=')
+			return 1;
+	return 0;
+}
+
+static void av_env(struct argv_b *a, char *const *env, const char *key,
+		   const char *val)
+{
+	if (!env_has(env, key))
+		av_add3(a, "--setenv", key, val);
+}
+
+char **sandbox_argv(const struct exec_spec *s)
+{
+	struct argv_b a = {0};
+	av_add(&a, EXEC_BWRAP);
+	/* Namespaces. Without --unshare-net the job shares the host's. */
+	av_add(&a, "--unshare-user");
+	av_add(&a, "--unshare-pid");
+	av_add(&a, "--unshare-ipc");
+	av_add(&a, "--unshare-uts");
+	av_add(&a, "--unshare-cgroup-try");
+	if (!s->network)
+		av_add(&a, "--unshare-net");
+	av_add(&a, "--uid");
+	av_addi(&a, s->uid_inside);
+	av_add(&a, "--gid");
+	av_addi(&a, s->gid_inside);
+	av_add2(&a, "--hostname", s->job_id);
+	/* Dies with the shim; no controlling terminal (TIOCSTI); no caps. */
+	av_add(&a, "--die-with-parent");
+	av_add(&a, "--new-session");
+	av_add2(&a, "--cap-drop", "ALL");
+
+	/* The file system. */
+	av_add3(&a, "--ro-bind", "/usr", "/usr");
+	static const char *const links[][2] = {
+		{"usr/bin", "/bin"},     {"usr/sbin", "/sbin"},
+		{"usr/lib", "/lib"},     {"usr/lib64", "/lib64"},
+		{"usr/lib32", "/lib32"}, {"usr/libx32", "/libx32"},
+	};
+	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+		char *target = xasprintf("/%s", links[i][0]);
+		if (access(target, F_OK) == 0)
+			av_add3(&a, "--symlink", links[i][0], links[i][1]);
+		free(target);
+	}
+	for (size_t i = 0; i < sizeof sandbox_etc / sizeof sandbox_etc[0]; i++) {
+		char *p = xasprintf("/etc/%s", sandbox_etc[i]);
+		av_add3(&a, "--ro-bind-try", p, p);
+		free(p);
+	}
+	if (s->network)
+		av_add3(&a, "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf");
+	char fd[16];
+	snprintf(fd, sizeof fd, "%d", SANDBOX_FD_PASSWD);
+	av_add3(&a, "--ro-bind-data", fd, "/etc/passwd");
+	snprintf(fd, sizeof fd, "%d", SANDBOX_FD_GROUP);
+	av_add3(&a, "--ro-bind-data", fd, "/etc/group");
+	snprintf(fd, sizeof fd, "%d", SANDBOX_FD_HOSTS);
+	av_add3(&a, "--ro-bind-data", fd, "/etc/hosts");
+	av_add2(&a, "--proc", "/proc");
+	av_add2(&a, "--dev", "/dev");
+	av_add(&a, "--size");
+	av_addi(&a, s->tmp_bytes > 0 ? s->tmp_bytes : EXEC_TMP_BYTES_DEFAULT);
+	av_add2(&a, "--tmpfs", "/tmp");
+	av_add3(&a, "--symlink", "../tmp", "/var/tmp");
+	for (int i = 0; i < s->nmounts; i++)
+		av_add3(&a, s->mounts[i].writable ? "--bind" : "--ro-bind",
+			s->mounts[i].host, s->mounts[i].inside);
+	av_add2(&a, "--chdir", s->cwd && *s->cwd ? s->cwd : "/");
+
+	/* The environment: only what the spec says, plus sane defaults. */
+	av_add(&a, "--clearenv");
+	for (char *const *v = s->env; v && *v; v++) {
+		const char *eq = strchr(*v, '=');
+		char *key = xstrndup(*v, (size_t)(eq - *v));
+		av_add3(&a, "--setenv", key, eq + 1);
+		free(key);
+	}
+	av_env(&a, s->env, "PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+	av_env(&a, s->env, "HOME", "/tmp");
+	av_env(&a, s->env, "USER", s->user_name);
+	av_env(&a, s->env, "LOGNAME", s->user_name);
+	av_env(&a, s->env, "LANG", "C.UTF-8");
+	av_env(&a, s->env, "TMPDIR", "/tmp");
+
+	snprintf(fd, sizeof fd, "%d", SANDBOX_FD_STATUS);
+	av_add2(&a, "--json-status-fd", fd);
+	snprintf(fd, sizeof fd, "%d", SANDBOX_FD_SECCOMP);
+	av_add2(&a, "--seccomp", fd);
+	av_add(&a, "--");
+	for (char *const *v = s->argv; *v; v++)
+		av_add(&a, *v);
+	return a.v;
+}
+
+void sandbox_argv_free(char **argv)
+{
+	for (char **v = argv; v && *v; v++)
+		free(*v);
+	free(argv);
+}
+
+static int memfd_with(const char *name, const char *text, int *out,
+		      struct err *e)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0)
+		return err_set(e, COVE_EINTERNAL, "memfd_create: %s", strerror(errno));
+	if (exec_write_all(fd, text, strlen(text)) < 0 ||
+	    lseek(fd, 0, SEEK_SET) < 0) {
+		int saved = errno;
+		close(fd);
+		return err_set(e, COVE_EINTERNAL, "writing %s: %s", name,
+			       strerror(saved));
+	}
+	*out = fd;
+	return 0;
+}
+
+int sandbox_etc_files(const struct exec_spec *s, int *passwd_fd,
+		      int *group_fd, int *hosts_fd, struct err *e)
+{
+	struct buf b = {0};
+	const char *group = s->group_name ? s->group_name : s->user_name;
+	int rc;
+	*passwd_fd = *group_fd = *hosts_fd = -1;
+	/* root and nobody exist in every passwd; the job's user besides. */
+	if (s->uid_inside != 0)
+		buf_adds(&b, "root:x:0:0:root:/root:/bin/sh\n");
+	buf_addf(&b, "%s:x:%lld:%lld:%s:/tmp:/bin/bash\n", s->user_name,
+		 (long long)s->uid_inside, (long long)s->gid_inside, s->user_name);
+	if (s->uid_inside != 65534)
+		buf_adds(&b, "nobody:x:65534:65534:nobody:/nonexistent:"
+			     "/usr/sbin/nologin\n");
+	if ((rc = memfd_with("passwd", buf_str(&b), passwd_fd, e)))
+		goto out;
+	buf_reset(&b);
+	if (s->gid_inside != 0)
+		buf_adds(&b, "root:x:0:\n");
+	buf_addf(&b, "%s:x:%lld:%s\n", group, (long long)s->gid_inside,
+		 s->user_name);
+	if (s->gid_inside != 65534)
+		buf_adds(&b, "nogroup:x:65534:\n");
+	if ((rc = memfd_with("group", buf_str(&b), group_fd, e)))
+		goto out;
+	buf_reset(&b);
+	buf_addf(&b, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n"
+		     "127.0.1.1\t%s\n", s->job_id);
+	rc = memfd_with("hosts", buf_str(&b), hosts_fd, e);
+out:
+	if (rc) {
+		if (*passwd_fd >= 0)
+			close(*passwd_fd);
+		if (*group_fd >= 0)
+			close(*group_fd);
+		*passwd_fd = *group_fd = -1;
+	}
+	buf_free(&b);
+	return rc;
+}
