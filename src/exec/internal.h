@@ -15,6 +15,7 @@
 #define EXEC_LOG_BYTES_DEFAULT (64LL << 20)
 #define EXEC_TMP_BYTES_DEFAULT (256LL << 20)
 #define EXEC_LINE_MAX (64 * 1024)
+#define EXEC_MOUNTS_MAX 128 /* inputs, output, script, cove itself */
 
 /* ---- cgroups (cgroup.c) -------------------------------------------------
  * One directory per controller. With cgroup v2 only dir[CG_V2] is used;
@@ -84,6 +85,11 @@ enum {
 	SANDBOX_FD_STATUS = 7,
 	SANDBOX_FD_COUNT = 8, /* first fd number not passed on */
 };
+
+/* Where the shim stages the spec's mounts, in a mount namespace of its own,
+ * for bwrap to bind: SANDBOX_STAGE/m<i> (out holds at least 64 bytes). */
+#define SANDBOX_STAGE "/run"
+void sandbox_stage_path(int i, char out[64]);
 
 /* The bwrap command line for spec: a NULL-ended array of strings, freed
  * with sandbox_argv_free. */

@@ -146,9 +146,14 @@ char **sandbox_argv(const struct exec_spec *s)
 	av_addi(&a, s->tmp_bytes > 0 ? s->tmp_bytes : EXEC_TMP_BYTES_DEFAULT);
 	av_add2(&a, "--tmpfs", "/tmp");
 	av_add3(&a, "--symlink", "../tmp", "/var/tmp");
-	for (int i = 0; i < s->nmounts; i++)
-		av_add3(&a, s->mounts[i].writable ? "--bind" : "--ro-bind",
-			s->mounts[i].host, s->mounts[i].inside);
+	/* The job's own mounts, staged by the shim at SANDBOX_STAGE/<i> (their
+	 * host paths may lie below directories the job's uid cannot search). */
+	for (int i = 0; i < s->nmounts; i++) {
+		char src[64];
+		sandbox_stage_path(i, src);
+		av_add3(&a, s->mounts[i].writable ? "--bind" : "--ro-bind", src,
+			s->mounts[i].inside);
+	}
 	av_add2(&a, "--chdir", s->cwd && *s->cwd ? s->cwd : "/");
 
 	/* The environment: only what the spec says, plus sane defaults. */
@@ -174,6 +179,23 @@ char **sandbox_argv(const struct exec_spec *s)
 	for (char *const *v = s->argv; *v; v++)
 		av_add(&a, *v);
 	return a.v;
+}
+
+void sandbox_stage_path(int i, char out[64])
+{
+	/* only syscalls and plain stores: also called after fork */
+	static const char prefix[] = SANDBOX_STAGE "/m";
+	size_t n = sizeof(prefix) - 1;
+	memcpy(out, prefix, n);
+	char digits[16];
+	int k = 0;
+	do {
+		digits[k++] = (char)('0' + i % 10);
+		i /= 10;
+	} while (i);
+	while (k)
+		out[n++] = digits[--k];
+	out[n] = '\0';
 }
 
 void sandbox_argv_free(char **argv)

@@ -27,10 +27,12 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -71,6 +73,7 @@ static const char *const shim_steps[] = {
 	"exec succeeded",   "joining the job's cgroups", "setting rlimits",
 	"arranging file descriptors", "dropping privileges",
 	"privileges not dropped", "executing " EXEC_BWRAP,
+	"staging the job's mounts",
 };
 
 /* ---- the log ------------------------------------------------------------ */
@@ -213,6 +216,43 @@ static void shim_rlimit(int resource, int64_t value, int rep)
 		shim_child_fail(rep, 2);
 }
 
+/*
+ * bubblewrap runs as the job's unprivileged uid and resolves every bind
+ * source by its path, so a source below a directory that uid cannot
+ * search (the data directory, often under a private temporary directory)
+ * would be refused. So, still root, the child takes a mount namespace of
+ * its own, puts a small tmpfs over SANDBOX_STAGE there, and binds each
+ * source at SANDBOX_STAGE/m<i>. The host's mounts are untouched (the new
+ * namespace is private). Only syscalls: this runs after fork.
+ */
+static int shim_stage_mounts(const struct exec_mount *m, int nm)
+{
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("cove-stage", SANDBOX_STAGE, "tmpfs", MS_NOSUID | MS_NODEV,
+		  "mode=0755,size=64k") < 0)
+		return -1;
+	for (int i = 0; i < nm; i++) {
+		char target[64];
+		sandbox_stage_path(i, target);
+		struct stat sb;
+		if (stat(m[i].host, &sb) < 0)
+			return -1;
+		if (S_ISDIR(sb.st_mode)) {
+			if (mkdir(target, 0755) < 0)
+				return -1;
+		} else {
+			int f = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+			if (f < 0)
+				return -1;
+			close(f);
+		}
+		if (mount(m[i].host, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* fds: the sources of SANDBOX fds 0..SANDBOX_FD_COUNT-1; rep the report
  * pipe. Never returns. */
 __attribute__((noreturn)) static void
@@ -252,6 +292,8 @@ shim_child(struct shim *sh, char **argv, const int fds[SANDBOX_FD_COUNT],
 	for (int i = 0; i < SANDBOX_FD_COUNT; i++)
 		if ((tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64)) < 0)
 			shim_child_fail(rep, 3);
+	if (shim_stage_mounts(s->mounts, s->nmounts) < 0)
+		shim_child_fail(rep, 7);
 	int rep_tmp = fcntl(rep, F_DUPFD_CLOEXEC, 64);
 	if (rep_tmp < 0)
 		shim_child_fail(rep, 3);
@@ -562,6 +604,11 @@ static int shim_run(struct shim *sh)
 	if (devnull < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
 	    pipe2(js, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0) {
 		rc = shim_fail(sh, "cannot create pipes: %s", strerror(errno));
+		goto out;
+	}
+	if (s->nmounts > EXEC_MOUNTS_MAX) {
+		rc = shim_fail(sh, "too many mounts (%d, at most %d)", s->nmounts,
+			       EXEC_MOUNTS_MAX);
 		goto out;
 	}
 	argv = sandbox_argv(s);

@@ -264,7 +264,7 @@ int jobs_list(struct jobs *j, struct dbconn *c, const struct actor *act,
 		       " ORDER BY j.seq DESC LIMIT ?");
 	struct stmt *st;
 	const char *user = f->user;
-	int rc = db_query(c, &st, e, buf_str(&sql), "isssssssiii", after, f->state,
+	int rc = db_query(c, &st, e, buf_str(&sql), "issssssiii", after, f->state,
 			  f->state, f->queue, f->queue, user, user, (int64_t)act->admin,
 			  act->uid, (int64_t)f->limit + 1);
 	buf_free(&sql);

@@ -56,6 +56,7 @@ static int link_file(struct jobs *j, const struct fs_attr *a, const char *dst,
 		int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 		if (fd < 0)
 			return err_set(e, COVE_EIO, "cannot stage an input: %s", strerror(errno));
+		fchmod(fd, 0444); /* the server's umask is 077 */
 		close(fd);
 		return 0;
 	}
@@ -80,7 +81,7 @@ static int stage_walk_fn(void *ctx, const char *rel, const struct fs_attr *a)
 	char *dst = xasprintf("%s/%s", w->root, rel);
 	int rc = 0;
 	if (a->is_dir) {
-		if (mkdir(dst, 0755) < 0 && errno != EEXIST)
+		if ((mkdir(dst, 0755) < 0 && errno != EEXIST) || chmod(dst, 0755) < 0)
 			rc = err_set(w->e, COVE_EIO, "cannot stage an input directory: %s",
 				     strerror(errno));
 	} else {
@@ -107,7 +108,7 @@ int stage_inputs(struct jobs *j, struct dbconn *c, const struct jobrec *rec,
 	if (rc)
 		return rc;
 	char *in = xasprintf("%s/in", dir);
-	if (mkdir(in, 0755) < 0 && errno != EEXIST) {
+	if ((mkdir(in, 0755) < 0 && errno != EEXIST) || chmod(in, 0755) < 0) {
 		rc = err_set(e, COVE_EIO, "cannot create %s: %s", in, strerror(errno));
 		goto out;
 	}
@@ -129,7 +130,7 @@ int stage_inputs(struct jobs *j, struct dbconn *c, const struct jobrec *rec,
 		char *host = xasprintf("%s/%zu", in, i);
 		keep(st, host);
 		if (a.is_dir) {
-			if (mkdir(host, 0755) < 0 && errno != EEXIST) {
+			if ((mkdir(host, 0755) < 0 && errno != EEXIST) || chmod(host, 0755) < 0) {
 				rc = err_set(e, COVE_EIO, "cannot stage '%s': %s", path, strerror(errno));
 				goto out;
 			}
@@ -160,7 +161,7 @@ int stage_inputs(struct jobs *j, struct dbconn *c, const struct jobrec *rec,
 		keep(st, sp);
 		int fd = open(sp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
 		size_t len = strlen(script);
-		if (fd < 0 || write(fd, script, len) != (ssize_t)len) {
+		if (fd < 0 || fchmod(fd, 0444) < 0 || write(fd, script, len) != (ssize_t)len) {
 			rc = err_set(e, COVE_EIO, "cannot write the job's script: %s", strerror(errno));
 			if (fd >= 0)
 				close(fd);
