@@ -170,6 +170,13 @@ static void running_add(struct jobs *j, const struct rjob *r)
 	j->running[j->nrunning++] = *r;
 }
 
+static void running_remove(struct jobs *j, const char *id)
+{
+	int i = find_running(j, id);
+	if (i >= 0)
+		j->running[i] = j->running[--j->nrunning];
+}
+
 static void finishing_add(struct jobs *j, const char *id)
 {
 	if (j->nfinishing == j->capfinishing) {
@@ -603,6 +610,7 @@ static void start_failed(struct jobs *j, struct dbconn *c, struct rjob *r,
 		exec_cleanup(j->exec, dir, r->id);
 	free(dir);
 	pthread_mutex_lock(&j->mu);
+	running_remove(j, r->id);
 	hold(j, &r->s, -1);
 	pthread_mutex_unlock(&j->mu);
 	notify(j);
@@ -655,6 +663,8 @@ static void schedule(struct jobs *j)
 			picked[n].h.fd = -1;
 			picked[n].host_uid = j->opt.host_uid_base + q->s.seq % 65536;
 			hold(j, &q->s, 1);
+			/* visible as running from now on: never "over" in between */
+			running_add(j, &picked[n]);
 			user_get(j, q->s.uid)->last_start_ms = time_now_ms();
 			q->id[0] = '\0'; /* removed below */
 			n++;
@@ -681,6 +691,7 @@ static void schedule(struct jobs *j)
 		if (db_batch_run(j->batch, c, mark_starting_fn, r, &e)) {
 			/* cancelled meanwhile, or the database failed: not ours */
 			pthread_mutex_lock(&j->mu);
+			running_remove(j, r->id);
 			hold(j, &r->s, -1);
 			pthread_mutex_unlock(&j->mu);
 			continue;
@@ -706,7 +717,9 @@ static void schedule(struct jobs *j)
 			continue;
 		}
 		pthread_mutex_lock(&j->mu);
-		running_add(j, r);
+		int i = find_running(j, r->id);
+		if (i >= 0)
+			j->running[i].h = r->h;
 		pthread_mutex_unlock(&j->mu);
 		watch(j, r);
 	}
