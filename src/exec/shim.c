@@ -695,6 +695,11 @@ int exec_shim_main(int argc, char **argv)
 			  strerror(-w));
 		goto out;
 	}
+	if (geteuid() != 0) {
+		rc = shim_fail(&sh, "the shim must run as root (to set limits and "
+				    "drop to the job's uid)") ? 1 : 0;
+		goto out;
+	}
 	if (exec_run_load(sh.dirfd, &sh.run, &e)) {
 		rc = shim_fail(&sh, "%s", e.msg) ? 1 : 0;
 		goto out;
