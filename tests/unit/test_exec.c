@@ -476,6 +476,22 @@ static void test_cancel(void **state)
 	/* Cancelling a finished job is fine. */
 	assert_int_equal(exec_cancel(X, j.dir, &e), 0);
 	job_done(&j);
+
+	/* Cancelled right after the start, before the shim is even up: the
+	 * cancel is not lost. */
+	for (int i = 0; i < 3; i++) {
+		job_init(&j, "sleep 100");
+		if (exec_start(X, &j.spec, &j.h, &e))
+			fail_msg("exec_start: %s", e.msg);
+		if (i)
+			usleep(i * 8000);
+		assert_int_equal(exec_cancel(X, j.dir, &e), 0);
+		if (job_wait(&j, 5) < 0)
+			fail_msg("early cancel did not end the job");
+		assert_int_equal(j.st.cancelled, 1);
+		assert_int_equal(procs_of_uid((uid_t)j.spec.host_uid), 0);
+		job_done(&j);
+	}
 }
 
 /* Inside the sandbox: try the denied calls, print NAME=ERRNO-NAME. */
