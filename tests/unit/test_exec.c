@@ -6,6 +6,9 @@
  * cannot see or do, limits (processes, memory, wall time), cancel, adopt
  * after a restart, and cleanup. Needs root, bubblewrap and user namespaces.
  *
+ * TEST_FILTER=test_name runs one test; TEST_KEEP=1 leaves the job
+ * directories for inspection.
+ *
  * Run as `test_exec --probe` inside a sandbox, this binary reports which
  * system calls the seccomp filter lets through.
  */
@@ -242,6 +245,10 @@ static void job_done(struct job *j)
 	}
 	if (j->h.fd >= 0)
 		close(j->h.fd);
+	if (getenv("TEST_KEEP")) { /* debugging: leave the job directory */
+		print_message("kept %s\n", j->dir);
+		return;
+	}
 	exec_cleanup(X, j->dir, j->id);
 	if (access(j->dir, F_OK) == 0)
 		fail_msg("job directory %s not removed", j->dir);
