@@ -538,6 +538,7 @@ static int exec_rm_tree(int parentfd, const char *name)
 				close(dup_fd);
 			goto out;
 		}
+		rewinddir(d); /* the dup shares fd's offset */
 		char *sub = NULL;
 		struct dirent *de;
 		while ((de = readdir(d))) {
