@@ -61,8 +61,8 @@ build/dbg/tests/%: tests/unit/%.c $(DBG_OBJ)
 
 debug: build/debug/cove
 
-unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+unit: $(UNIT_BIN) build/debug/cove
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; COVE_BIN=$(CURDIR)/build/debug/cove $$t; done
 
 integration: build/debug/cove
 	COVE_BIN=$(CURDIR)/build/debug/cove /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration

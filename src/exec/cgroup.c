@@ -16,7 +16,6 @@
  */
 #include "exec/internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

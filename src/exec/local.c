@@ -186,7 +186,14 @@ int exec_local_open(struct exec_local **out, const char *self_exe,
 			       strerror(errno));
 	x = xcalloc(1, sizeof *x);
 	x->self_exe = xstrdup(self_exe);
-	cgroup_probe(&x->cg, &x->limits);
+	/* COVE_EXEC_NO_CGROUPS=1 forces the rlimit fallback (tests, and
+	 * machines whose cgroup setup an administrator wants left alone). */
+	const char *no_cg = getenv("COVE_EXEC_NO_CGROUPS");
+	if (no_cg && !strcmp(no_cg, "1"))
+		buf_adds(&x->limits, "rlimits only: cgroups not used "
+				     "(COVE_EXEC_NO_CGROUPS=1)");
+	else
+		cgroup_probe(&x->cg, &x->limits);
 	log_event(LOG_INFO, "local executor ready", "{s:s}", "limits",
 		  buf_str(&x->limits));
 	*out = x;
@@ -425,6 +432,19 @@ int exec_cancel(struct exec_local *x, const char *dir, struct err *e)
 			       strerror(errno));
 	pid_t pid;
 	int rc = 0;
+	/* The mark first: a shim still starting finds it; one already
+	 * running holds the lock and gets the signal. */
+	if (faccessat(dirfd, "status.json", F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+		int m = openat(dirfd, "cancel",
+			       O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (m < 0) {
+			rc = err_set(e, COVE_EIO, "cannot mark %s cancelled: %s", dir,
+				     strerror(errno));
+			close(dirfd);
+			return rc;
+		}
+		close(m);
+	}
 	int pidfd = exec_shim_pidfd(dirfd, &pid);
 	if (pidfd >= 0) {
 		if (syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0) < 0 &&
@@ -518,6 +538,7 @@ static int exec_rm_tree(int parentfd, const char *name)
 				close(dup_fd);
 			goto out;
 		}
+		rewinddir(d); /* the dup shares fd's offset */
 		char *sub = NULL;
 		struct dirent *de;
 		while ((de = readdir(d))) {
@@ -622,6 +643,15 @@ void exec_cleanup(struct exec_local *x, const char *dir, const char *job_id)
 	cgroup_set_free(&job);
 	cgroup_set_free(&base);
 
+	/* A job directory is never "/" or a top-level directory. */
+	int depth = 0;
+	for (const char *c = dir; *c; c++)
+		depth += c[0] == '/' && c[1] && c[1] != '/';
+	if (dir[0] != '/' || depth < 2) {
+		log_event(LOG_ERROR, "refusing to remove job directory", "{s:s}", "dir",
+			  dir);
+		return;
+	}
 	char *copy = xstrdup(dir);
 	char *slash = strrchr(copy, '/');
 	while (slash && slash > copy && slash[1] == '\0') {

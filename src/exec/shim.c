@@ -383,16 +383,21 @@ static void shim_kill_tree(struct shim *sh, int why)
 
 /* ---- supervising --------------------------------------------------------- */
 
+static void shim_sigset(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGCHLD);
+}
+
+/* The signals were blocked first thing in exec_shim_main, so a cancel that
+ * arrived early is still pending and shows up here. */
 static int shim_sigfd(void)
 {
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -1;
+	shim_sigset(&set);
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
@@ -699,6 +704,12 @@ int exec_shim_main(int argc, char **argv)
 	sh.dirfd = sh.lockfd = sh.log_fd = sh.status_fd = -1;
 	sh.child = -1;
 	log_setup(LOG_INFO, 2);
+	/* Before anyone can learn our pid: a SIGTERM (cancel) must never kill
+	 * the shim before it has written a status. */
+	sigset_t sigs;
+	shim_sigset(&sigs);
+	if (sigprocmask(SIG_BLOCK, &sigs, NULL) < 0)
+		return 1;
 	if (argc != 2 || argv[1][0] != '/') {
 		fprintf(stderr, "usage: cove __shim /absolute/job/dir\n");
 		return 2;
@@ -740,6 +751,18 @@ int exec_shim_main(int argc, char **argv)
 	if (w < 0) {
 		log_event(LOG_ERROR, "cannot write shim.pid", "{s:s}", "error",
 			  strerror(-w));
+		goto out;
+	}
+	/* exec_cancel leaves this mark when it finds no shim to signal yet;
+	 * checked after shim.pid is written, so no cancel falls in between. */
+	if (faccessat(sh.dirfd, "cancel", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		sh.st.cancelled = 1;
+		rc = shim_fail(&sh, "cancelled before it started") ? 1 : 0;
+		goto out;
+	}
+	if (geteuid() != 0) {
+		rc = shim_fail(&sh, "the shim must run as root (to set limits and "
+				    "drop to the job's uid)") ? 1 : 0;
 		goto out;
 	}
 	if (exec_run_load(sh.dirfd, &sh.run, &e)) {
