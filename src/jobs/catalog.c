@@ -25,7 +25,7 @@ static const struct builtin_app BUILTIN[] = {
 	 "[\"/usr/bin/python3\",\"-u\",\"{script}\"]", "script", "{}"},
 	{"duckdb", "1.5", "DuckDB SQL (CSV, Parquet, JSON); results of queries print as CSV",
 	 "[\"/opt/cove/bin/cove\",\"__duckdb\",\"{script}\"]", "script",
-	 "{\"COVE_DUCKDB_LIB\":\"" DUCKDB_LIB "\"}"},
+	 "{\"COVE_DUCKDB_LIB\":\"" DUCKDB_LIB "\",\"ASAN_OPTIONS\":\"detect_leaks=0\"}"},
 	{"sqlite", "3", "SQLite SQL on an in-memory database; results print as CSV with headers",
 	 "[\"/usr/bin/sqlite3\",\"-batch\",\"-bail\",\"-header\",\"-csv\",\":memory:\",\".read {script}\"]",
 	 "script", "{}"},
@@ -398,6 +398,12 @@ int queues_put(struct jobs *j, struct dbconn *c, const char *name, json_t *body,
 	if ((rc = limits_read(json_object_get(body, "default"), "default", &dcpu, &dmem, &dtime, e)) ||
 	    (rc = limits_read(json_object_get(body, "max"), "max", &mcpu, &mmem, &mtime, e)))
 		goto out;
+	/* a lower maximum, without new defaults, lowers the defaults with it */
+	if (!json_object_get(body, "default")) {
+		dcpu = dcpu < mcpu ? dcpu : mcpu;
+		dmem = dmem < mmem ? dmem : mmem;
+		dtime = dtime < mtime ? dtime : mtime;
+	}
 	struct {
 		const char *key;
 		int64_t *val;

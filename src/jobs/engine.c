@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PICKS_MAX 64
@@ -767,7 +768,7 @@ static void on_event(struct jobs *j, int fd)
 		j->running[i] = j->running[--j->nrunning];
 		hold(j, &done.s, -1);
 		epoll_ctl(j->epfd, EPOLL_CTL_DEL, fd, NULL);
-		close(fd);
+		exec_reap(&done.h); /* closes fd; collects the shim, our child */
 		to_finisher(j, &done);
 	}
 	pthread_mutex_unlock(&j->mu);
@@ -804,6 +805,9 @@ static void *engine_main(void *arg)
 		}
 		if (sched)
 			schedule(j);
+		/* shims whose exit raced exec_reap: no zombies left behind */
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
 	}
 	return NULL;
 }
