@@ -99,6 +99,7 @@ static void job_time_local(const json_t *v, int with_sec, char out[32])
 			 &local);
 }
 
+/* See internal.h. */
 void cli_duration_format(double s, char out[32])
 {
 	long long n = (long long)s;
@@ -893,7 +894,7 @@ static int cmd_run(struct client *c, const struct cli_args *a, struct err *e)
 	if (c->json) {
 		/* scripts get the finished job, not its output mixed in */
 		json_t *done = NULL;
-		if ((rc = job_wait_until(c, id, 0, &done, e)))
+		if ((rc = job_wait_until(c, id, -1, &done, e)))
 			goto out;
 		cli_print_json(done);
 		rc = job_exit_status(id, job_str(done, "state"),
@@ -1165,18 +1166,20 @@ static int cmd_cancel(struct client *c, const struct cli_args *a, struct err *e)
 
 /*
  * Long-poll GET /v1/jobs/{id}?wait=S until the job is over, or until
- * timeout seconds passed (0: no limit). *job gets the last answer.
+ * timeout seconds passed (-1: no limit; 0: look once without waiting).
+ * *job gets the last answer; a job still going at the deadline is a
+ * failure ("job ID is still running after 90s").
  * Transient failures (a dropped connection, 429, 503) are borne
  * JOB_POLL_TRIES times in a row.
  */
 static int job_wait_until(struct client *c, const char *id, int64_t timeout,
 			  json_t **job, struct err *e)
 {
-	double deadline = timeout > 0 ? time_mono() + (double)timeout : 0;
+	double deadline = timeout >= 0 ? time_mono() + (double)timeout : 0;
 	struct job_ans x = {0};
 	const char *headers[] = {"Accept: application/json, application/problem+json",
 				 NULL};
-	int rc = 0, fails = 0;
+	int rc = 0, fails = 0, seen = 0;
 	*job = NULL;
 	for (;;) {
 		long w = JOB_WAIT_MAX;
@@ -1198,19 +1201,23 @@ static int job_wait_until(struct client *c, const char *id, int64_t timeout,
 			if ((rc = job_ans_json(&x, job, e)))
 				break;
 			fails = 0;
+			seen = 1;
 			if (job_state_terminal(job_str(*job, "state")))
 				break;
 			if (deadline && time_mono() >= deadline) {
-				rc = err_set(e, CLI_EFAIL, "job %s is still %s after %llds", id,
+				char took[32];
+				cli_duration_format((double)timeout, took);
+				rc = err_set(e, CLI_EFAIL, "job %s is still %s after %s", id,
 					     job_str(*job, "state") ? job_str(*job, "state")
 								     : "running",
-					     (long long)timeout);
+					     took);
 				break;
 			}
 			continue;
 		}
+		/* a refused connection after an answer: the server restarts */
 		if (++fails >= JOB_POLL_TRIES ||
-		    !(job_ans_transient(&x) || job_ans_dropped(&x) ||
+		    !(job_ans_transient(&x) || job_ans_dropped(&x) || (seen && !x.status) ||
 		      (x.status >= 200 && x.status < 300))) {
 			rc = job_ans_err(c, &x, e);
 			break;
@@ -1236,16 +1243,11 @@ static const struct cli_flag wait_flags[] = {
 static int cmd_wait(struct client *c, const struct cli_args *a, struct err *e)
 {
 	const char *s = cli_arg_get(a, "timeout");
-	int64_t timeout = 0;
+	int64_t timeout = -1;
 	json_t *j = NULL;
 	if (s && (timeout = duration_parse(s)) < 0)
 		return cli_usage_err(a, e, "bad --timeout '%s': use 90s, 15m, 2h or 1d", s);
-	if (s && !timeout)
-		timeout = -1; /* "0": look once, do not wait */
-	int rc = job_wait_until(c, a->pos[0], timeout < 0 ? 0 : timeout, &j, e);
-	if (!rc && timeout < 0 && !job_state_terminal(job_str(j, "state")))
-		rc = err_set(e, CLI_EFAIL, "job %s is still %s", a->pos[0],
-			     job_str(j, "state") ? job_str(j, "state") : "running");
+	int rc = job_wait_until(c, a->pos[0], timeout, &j, e);
 	if (rc)
 		return rc;
 	const char *id = job_str(j, "id") ? job_str(j, "id") : a->pos[0];

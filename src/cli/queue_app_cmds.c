@@ -407,6 +407,16 @@ static char *queue_access_text(const json_t *q)
 	return b.len ? buf_detach(&b) : xstrdup("everyone");
 }
 
+/* max_running, where 0 means no limit. */
+static void queue_max_running(struct cli_table *t, const json_t *q)
+{
+	const json_t *v = json_object_get(q, "max_running");
+	if (json_is_integer(v) && !json_integer_value(v))
+		cli_table_add(t, "unlimited");
+	else
+		cli_table_add_json(t, v);
+}
+
 static void queue_print(const struct client *c, const json_t *q)
 {
 	struct cli_table t;
@@ -424,11 +434,7 @@ static void queue_print(const struct client *c, const json_t *q)
 	cli_table_add(&t, "limits");
 	qa_add_owned(&t, qa_limits_text(json_object_get(q, "max")));
 	cli_table_add(&t, "max running");
-	if (json_is_integer(json_object_get(q, "max_running")) &&
-	    !json_integer_value(json_object_get(q, "max_running")))
-		cli_table_add(&t, "unlimited");
-	else
-		cli_table_add_json(&t, json_object_get(q, "max_running"));
+	queue_max_running(&t, q);
 	cli_table_kv(&t, "network", q, "network");
 	cli_table_kv(&t, "retries", q, "retries");
 	cli_table_kv(&t, "priority", q, "priority");
@@ -455,7 +461,7 @@ static int queue_ls(struct client *c, const struct cli_args *a, struct err *e)
 	{
 		cli_table_add_json(&t, json_object_get(q, "name"));
 		cli_table_add_json(&t, json_object_get(q, "priority"));
-		cli_table_add_json(&t, json_object_get(q, "max_running"));
+		queue_max_running(&t, q);
 		cli_table_add_json(&t, json_object_get(q, "network"));
 		qa_add_owned(&t, queue_access_text(q));
 		qa_add_owned(&t, qa_limits_text(json_object_get(q, "max")));
