@@ -693,7 +693,8 @@ static const struct cli_flag run_flags[] = {
 	{"project", "P", CLI_FLAG_VALUE, "the project the job counts against"},
 	{"label", "K=V", CLI_FLAG_LIST, "a label"},
 	{"wait", NULL, CLI_FLAG_BOOL,
-	 "follow the job's output and exit with its status"},
+	 "follow the job's output and exit with its status (with --json: print "
+	 "the finished job instead of its output)"},
 	{0},
 };
 
@@ -950,8 +951,9 @@ static int cmd_jobs(struct client *c, const struct cli_args *a, struct err *e)
 		rc = cli_call(c, "GET", path, NULL, &list, e);
 		free(path);
 		/* one page: the server's cursor is of no use here */
-		if (!rc && json_array_size(json_object_get(list, "items")) > (size_t)limit)
-			json_array_remove(json_object_get(list, "items"), (size_t)limit);
+		json_t *items = json_object_get(list, "items");
+		while (!rc && json_array_size(items) > (size_t)limit)
+			json_array_remove(items, json_array_size(items) - 1);
 	} else {
 		rc = cli_call_list(c, "/v1/jobs", buf_str(&q), &list, e);
 	}
