@@ -89,6 +89,8 @@ extern const struct cli_cmd cli_project_cmds[];
 extern const struct cli_cmd cli_token_cmds[];
 extern const struct cli_cmd cli_admin_cmds[];
 extern const struct cli_cmd cli_files_cmds[];
+extern const struct cli_cmd cli_job_cmds[];
+extern const struct cli_cmd cli_queue_app_cmds[];
 
 /* Parse argv (the command's own arguments, without its name) against
  * flags plus the global flags. CLI_EUSAGE with e naming the problem. */
@@ -257,6 +259,17 @@ int cli_text_export(struct client *c, const char *path, struct err *e);
  * created/skipped report. */
 int cli_text_import(struct client *c, const char *path, const char *file,
 		    struct err *e);
+
+/* job_cmds.c: every value of the repeatable flag (K=V each) into a new
+ * object *out (NULL when the flag was not given); CLI_EUSAGE on a value
+ * without '=' or without a key. */
+int cli_arg_pairs(const struct cli_args *a, const char *flag, json_t **out,
+		  struct err *e);
+/* job_cmds.c: a CPU count ("2", "0.5") as a new JSON number: an integer
+ * when whole. -1 when not a positive number. */
+int cli_cpu_parse(const char *s, json_t **out);
+/* job_cmds.c: seconds as "0.4s", "42s", "3m05s", "2h10m", "3d04h". */
+void cli_duration_format(double s, char out[32]);
 
 /* ---- file bytes, streamed (transfer.c) --------------------------------- */
 
