@@ -234,7 +234,7 @@ ROUTES = [
     ("get", "/v1/jobs", "listJobs", "jobs", A, "Jobs, newest first (own; admins: everyone's)", None, (200, page(S("Job"))), ["400", "401", "403"], PAGE_Q + ["state", "queue", "user"]),
     ("get", "/v1/jobs/{id}", "getJob", "jobs", A, "A job with its state history (?wait=N: long poll until it ends)", None, (200, "Job"), ["400", "401", "404"], ["wait"]),
     ("post", "/v1/jobs/{id}/cancel", "cancelJob", "jobs", A, "Cancel a job (kills every process it started)", None, (200, "Job"), ["401", "404", "409"], []),
-    ("get", "/v1/jobs/{id}/logs", "getJobLogs", "jobs", A, "The job's log as text, or followed live as Server-Sent Events (?follow=1)", None, (200, "text/plain"), ["400", "401", "404"], ["follow", "after"]),
+    ("get", "/v1/jobs/{id}/logs", "getJobLogs", "jobs", A, "The job's log as text, or followed live as Server-Sent Events (?follow=1)", None, (200, "text/plain"), ["400", "401", "404"], ["follow", "after", "access_token"]),
     ("get", "/v1/apps", "listApps", "jobs", A, "Applications jobs can run", None, (200, page(S("App"))), ["401"], []),
     ("post", "/v1/apps", "createApp", "jobs", D, "Add an application", "AppPut", (201, "App"), ["400", "401", "403", "409"], []),
     ("get", "/v1/apps/{name}", "getApp", "jobs", A, "An application", None, (200, "App"), ["401", "404"], []),
@@ -266,6 +266,7 @@ QUERY = {
     "wait": {"schema": {"type": "integer", "minimum": 0, "maximum": 60}, "description": "seconds to wait for the job to end"},
     "follow": {"schema": BOOL, "description": "stream as Server-Sent Events until the job ends"},
     "after": {"schema": INT, "description": "resume after this byte offset (or Last-Event-ID)"},
+    "access_token": {"schema": STR, "description": "the bearer token, for browsers' EventSource, which cannot send headers"},
 }
 
 

@@ -26,6 +26,9 @@ enum route_flags {
 	ROUTE_TEXT = 8,      /* accepts a text/plain body instead of JSON */
 	ROUTE_QUIET = 16,    /* not in the access log at info level (probes) */
 	ROUTE_HIDDEN = 32,   /* not part of the API document (none yet) */
+	/* also accepts ?access_token= (browsers' EventSource cannot send an
+	 * Authorization header); only for GET routes that stream */
+	ROUTE_TOKEN_QUERY = 64,
 };
 
 /*

@@ -475,7 +475,11 @@ static int req_begin(struct req *r, char *scratch)
 
 	struct err e = {0};
 	const char *authz = req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	char *from_query = NULL;
+	if (!authz && (r->route->flags & ROUTE_TOKEN_QUERY) && req_query(r, "access_token"))
+		authz = from_query = xasprintf("Bearer %s", req_query(r, "access_token"));
 	int rc = auth_authenticate(s->auth, authz, &r->actor, &e);
+	free(from_query);
 	if (rc && !(r->route->flags & ROUTE_PUBLIC)) {
 		reply_err(r, &e);
 		return 1;

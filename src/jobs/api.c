@@ -573,7 +573,7 @@ const struct route jobs_routes[] = {
 	{"GET", "/v1/jobs", get_jobs, ROUTE_AUTH, NULL},
 	{"GET", "/v1/jobs/{id}", get_job, ROUTE_AUTH, NULL},
 	{"POST", "/v1/jobs/{id}/cancel", post_cancel, ROUTE_AUTH, NULL},
-	{"GET", "/v1/jobs/{id}/logs", get_logs, ROUTE_AUTH, NULL},
+	{"GET", "/v1/jobs/{id}/logs", get_logs, ROUTE_AUTH | ROUTE_TOKEN_QUERY, NULL},
 	{"GET", "/v1/apps", get_apps, ROUTE_AUTH, NULL},
 	{"POST", "/v1/apps", post_apps, ROUTE_ADMIN, NULL},
 	{"GET", "/v1/apps/{name}", get_app, ROUTE_AUTH, NULL},

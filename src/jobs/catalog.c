@@ -154,9 +154,9 @@ int apps_put(struct dbconn *c, const char *name, json_t *body, int create,
 		if (!json_is_string(x) || strlen(json_string_value(x)) > 4096)
 			return err_set(e, COVE_EINVAL, "'command' must contain strings only");
 	}
-	if (json_string_value(json_array_get(cmd, 0))[0] != '/')
-		return err_set(e, COVE_EINVAL,
-			       "the program (first element of 'command') must be an absolute path");
+	/* a bare program name is looked up in the sandbox's PATH */
+	if (!json_string_value(json_array_get(cmd, 0))[0])
+		return err_set(e, COVE_EINVAL, "the program (first element of 'command') is empty");
 	json_t *env = json_object_get(body, "env");
 	if (env && !json_is_object(env))
 		return err_set(e, COVE_EINVAL, "'env' must be an object of strings");

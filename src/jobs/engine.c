@@ -522,16 +522,16 @@ static void finish(struct jobs *j, const struct rjob *r)
 			  "reason", reason);
 	if (j->exec)
 		exec_cleanup(j->exec, dir, r->id);
-	pthread_mutex_lock(&j->mu);
-	finishing_remove(j, r->id);
-	if (f.requeue) {
+	if (f.requeue && !rc) {
+		/* queued again before it stops counting as finishing: a log
+		 * follower never sees a retried job as over */
 		struct qjob q = {.s = r->s};
 		snprintf(q.id, sizeof(q.id), "%s", r->id);
-		pthread_mutex_unlock(&j->mu);
 		engine_enqueue(j, &q);
-	} else {
-		pthread_mutex_unlock(&j->mu);
 	}
+	pthread_mutex_lock(&j->mu);
+	finishing_remove(j, r->id);
+	pthread_mutex_unlock(&j->mu);
 	free(msg);
 	free(dir);
 	jobrec_free(&rec);

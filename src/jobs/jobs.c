@@ -24,11 +24,9 @@ int jobs_open(struct jobs **out, struct db *db, struct files *files,
 	j->jobs_dir = xasprintf("%s/jobs", opt->data_dir);
 	j->logs_dir = xasprintf("%s/logs", opt->data_dir);
 	int rc = 0;
-	/* The sandbox's tools run as unprivileged uids and reach the job's
-	 * directory through bind mounts prepared by root; the data directory
-	 * itself must let them pass (search only, no listing). */
-	if (chmod(opt->data_dir, 0711) < 0 ||
-	    (mkdir(j->jobs_dir, 0711) < 0 && errno != EEXIST) || chmod(j->jobs_dir, 0711) < 0 ||
+	/* Private to the server: the shim stages what a sandbox may see as
+	 * root, so no job uid ever needs to pass through these. */
+	if ((mkdir(j->jobs_dir, 0700) < 0 && errno != EEXIST) || chmod(j->jobs_dir, 0700) < 0 ||
 	    (mkdir(j->logs_dir, 0700) < 0 && errno != EEXIST)) {
 		rc = err_set(e, COVE_EIO, "cannot prepare %s: %s", j->jobs_dir, strerror(errno));
 		goto fail;

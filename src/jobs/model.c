@@ -754,6 +754,9 @@ int jobs_submit(struct jobs *j, const struct actor *act, json_t *req,
 	db_query_int(c, NULL, &seq, "SELECT seq FROM jobs WHERE id = ?", "s", s.rec.id);
 	q.s.seq = seq;
 	s.rec.seq = seq;
+	/* a project made (or its quotas changed) since the last load */
+	if (s.rec.project)
+		catalog_load(j, NULL);
 	pthread_mutex_lock(&j->mu);
 	q.s.queue = queue_index(j, s.rec.queue);
 	q.s.project = s.rec.project ? project_index(j, s.rec.project) : -1;

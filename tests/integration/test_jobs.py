@@ -144,6 +144,17 @@ def test_logs_follow_live_over_sse(js):
     assert "first" not in r.text and "second" in r.text and "event: end" in r.text
 
 
+def test_logs_for_a_browser_eventsource(js):
+    """EventSource cannot send headers: the token may come as ?access_token=."""
+    tok = js.register(unique("j"))
+    jid = run(js, tok, {"app": "bash", "script": "echo seen"})["id"]
+    r = js.get("/v1/jobs/%s/logs?follow=1&access_token=%s" % (jid, tok), timeout=10)
+    assert r.status_code == 200 and '"line":"seen"' in r.text and "event: end" in r.text
+    assert js.get("/v1/jobs/%s/logs?access_token=bogus" % jid).status_code == 401
+    # only there: other routes ignore a token in the query
+    assert js.get("/v1/jobs/%s?access_token=%s" % (jid, tok)).status_code == 401
+
+
 def test_inputs_read_only_and_output_back_in_file_space(js):
     name = unique("j")
     tok = js.register(name)
@@ -321,6 +332,44 @@ def test_bad_submissions(js):
     assert js.get("/v1/jobs/NOPE", tok).status_code == 404
     assert js.get("/v1/jobs?state=weird", tok).status_code == 400
     assert js.get("/v1/jobs/x?wait=abc", tok).status_code in (400, 404)
+
+
+def test_output_over_quota_and_bad_output_paths(js):
+    name = unique("j")
+    tok = js.register(name)
+    adm = js.admin_token()
+    r = js.req("PATCH", "/v1/users/" + name, adm, json={"quota_storage_bytes": 100_000})
+    assert r.status_code == 200, r.text
+    end = run(js, tok, {"app": "bash", "output": "/home/%s/q" % name,
+                        "script": "echo small > {output}/a; head -c 1000000 /dev/zero > {output}/big"})
+    assert end["state"] == "succeeded"
+    assert end["output_error"] and "quota" in end["output_error"], end
+    listing = js.get("/v1/fs/home/%s/q" % name, tok).json()["items"]
+    assert "big" not in [e["name"] for e in listing]  # nothing partial
+    for bad in ("/home/%s/../x" % name, "/home/%s/a\u0000b" % name, "relative/../../etc"):
+        r = submit(js, tok, {"app": "bash", "script": "true", "output": bad})
+        assert r.status_code == 400, (bad, r.text)
+
+
+def test_backpressure_is_429_with_retry_after(tmp_path):
+    s = start_server(str(tmp_path), env={"COVE_MAX_QUEUED_USER": "2"})
+    try:
+        tok = s.register("bea")
+        adm = s.admin_token()
+        s.post("/v1/queues", adm, json={"name": "one", "max_running": 1})
+        ids = [submit(s, tok, {"app": "bash", "script": "sleep 20", "queue": "one"}).json()["id"]]
+        wait_state(s, tok, ids[0], "running")
+        ids += [submit(s, tok, {"app": "bash", "script": "true", "queue": "one"}).json()["id"]
+                for _ in range(2)]
+        r = submit(s, tok, {"app": "bash", "script": "true", "queue": "one"})
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0, r.text
+        assert "waiting" in r.json()["detail"]
+        other = s.register("ben")  # another user is not held back
+        assert submit(s, other, {"app": "bash", "script": "true"}).status_code == 201
+    finally:
+        code = s.stop()
+    s.assert_clean()
+    assert code == 0
 
 
 def test_idempotent_retry(js):
