@@ -19,8 +19,9 @@ WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/cove-bench.XXXXXX")
 PORT=$(( 20000 + RANDOM % 20000 ))
 URL=http://127.0.0.1:$PORT
 PW=Bench-pass-2026
-SRV=
+SRV= NGX=
 cleanup() {
+	[ -n "$NGX" ] && kill "$NGX" 2>/dev/null && wait "$NGX" 2>/dev/null
 	[ -n "$SRV" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null
 	rm -rf "$WORK"
 }
@@ -39,6 +40,36 @@ for i in $(seq -w 1 20); do
 	printf 'file %s\n' "$i" | curl -fs -X PUT "$URL/v1/fs/home/admin/list/data-$i.csv" -H "$AUTH" --data-binary @- >/dev/null
 done
 
+# Yardstick for the machine's state (optional): a throwaway nginx answering a
+# constant string at 100 connections in the same run, as bench/api.sh does.
+# On this shared 2-core machine, neighbours' load moves every figure; the
+# listings/nginx ratio says whether cove or the machine changed.
+NGINX=/usr/sbin/nginx
+if [ -x "$NGINX" ]; then
+	NPORT=$(( PORT + 1 ))
+	mkdir -p "$WORK/nginx"
+	cat >"$WORK/nginx/nginx.conf" <<NG
+daemon off;
+worker_processes 2;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $WORK/nginx/body;
+	proxy_temp_path $WORK/nginx/proxy;
+	fastcgi_temp_path $WORK/nginx/fastcgi;
+	uwsgi_temp_path $WORK/nginx/uwsgi;
+	scgi_temp_path $WORK/nginx/scgi;
+	keepalive_requests 1000000;
+	server { listen 127.0.0.1:$NPORT; location / { return 200 "ok\n"; } }
+}
+NG
+	"$NGINX" -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" &
+	NGX=$!
+	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$NPORT/" >/dev/null && break; sleep 0.1; done
+fi
+
 cat >"$WORK/put.lua" <<LUA
 local n = 0
 local body = string.rep("x", 1024)
@@ -50,13 +81,20 @@ request = function()
 end
 LUA
 
-echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); wrk shares the cores with the server"
+echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) (other users' work counts too); wrk shares the cores with the server"
 echo "== small-file uploads (1 KiB, durable), 50 connections, ${DUR}s"
 wrk -t2 -c50 -d"${DUR}s" --latency -s "$WORK/put.lua" "$URL" | tee "$WORK/up.txt" | grep -E "Requests/sec|Latency |Non-2xx|Socket errors|  50%|  99%"
 UP=$(awk '/Requests\/sec/ {print $2}' "$WORK/up.txt")
 echo "== directory listings (20 entries), 100 connections, ${DUR}s"
 wrk -t2 -c100 -d"${DUR}s" --latency -H "$AUTH" "$URL/v1/fs/home/admin/list" | tee "$WORK/ls.txt" | grep -E "Requests/sec|Latency |Non-2xx|Socket errors|  50%|  99%"
 LS=$(awk '/Requests/ && /sec/ {print $2}' "$WORK/ls.txt")
+NG=
+if [ -n "$NGX" ]; then
+	echo "== yardstick: nginx, constant string, 100 connections, ${DUR}s"
+	wrk -t2 -c100 -d"${DUR}s" --latency "http://127.0.0.1:$NPORT/" | tee "$WORK/ng.txt" | grep -E "Requests/sec|  99%"
+	NG=$(awk '/Requests\/sec/ {print $2}' "$WORK/ng.txt")
+	kill "$NGX" 2>/dev/null && wait "$NGX" 2>/dev/null; NGX=
+fi
 
 echo "== ${GIB} GiB upload and download vs cp between the same directories"
 SIZE=$((GIB * 1024))
@@ -95,6 +133,7 @@ rm -f "$WORK/big.cove"
 printf '\n%-34s %12s %12s %8s\n' "figure" "cove" "anchor" "ratio"
 printf '%-34s %12.0f %12s %7.1fx\n' "uploads/s, 50 clients" "$UP" "111" "$(echo "$UP / 111" | bc -l)"
 printf '%-34s %12.0f %12s %7.1fx\n' "listings/s, 100 connections" "$LS" "1470" "$(echo "$LS / 1470" | bc -l)"
+[ -n "$NG" ] && printf '%-34s %12.0f %12.0f %7.2f\n' "listings/s vs nginx (same run)" "$LS" "$NG" "$(echo "$LS / $NG" | bc -l)"
 printf '%-34s %12.0f %12.0f %7.2f\n' "upload MB/s (cove put) vs cp" "$COVEPUT" "$CP" "$(echo "$COVEPUT / $CP" | bc -l)"
 printf '%-34s %12.0f %12.0f %7.2f\n' "upload MB/s (curl -T) vs cp" "$PUTS" "$CP" "$(echo "$PUTS / $CP" | bc -l)"
 printf '%-34s %12.0f %12.0f %7.2f\n' "download MB/s (cove get) vs cp" "$COVEGET" "$CP" "$(echo "$COVEGET / $CP" | bc -l)"
