@@ -172,7 +172,10 @@ SelectTypeParameters=CR_Core
 # (batch_sched_delay=0: in every loop, not every 3 s, the default), and
 # bf_interval=1 adds a backfill pass every second (default 30 s). That is as
 # fast as Slurm's batch scheduling can be configured; sched_min_interval=0
-# removes the (2 us) floor between passes.
+# removes the (2 us) floor between passes. The two 1-second timers drift in
+# and out of phase, so a run sees one or two useful passes a second: with 2
+# one-core slots and 50 ms jobs, 2 or 4 jobs/s (runs of one machine differ
+# by that factor of two).
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,bf_interval=1,sched_min_interval=0
 # a node that registers comes back up by itself; a dead slurmd is noticed
@@ -601,4 +604,4 @@ echo "  cove's whole job path (submit, start, run, seen over) one at a time: p50
 echo "(Slurm: $SUBN submissions, a burst of $SBURST jobs; cove: wrk ${DUR}s, a burst of $N jobs;"
 echo " $SEQ sequential jobs each; both run 2 one-core jobs at a time on $(nproc) cores."
 [ "$COVE" = 1 ] && echo " cove's submission test left $C_BACKLOG jobs queued or running (they ran meanwhile, loading the machine)."
-echo " Slurm starts batch jobs only in scheduling passes, twice a second at best: see the comments in this script.)"
+echo " Slurm starts batch jobs only in its scheduling passes, once or twice a second: see the comments in this script.)"
