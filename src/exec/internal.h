@@ -35,6 +35,9 @@ extern const char *const cgroup_ctrl_names[CG_N];
  * only: ..."). Never fails: no cgroups is a mode, not an error. */
 void cgroup_probe(struct cgroup_set *base, struct buf *desc);
 int cgroup_any(const struct cgroup_set *s);
+/* Make moving processes between cgroups cheap (favordynmods on the cgroup2
+ * mount; global): 0 when on, -errno when the kernel cannot. */
+int cgroup_favor_dynmods(struct buf *desc);
 /* Create base/<job_id> for each controller and write the limits of spec.
  * On failure nothing is left behind. */
 int cgroup_create(const struct cgroup_set *base, const struct exec_spec *spec,
@@ -103,6 +106,14 @@ int sandbox_etc_files(const struct exec_spec *spec, int *passwd_fd,
 
 /* A memfd holding the BPF deny-list, positioned at 0, for bwrap --seccomp. */
 int seccomp_filter_fd(int *fd, struct err *e);
+
+/* ---- the launcher (launcher.c) ------------------------------------------ */
+/* Fork the launcher; only while the caller has a single thread. */
+int launcher_start(int *sock, pid_t *pid, struct err *e);
+/* Have it start the shim of the job in dir with status_fd as its fd 3. */
+int launcher_spawn(int sock, const char *dir, int status_fd, pid_t *shim,
+		   struct err *e);
+void launcher_stop(int sock, pid_t pid);
 
 /* ---- shared helpers (local.c) ------------------------------------------- */
 

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
@@ -31,6 +32,9 @@ struct exec_local {
 	char *self_exe;
 	struct cgroup_set cg; /* base directories; all NULL: rlimits only */
 	struct buf limits;
+	int launcher;          /* socket to the launcher (launcher.c), or -1 */
+	pid_t launcher_pid;
+	pthread_mutex_t launch_mu;
 };
 
 /* ---- small I/O helpers shared by the executor ---------------------------- */
@@ -194,6 +198,23 @@ int exec_local_open(struct exec_local **out, const char *self_exe,
 				     "(COVE_EXEC_NO_CGROUPS=1)");
 	else
 		cgroup_probe(&x->cg, &x->limits);
+	/* COVE_CGROUP_FAVORDYNMODS=0 leaves the host's cgroup2 mount as it is */
+	const char *fav = getenv("COVE_CGROUP_FAVORDYNMODS");
+	if (cgroup_any(&x->cg) && !(fav && !strcmp(fav, "0"))) {
+		int frc = cgroup_favor_dynmods(&x->limits);
+		if (frc < 0)
+			log_event(LOG_INFO, "cgroup task migration stays slow", "{s:s}",
+				  "favordynmods", strerror(-frc));
+	}
+	/* The launcher is forked now, while the caller is one thread (see
+	 * launcher.c); COVE_EXEC_LAUNCHER=0 spawns every shim as a program. */
+	x->launcher = -1;
+	pthread_mutex_init(&x->launch_mu, NULL);
+	const char *la = getenv("COVE_EXEC_LAUNCHER");
+	struct err le = {0};
+	if (!(la && !strcmp(la, "0")) && launcher_start(&x->launcher, &x->launcher_pid, &le))
+		log_event(LOG_WARN, "no launcher: shims start as programs", "{s:s}", "error",
+			  le.msg);
 	log_event(LOG_INFO, "local executor ready", "{s:s}", "limits",
 		  buf_str(&x->limits));
 	*out = x;
@@ -204,6 +225,8 @@ void exec_local_close(struct exec_local *x)
 {
 	if (!x)
 		return;
+	launcher_stop(x->launcher, x->launcher_pid);
+	pthread_mutex_destroy(&x->launch_mu);
 	free(x->self_exe);
 	cgroup_set_free(&x->cg);
 	buf_free(&x->limits);
@@ -270,6 +293,20 @@ int exec_start(struct exec_local *x, const struct exec_spec *spec,
 	if (pipe2(p, O_CLOEXEC) < 0 || fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
 		rc = err_set(e, COVE_EINTERNAL, "pipe: %s", strerror(errno));
 		goto out;
+	}
+	if (x->launcher >= 0) {
+		pid_t shim = -1;
+		pthread_mutex_lock(&x->launch_mu);
+		int lrc = launcher_spawn(x->launcher, spec->dir, p[1], &shim, e);
+		pthread_mutex_unlock(&x->launch_mu);
+		if (!lrc) {
+			h->pid = shim; /* not our child: exec_reap leaves it be */
+			h->fd = p[0];
+			p[0] = -1;
+			goto out;
+		}
+		log_event(LOG_WARN, "launcher failed; spawning the shim", "{s:s}", "error",
+			  e->msg);
 	}
 	shim_log = xasprintf("%s/shim.log", spec->dir);
 	int r;
