@@ -82,7 +82,10 @@ static int conn_open(struct dbconn *c, const char *path, struct err *e)
 	const char *pragmas = "PRAGMA journal_mode=WAL;"
 			      "PRAGMA synchronous=FULL;"
 			      "PRAGMA foreign_keys=ON;"
-			      "PRAGMA temp_store=MEMORY;";
+			      "PRAGMA temp_store=MEMORY;"
+			      /* read pages straight from the page cache, not
+			       * through a pread per page */
+			      "PRAGMA mmap_size=268435456;";
 	char *msg = NULL;
 	if (sqlite3_exec(c->h, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
 		err_set(e, COVE_EIO, "cannot configure database: %s",

@@ -79,6 +79,11 @@ __attribute__((noreturn)) static void launcher_shim(char *dir, int status_fd)
 __attribute__((noreturn)) static void launcher_main(int sock)
 {
 	prctl(PR_SET_NAME, "cove-launcher");
+	/* Shims are our grandchildren: once their parent exits they would
+	 * become init's, and not every init reaps. As a subreaper that ignores
+	 * SIGCHLD, the launcher has the kernel reap every one of them. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	signal(SIGCHLD, SIG_IGN);
 	char *dir = malloc(LAUNCH_DIR_MAX);
 	if (!dir)
 		_exit(1);
@@ -109,6 +114,7 @@ __attribute__((noreturn)) static void launcher_main(int sock)
 				/* as above */
 			}
 		}
+		/* with SIGCHLD ignored this returns (ECHILD) once it is gone */
 		while (child > 0 && waitpid(child, NULL, 0) < 0 && errno == EINTR)
 			;
 next:

@@ -606,10 +606,14 @@ int catalog_load(struct jobs *j, struct err *e)
 			if (!strcmp(ps[k].name, j->projects[i].name))
 				pmap[i] = k;
 	}
-	for (int i = 0; i < j->nqueued; i++) {
-		struct sched_job *s = &j->queued[i].s;
-		s->queue = s->queue >= 0 ? qmap[s->queue] : -1;
-		s->project = s->project >= 0 ? pmap[s->project] : -1;
+	for (int l = 0; l < j->nlines; l++) {
+		struct line *ln = &j->lines[l];
+		ln->queue = ln->queue >= 0 ? qmap[ln->queue] : -1;
+		for (int i = ln->head; i < ln->n; i++) {
+			struct sched_job *s = &ln->v[i].s;
+			s->queue = ln->queue;
+			s->project = s->project >= 0 ? pmap[s->project] : -1;
+		}
 	}
 	for (int i = 0; i < j->nrunning; i++) {
 		struct sched_job *s = &j->running[i].s;

@@ -12,6 +12,7 @@
  */
 #include "jobs/internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -75,15 +76,68 @@ static struct sched_user *user_get(struct jobs *j, int64_t uid)
 	return u;
 }
 
+/* Does a come before b in a line (the scheduler's order)? */
+static int line_before(const struct qjob *a, const struct qjob *b)
+{
+	if (a->s.priority != b->s.priority)
+		return a->s.priority > b->s.priority;
+	return a->s.seq < b->s.seq;
+}
+
+static struct line *line_get(struct jobs *j, int64_t uid, int queue)
+{
+	for (int i = 0; i < j->nlines; i++)
+		if (j->lines[i].uid == uid && j->lines[i].queue == queue)
+			return &j->lines[i];
+	if (j->nlines == j->caplines) {
+		j->caplines = j->caplines ? j->caplines * 2 : 16;
+		j->lines = xrealloc(j->lines, sizeof(*j->lines) * (size_t)j->caplines);
+	}
+	struct line *l = &j->lines[j->nlines++];
+	memset(l, 0, sizeof(*l));
+	l->uid = uid;
+	l->queue = queue;
+	return l;
+}
+
+/* Under j->mu. New jobs usually go last (same priority, newer). */
+static void line_insert(struct line *l, const struct qjob *q)
+{
+	if (l->head > 0 && l->head == l->n)
+		l->head = l->n = 0;
+	if (l->n == l->cap) {
+		if (l->head > l->cap / 2) { /* reuse the taken front */
+			memmove(l->v, l->v + l->head, sizeof(*l->v) * (size_t)(l->n - l->head));
+			l->n -= l->head;
+			l->head = 0;
+		} else {
+			l->cap = l->cap ? l->cap * 2 : 16;
+			l->v = xrealloc(l->v, sizeof(*l->v) * (size_t)l->cap);
+		}
+	}
+	int lo = l->head, hi = l->n;
+	if (hi > lo && line_before(q, &l->v[hi - 1])) {
+		while (lo < hi) { /* first element q comes before */
+			int mid = lo + (hi - lo) / 2;
+			if (line_before(q, &l->v[mid]))
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		memmove(l->v + lo + 1, l->v + lo, sizeof(*l->v) * (size_t)(l->n - lo));
+	} else {
+		lo = l->n;
+	}
+	l->v[lo] = *q;
+	l->n++;
+}
+
 void engine_enqueue(struct jobs *j, const struct qjob *q)
 {
 	pthread_mutex_lock(&j->mu);
-	if (j->nqueued == j->capqueued) {
-		j->capqueued = j->capqueued ? j->capqueued * 2 : 256;
-		j->queued = xrealloc(j->queued, sizeof(*j->queued) * (size_t)j->capqueued);
-	}
-	j->queued[j->nqueued++] = *q;
-	user_get(j, q->s.uid);
+	line_insert(line_get(j, q->s.uid, q->s.queue), q);
+	j->nqueued++;
+	user_get(j, q->s.uid)->queued++;
 	pthread_mutex_unlock(&j->mu);
 	engine_wake(j);
 }
@@ -92,19 +146,24 @@ int engine_count_queued(struct jobs *j, int64_t uid, int *user_count)
 {
 	pthread_mutex_lock(&j->mu);
 	int all = j->nqueued, mine = 0;
-	for (int i = 0; i < j->nqueued; i++)
-		mine += j->queued[i].s.uid == uid;
+	for (int i = 0; i < j->nusers; i++)
+		if (j->users[i].uid == uid)
+			mine = j->users[i].queued;
 	pthread_mutex_unlock(&j->mu);
 	*user_count = mine;
 	return all;
 }
 
-static int find_queued(struct jobs *j, const char *id)
+/* Under j->mu: the line and position of queued job id, or NULL. */
+static struct line *find_queued(struct jobs *j, const char *id, int *pos)
 {
-	for (int i = 0; i < j->nqueued; i++)
-		if (!strcmp(j->queued[i].id, id))
-			return i;
-	return -1;
+	for (int l = 0; l < j->nlines; l++)
+		for (int i = j->lines[l].head; i < j->lines[l].n; i++)
+			if (!strcmp(j->lines[l].v[i].id, id)) {
+				*pos = i;
+				return &j->lines[l];
+			}
+	return NULL;
 }
 
 static int find_running(struct jobs *j, const char *id)
@@ -117,7 +176,8 @@ static int find_running(struct jobs *j, const char *id)
 
 int engine_where(struct jobs *j, const char *id)
 {
-	if (find_queued(j, id) >= 0)
+	int pos;
+	if (find_queued(j, id, &pos))
 		return 'q';
 	if (find_running(j, id) >= 0)
 		return 'r';
@@ -138,11 +198,16 @@ int jobs_is_over(struct jobs *j, const char *id)
 int engine_unqueue(struct jobs *j, const char *id)
 {
 	pthread_mutex_lock(&j->mu);
-	int i = find_queued(j, id);
-	if (i >= 0)
-		j->queued[i] = j->queued[--j->nqueued];
+	int pos;
+	struct line *l = find_queued(j, id, &pos);
+	if (l) {
+		user_get(j, l->v[pos].s.uid)->queued--;
+		memmove(l->v + pos, l->v + pos + 1, sizeof(*l->v) * (size_t)(l->n - pos - 1));
+		l->n--;
+		j->nqueued--;
+	}
 	pthread_mutex_unlock(&j->mu);
-	return i >= 0;
+	return l != NULL;
 }
 
 /* Account for a job that holds resources (under j->mu). */
@@ -645,19 +710,34 @@ static void schedule(struct jobs *j)
 			st.projects[i] = j->projects[i].p;
 		st.users = xcalloc((size_t)j->nusers + 1, sizeof(*st.users));
 		memcpy(st.users, j->users, sizeof(*st.users) * (size_t)j->nusers);
-		/* jobs whose queue vanished cannot be placed */
-		struct sched_job *sj = xmalloc(sizeof(*sj) * (size_t)j->nqueued);
-		int *map = xmalloc(sizeof(int) * (size_t)j->nqueued);
-		int m = 0;
-		for (int i = 0; i < j->nqueued; i++)
-			if (j->queued[i].s.queue >= 0) {
-				sj[m] = j->queued[i].s;
-				map[m++] = i;
+		/* the first PICKS_MAX of every line whose queue still exists:
+		 * nothing further back can start in this pass */
+		int cap = 0;
+		for (int l = 0; l < j->nlines; l++)
+			if (j->lines[l].queue >= 0) {
+				int k = j->lines[l].n - j->lines[l].head;
+				cap += k < PICKS_MAX ? k : PICKS_MAX;
 			}
+		struct sched_job *sj = xmalloc(sizeof(*sj) * (size_t)(cap + 1));
+		int *from = xmalloc(sizeof(int) * (size_t)(cap + 1));
+		int m = 0;
+		for (int l = 0; l < j->nlines; l++) {
+			struct line *ln = &j->lines[l];
+			if (ln->queue < 0)
+				continue;
+			for (int i = ln->head; i < ln->n && i < ln->head + PICKS_MAX; i++) {
+				sj[m] = ln->v[i].s;
+				from[m++] = l;
+			}
+		}
 		int picks[PICKS_MAX];
 		int np = sched_pick(&st, sj, m, picks, PICKS_MAX, time_now_ms());
+		/* each line's picks are a prefix of it (sched_pick takes a line in
+		 * its order), so taking them is advancing its head */
 		for (int k = 0; k < np; k++) {
-			struct qjob *q = &j->queued[map[picks[k]]];
+			struct line *ln = &j->lines[from[picks[k]]];
+			struct qjob *q = &ln->v[ln->head++];
+			assert(q->s.seq == sj[picks[k]].seq);
 			memset(&picked[n], 0, sizeof(picked[n]));
 			snprintf(picked[n].id, JOB_ID_LEN, "%s", q->id);
 			picked[n].s = q->s;
@@ -666,17 +746,14 @@ static void schedule(struct jobs *j)
 			hold(j, &q->s, 1);
 			/* visible as running from now on: never "over" in between */
 			running_add(j, &picked[n]);
-			user_get(j, q->s.uid)->last_start_ms = time_now_ms();
-			q->id[0] = '\0'; /* removed below */
+			struct sched_user *u = user_get(j, q->s.uid);
+			u->last_start_ms = time_now_ms();
+			u->queued--;
+			j->nqueued--;
 			n++;
 		}
-		int w = 0;
-		for (int i = 0; i < j->nqueued; i++)
-			if (j->queued[i].id[0])
-				j->queued[w++] = j->queued[i];
-		j->nqueued = w;
 		free(sj);
-		free(map);
+		free(from);
 		free(st.queues);
 		free(st.projects);
 		free(st.users);

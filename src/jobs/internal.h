@@ -41,6 +41,17 @@ struct qjob {
 	char id[JOB_ID_LEN];
 };
 
+/* One user's queued jobs of one queue, in the order the scheduler takes
+ * them (priority, then submission): v[head..n). A scheduling pass looks at
+ * the first few of each line only, so its cost follows the number of lines
+ * (users x queues), not the number of queued jobs. */
+struct line {
+	int64_t uid;
+	int queue;
+	struct qjob *v;
+	int head, n, cap;
+};
+
 /* A job that holds resources: starting, running, or just exited. */
 struct rjob {
 	char id[JOB_ID_LEN];
@@ -103,8 +114,9 @@ struct jobs {
 	int nprojects;
 	struct sched_user *users;
 	int nusers;
-	struct qjob *queued;
-	int nqueued, capqueued;
+	struct line *lines;
+	int nlines, caplines;
+	int nqueued; /* in all lines */
 	struct rjob *running;
 	int nrunning, caprunning;
 	char (*finishing)[JOB_ID_LEN]; /* exited, output being collected */

@@ -79,7 +79,9 @@ void jobs_close(struct jobs *j)
 	free(j->queues);
 	free(j->projects);
 	free(j->users);
-	free(j->queued);
+	for (int i = 0; i < j->nlines; i++)
+		free(j->lines[i].v);
+	free(j->lines);
 	free(j->running);
 	free(j->finishing);
 	db_batcher_free(j->batch);

@@ -122,6 +122,7 @@ struct sched_project {
 struct sched_user {
 	int64_t uid;
 	int running;
+	int queued; /* waiting jobs, for backpressure (not used by sched_pick) */
 	int64_t last_start_ms; /* tie-break: who waited longest since a start */
 };
 

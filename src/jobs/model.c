@@ -436,6 +436,7 @@ static int insert_fn(struct dbconn *c, void *arg, struct err *e)
 	}
 	if (rc < 0)
 		return rc;
+	r->seq = db_last_id(c);
 	rc = db_exec(c, e, "INSERT INTO job_events(job, at, state, reason) VALUES (?,?,'queued','submitted')",
 		     "si", r->id, r->submitted_ms);
 	return rc < 0 ? rc : 0;
@@ -621,10 +622,23 @@ static int submit_prepare(struct jobs *j, struct dbconn *c, const struct actor *
 	}
 
 	/* inputs: readable by the submitter now (checked again at start) */
+	json_t *inputs = json_object_get(req, "inputs");
+	int overwrite = 0, present = 0;
+	if ((rc = json_opt_bool(req, "overwrite", &overwrite, &present, e)))
+		return rc;
+	if (!output && !json_array_size(inputs) && !(inputs && !json_is_array(inputs))) {
+		/* the common case, checked without a query: no inputs, and a
+		 * new output directory named after the new job's id */
+		char *outp = xasprintf("/home/%s/jobs/%s", act->username, r->id);
+		json_object_set_new(r->spec, "inputs", json_array());
+		json_object_set_new(r->spec, "output", json_string(outp));
+		json_object_set_new(r->spec, "overwrite", json_boolean(overwrite));
+		free(outp);
+		return 0;
+	}
 	struct fs_cred cr;
 	if ((rc = fs_cred_load(c, act->uid, act->gid, act->admin, &cr, e)))
 		return rc;
-	json_t *inputs = json_object_get(req, "inputs");
 	json_t *ins = json_array();
 	json_object_set_new(r->spec, "inputs", ins);
 	if (inputs && (!json_is_array(inputs) || json_array_size(inputs) > INPUTS_MAX)) {
@@ -665,9 +679,6 @@ static int submit_prepare(struct jobs *j, struct dbconn *c, const struct actor *
 	}
 
 	/* output: a new directory, unless overwriting was asked for */
-	int overwrite = 0, present = 0;
-	if ((rc = json_opt_bool(req, "overwrite", &overwrite, &present, e)))
-		goto out;
 	char *outp = output ? fs_path_clean(output, e)
 			    : xasprintf("/home/%s/jobs/%s", act->username, r->id);
 	if (!outp) {
@@ -749,11 +760,7 @@ int jobs_submit(struct jobs *j, const struct actor *act, json_t *req,
 	q.s.priority = s.rec.priority;
 	q.s.cpu_milli = s.rec.cpu_milli;
 	q.s.memory = s.rec.memory;
-	/* seq: the row's; read back cheaply by id */
-	int64_t seq = 0;
-	db_query_int(c, NULL, &seq, "SELECT seq FROM jobs WHERE id = ?", "s", s.rec.id);
-	q.s.seq = seq;
-	s.rec.seq = seq;
+	q.s.seq = s.rec.seq;
 	/* a project made (or its quotas changed) since the last load */
 	if (s.rec.project)
 		catalog_load(j, NULL);
