@@ -472,6 +472,8 @@ static void put_app_common(struct req *r, const char *name, int create)
 	struct dbconn *c = db_get(r->srv->db);
 	int rc = apps_put(c, name, body, create, &out, &e);
 	audit(r, c, create ? "app.create" : "app.replace", name, !rc, &e);
+	if (!rc && JOBS(r))
+		jobs_apps_changed(JOBS(r));
 	db_put(r->srv->db, c);
 	catalog_reply(r, rc, out, &e, create ? 201 : 200);
 }
@@ -492,6 +494,8 @@ static void delete_app(struct req *r)
 	struct dbconn *c = db_get(r->srv->db);
 	int rc = apps_delete(c, req_param(r, "name"), &e);
 	audit(r, c, "app.delete", req_param(r, "name"), !rc, &e);
+	if (!rc && JOBS(r))
+		jobs_apps_changed(JOBS(r));
 	db_put(r->srv->db, c);
 	catalog_reply(r, rc, NULL, &e, 204);
 }

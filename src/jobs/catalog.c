@@ -524,8 +524,40 @@ int queue_allows(struct dbconn *c, const struct qconf *q, const char *user, int6
 	return 0;
 }
 
+void jobs_apps_changed(struct jobs *j)
+{
+	struct dbconn *c = db_get(j->db);
+	struct stmt *st;
+	json_t *apps = json_object();
+	if (!db_query(c, &st, NULL, "SELECT name, input FROM apps", "")) {
+		while (db_step(st, NULL) == 1)
+			json_object_set_new(apps, db_text(st, 0), json_string(db_text(st, 1)));
+		db_done(st);
+	}
+	db_put(j->db, c);
+	pthread_mutex_lock(&j->mu);
+	json_decref(j->apps);
+	j->apps = apps;
+	pthread_mutex_unlock(&j->mu);
+}
+
+int app_kind(struct jobs *j, const char *name, char input[8], struct err *e)
+{
+	pthread_mutex_lock(&j->mu);
+	json_t *v = json_object_get(j->apps, name);
+	if (v)
+		snprintf(input, 8, "%s", json_string_value(v));
+	pthread_mutex_unlock(&j->mu);
+	if (!v)
+		return err_set(e, COVE_ENOENT, "no such application: %.64s (see GET /v1/apps)",
+			       name);
+	return 0;
+}
+
 int catalog_load(struct jobs *j, struct err *e)
 {
+	if (!j->apps)
+		jobs_apps_changed(j);
 	struct dbconn *c = db_get(j->db);
 	struct qconf *qs = NULL;
 	struct pconf *ps = NULL;

@@ -108,6 +108,7 @@ struct jobs {
 	void *on_change_arg;
 
 	pthread_mutex_t mu;
+	json_t *apps; /* name -> "script" | "args": what submissions check */
 	struct qconf *queues;
 	int nqueues;
 	struct pconf *projects;
@@ -151,6 +152,9 @@ int64_t job_size_value(const json_t *v);
 int catalog_seed(struct jobs *j, struct err *e);
 /* (Re)load queue and project settings into j (takes j->mu). */
 int catalog_load(struct jobs *j, struct err *e);
+/* The input kind of app name ("script", "args"), from the in-memory copy
+ * of the catalog: 0, or COVE_ENOENT with e set. */
+int app_kind(struct jobs *j, const char *name, char input[8], struct err *e);
 int queue_index(struct jobs *j, const char *name); /* under j->mu; -1 */
 int project_index(struct jobs *j, const char *name); /* under j->mu; -1 */
 /* May user uid (with these group ids) use queue q? under j->mu */

@@ -76,6 +76,7 @@ void jobs_close(struct jobs *j)
 		json_decref(j->queues[i].users);
 		json_decref(j->queues[i].groups);
 	}
+	json_decref(j->apps);
 	free(j->queues);
 	free(j->projects);
 	free(j->users);

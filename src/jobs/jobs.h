@@ -83,6 +83,8 @@ int apps_get(struct dbconn *c, const char *name, json_t **out, struct err *e);
 int apps_put(struct dbconn *c, const char *name, json_t *body, int create,
 	     json_t **out, struct err *e);
 int apps_delete(struct dbconn *c, const char *name, struct err *e);
+/* After apps_put or apps_delete: refresh the engine's copy of the catalog. */
+void jobs_apps_changed(struct jobs *j);
 
 int queues_list(struct jobs *j, struct dbconn *c, json_t **out, struct err *e);
 int queues_get(struct jobs *j, struct dbconn *c, const char *name, json_t **out,

@@ -484,12 +484,9 @@ static int submit_prepare(struct jobs *j, struct dbconn *c, const struct actor *
 	    (rc = json_opt_str(req, "name", &name, e)) ||
 	    (rc = json_opt_str(req, "project", &project, e)))
 		return rc;
-	json_t *command = NULL, *appenv = NULL;
 	char input_kind[8];
-	if ((rc = app_load(c, app, &command, &appenv, input_kind, e)))
+	if ((rc = app_kind(j, app, input_kind, e)))
 		return rc;
-	json_decref(command);
-	json_decref(appenv);
 
 	id_new(r->id);
 	r->uid = act->uid;
