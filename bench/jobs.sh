@@ -472,7 +472,7 @@ EOF
 kv() { awk -v k="$1" '$1 == k {print $2}' "$2"; }
 
 COVE=0
-C_SUBRATE= C_NON201= C_429= C_BACKLOG= C_RATE= C_BP50= C_BP99= C_SP50= C_SP99= C_WP50= C_WP99= C_RUNP50=
+C_SUBRATE= C_SUBRATE2= C_NON201_2= C_NON201= C_429= C_BACKLOG= C_RATE= C_BP50= C_BP99= C_SP50= C_SP99= C_WP50= C_WP99= C_RUNP50=
 if ! start_cove "$WORK/data1"; then
 	echo "== cove: the server did not start or log in; cove figures skipped" >&2
 	tail -n 20 "$WORK/server.log" >&2
@@ -525,6 +525,19 @@ LUA
 	echo "   $C_TOTAL requests, $C_NON201 not 201 (429: ${C_429:-0}); $C_BACKLOG jobs still queued or running at the end, the rest done"
 	# a fresh server for the rest: the backlog of (a) would take minutes
 	# to drain (jobs already started finish on their own)
+	stop_pid "$SRV"; SRV=
+	start_cove "$WORK/data1b" || { echo "jobs.sh: a cove server did not start" >&2; exit 1; }
+	# (a') the API alone: the same submissions into a queue that runs one
+	# job at a time, so that sandboxes do not take the cores meanwhile
+	curl -fs -X POST "$URL/v1/queues" -H "Authorization: Bearer $TOKEN" \
+		-H 'Content-Type: application/json' -d '{"name":"hold","max_running":1}' >/dev/null
+	sed -e "s/Bearer [^\"]*/Bearer $TOKEN/" -e 's/"script":"true"}/"script":"true","queue":"hold"}/' \
+		"$WORK/post.lua" >"$WORK/post-hold.lua"
+	log "cove (a'): the same into a queue running one job at a time (the API's own rate)"
+	timeout $((DUR + 60)) wrk -t2 -c"$CLIENTS" -d"${DUR}s" --latency -s "$WORK/post-hold.lua" "$URL/v1/jobs" |
+		tee "$WORK/wrk2.txt" | grep -E "Requests/sec|Latency |Non-2xx|Socket errors|  50%|  99%|NON201|BUSY429" || true
+	C_SUBRATE2=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$WORK/wrk2.txt")
+	C_NON201_2=$(awk '$1 == "NON201" {print $2}' "$WORK/wrk2.txt")
 	stop_pid "$SRV"; SRV=
 	start_cove "$WORK/data2" || { echo "jobs.sh: the second cove server did not start" >&2; exit 1; }
 	export PORT TOKEN
@@ -589,7 +602,9 @@ row() { # label cove slurm [thesis] [target]
 echo
 printf '%-46s %9s %9s %9s %7s %9s  %s\n' "figure" "cove" "Slurm" "c/Slurm" "thesis" "c/thesis" "target"
 row "submissions/s, 50 clients" "$C_SUBRATE" "$S_SUBRATE" 115 ">= 5750/s (50x thesis)"
+row "submissions/s, API alone" "$C_SUBRATE2" "$S_SUBRATE" 115 ">= 5750/s (50x thesis)"
 row "  failed submissions (not 201 / sbatch error)" "${C_NON201:-}" "$S_SUBFAIL" "" "0"
+row "  failed submissions, API alone" "${C_NON201_2:-}" "$S_SUBFAIL" "" "0"
 row "trivial jobs completed/s (burst)" "$C_RATE" "$S_RATE" "" ">= 5x Slurm"
 row "submit->start p50 ms, one at a time" "$C_SP50" "$S_SP50" "" "< 20 ms"
 row "submit->start p99 ms, one at a time" "$C_SP99" "$S_SP99"
