@@ -153,7 +153,7 @@ static void get_fs(struct req *r)
 	if (!rc && (query_bool(r, "stat")))
 		o = fs_entry_json(c, &a, base_name(path));
 	else if (!rc && a.is_dir)
-		rc = fs_list(c, &cr, path, req_query(r, "cursor"), limit, &listing, &e);
+		rc = fs_list(c, &cr, path, &a, req_query(r, "cursor"), limit, &listing, &e);
 	else if (!rc)
 		fd = fs_open(r->srv->files, c, &cr, path, &a, &e);
 	db_read_end(c);

@@ -104,9 +104,11 @@ json_t *fs_entry_json(struct dbconn *c, const struct fs_attr *a,
 /* A directory's entries (needs read; without search only names), sorted
  * by name, from after cursor, at most limit, written as the JSON text
  * {"path","items":[entry...],"next_cursor"} into out (the hot path of
- * browsing: written directly, without building a JSON tree). */
+ * browsing: written directly, without building a JSON tree). known: the
+ * directory as the caller already resolved it (NULL: resolve path). */
 int fs_list(struct dbconn *c, const struct fs_cred *cr, const char *path,
-	    const char *cursor, int limit, struct buf *out, struct err *e);
+	    const struct fs_attr *known, const char *cursor, int limit,
+	    struct buf *out, struct err *e);
 /* mode < 0: 0777 & ~umask. */
 int fs_mkdir(struct dbconn *c, const struct fs_cred *cr, const char *path,
 	     int mode, int parents, struct fs_attr *out, struct err *e);

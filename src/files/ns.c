@@ -292,11 +292,14 @@ static void entry_text(struct buf *b, const struct fs_attr *a, const char *name,
 }
 
 int fs_list(struct dbconn *c, const struct fs_cred *cr, const char *path,
-	    const char *cursor, int limit, struct buf *out, struct err *e)
+	    const struct fs_attr *known, const char *cursor, int limit,
+	    struct buf *out, struct err *e)
 {
 	struct fs_attr dir;
-	int rc = fs_resolve(c, cr, path, &dir, e);
-	if (rc)
+	int rc = 0;
+	if (known)
+		dir = *known;
+	else if ((rc = fs_resolve(c, cr, path, &dir, e)))
 		return rc;
 	if (!dir.is_dir)
 		return err_set(e, COVE_EINVAL, "not a directory: '%.200s'", path);
