@@ -104,6 +104,8 @@ struct req {
 	int skip_body; /* body refused early: consume and drop */
 	struct MHD_Response *resp;
 	void *stream_ctx; /* owned by the route's stream_ops */
+	void (*resume_fn)(struct req *r); /* req_resume_with */
+	void *resume_arg;
 };
 
 const char *req_param(struct req *r, const char *name);
@@ -120,6 +122,16 @@ int req_limit(struct req *r, int *limit, struct err *e);
  * waits on the disk (fsync, group commit). Call at most once per request,
  * as the handler's (or stream end's) last act. */
 void req_offload(struct req *r, void (*fn)(struct req *r));
+
+/* Answer later, from another thread: req_suspend takes the connection off
+ * the event loop (call it before handing r to anything that may answer),
+ * and whoever answers calls reply_* and then req_resume. */
+void req_suspend(struct req *r);
+void req_resume(struct req *r);
+/* Resume without an answer yet: fn(r) answers on the event loop's thread
+ * when the connection is back (so the answer's JSON is written there, in
+ * parallel, not by the thread that resumed it). */
+void req_resume_with(struct req *r, void (*fn)(struct req *r), void *arg);
 
 void reply_json(struct req *r, int status, json_t *body); /* steals body */
 /*

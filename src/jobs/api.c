@@ -30,37 +30,66 @@ static int jobs_ready(struct req *r)
 
 /* ---- jobs -------------------------------------------------------------------------- */
 
-static void post_jobs_work(struct req *r)
+/* A submission's outcome, from the committer to the event loop. */
+struct submitted {
+	int rc;
+	json_t *out;
+	int replayed;
+	struct err e;
+};
+
+/* On the event loop, once the committer resumed the connection. */
+static void submit_reply(struct req *r)
 {
-	struct err e = {0};
-	json_t *body = req_json(r, &e);
-	if (!body) {
-		reply_err(r, &e);
-		return;
+	struct submitted *d = r->resume_arg;
+	r->resume_arg = NULL;
+	if (d->rc) {
+		reply_err(r, &d->e);
+	} else {
+		char loc[64];
+		snprintf(loc, sizeof(loc), "/v1/jobs/%s",
+			 json_string_value(json_object_get(d->out, "id")));
+		reply_json(r, 201, d->out);
+		reply_header(r, "Location", loc);
+		if (d->replayed)
+			reply_header(r, "Idempotent-Replayed", "true");
 	}
-	json_t *out = NULL;
-	int replayed = 0;
-	if (jobs_submit(JOBS(r), &r->actor, body, req_header(r, "Idempotency-Key"), &out,
-			&replayed, &e)) {
-		reply_err(r, &e);
-		return;
-	}
-	char loc[64];
-	snprintf(loc, sizeof(loc), "/v1/jobs/%s",
-		 json_string_value(json_object_get(out, "id")));
-	reply_json(r, 201, out);
-	reply_header(r, "Location", loc);
-	if (replayed)
-		reply_header(r, "Idempotent-Replayed", "true");
+	free(d);
+}
+
+/* Called by the committer once the job is durable (or refused). */
+static void submit_done(void *arg, int rc, json_t *out, int replayed,
+			const struct err *e)
+{
+	struct submitted *d = xcalloc(1, sizeof(*d));
+	d->rc = rc;
+	d->out = out;
+	d->replayed = replayed;
+	if (e)
+		d->e = *e;
+	req_resume_with(arg, submit_reply, d);
 }
 
 static void post_jobs(struct req *r)
 {
 	if (!jobs_ready(r))
 		return;
-	/* the submission is durable before it is acknowledged: the commit
-	 * waits on the disk, off the event loop */
-	req_offload(r, post_jobs_work);
+	struct err e = {0};
+	json_t *body = req_json(r, &e);
+	if (!body) {
+		reply_err(r, &e);
+		return;
+	}
+	struct jobs_submission *sub = NULL;
+	if (jobs_submit_check(JOBS(r), &r->actor, body, req_header(r, "Idempotency-Key"),
+			      &sub, &e)) {
+		reply_err(r, &e);
+		return;
+	}
+	/* durable before acknowledged: the committer answers after its
+	 * commit; the connection waits off the event loop meanwhile */
+	req_suspend(r);
+	jobs_submit_commit(JOBS(r), sub, submit_done, r);
 }
 
 static void get_jobs(struct req *r)

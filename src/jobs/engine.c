@@ -132,12 +132,18 @@ static void line_insert(struct line *l, const struct qjob *q)
 	l->n++;
 }
 
-void engine_enqueue(struct jobs *j, const struct qjob *q)
+/* Under j->mu. */
+void engine_enqueue_locked(struct jobs *j, const struct qjob *q)
 {
-	pthread_mutex_lock(&j->mu);
 	line_insert(line_get(j, q->s.uid, q->s.queue), q);
 	j->nqueued++;
 	user_get(j, q->s.uid)->queued++;
+}
+
+void engine_enqueue(struct jobs *j, const struct qjob *q)
+{
+	pthread_mutex_lock(&j->mu);
+	engine_enqueue_locked(j, q);
 	pthread_mutex_unlock(&j->mu);
 	engine_wake(j);
 }

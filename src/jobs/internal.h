@@ -128,6 +128,13 @@ struct jobs {
 	int epfd;
 	int stop;
 	pthread_t engine;
+	/* committer (model.c): inserts submissions in batches */
+	pthread_t committer;
+	pthread_mutex_t commit_mu;
+	pthread_cond_t commit_cv;
+	struct jobs_submission *commit_head, **commit_tail;
+	int commit_stop;
+	int committer_started;
 	/* finisher: collects output and records the end, off the engine */
 	pthread_t finisher;
 	pthread_cond_t finish_cv;
@@ -147,6 +154,9 @@ int job_set_state(struct dbconn *c, const char *id, const char *state,
 int jobs_is_terminal(const char *state);
 /* "2G", "512M", or bytes as an integer -> bytes; -1 when malformed. */
 int64_t job_size_value(const json_t *v);
+
+int committer_start(struct jobs *j, struct err *e);
+void committer_stop(struct jobs *j);
 
 /* catalog.c */
 int catalog_seed(struct jobs *j, struct err *e);
@@ -170,6 +180,9 @@ void engine_stop(struct jobs *j);
 void engine_wake(struct jobs *j);
 /* Add a committed queued job to the in-memory queue. */
 void engine_enqueue(struct jobs *j, const struct qjob *q);
+/* The same under j->mu, without waking the engine (callers adding many
+ * wake it once). */
+void engine_enqueue_locked(struct jobs *j, const struct qjob *q);
 /* Under j->mu: where is job id? 'q' queued, 'r' running, 'f' finishing, 0 */
 int engine_where(struct jobs *j, const char *id);
 int engine_count_queued(struct jobs *j, int64_t uid, int *user_count);

@@ -43,9 +43,11 @@ int jobs_open(struct jobs **out, struct db *db, struct files *files,
 	}
 	j->cpus = opt->cpus > 0 ? opt->cpus : cpus;
 	j->memory = opt->memory > 0 ? opt->memory : mem;
+	j->memory = j->memory >> 20 << 20; /* whole MiB: reads better in limits */
 	j->free_cpu_milli = (int64_t)(j->cpus * 1000);
 	j->free_memory = j->memory;
-	if ((rc = catalog_seed(j, e)) || (rc = catalog_load(j, e)) || (rc = engine_start(j, e)))
+	if ((rc = catalog_seed(j, e)) || (rc = catalog_load(j, e)) || (rc = engine_start(j, e)) ||
+	    (rc = committer_start(j, e)))
 		goto fail;
 	*out = j;
 	return 0;
@@ -69,6 +71,7 @@ void jobs_close(struct jobs *j)
 {
 	if (!j)
 		return;
+	committer_stop(j);
 	if (j->epfd >= 0)
 		engine_stop(j);
 	exec_local_close(j->exec);

@@ -48,12 +48,25 @@ const char *jobs_limits(const struct jobs *j);
 
 /* ---- jobs ----------------------------------------------------------------- */
 
-/* Submit a job described by req (the POST body, borrowed). idem_key (may be
- * NULL) makes a retry return the first submission (*replayed = 1). The job
- * is durable when this returns 0; *out is its JSON (caller decrefs). */
-int jobs_submit(struct jobs *j, const struct actor *act, json_t *req,
-		const char *idem_key, json_t **out, int *replayed,
-		struct err *e);
+/*
+ * Submitting, in two steps so that the commit never holds a thread that
+ * waits: jobs_submit_check validates req (the POST body, borrowed) against
+ * the catalog, queues, inputs and output, and the backpressure limits, and
+ * returns a prepared submission (or an error, at once); jobs_submit_commit
+ * hands it to the committer thread, which inserts many submissions in one
+ * transaction (one fsync) and then calls done(arg, ...) for each, from its
+ * own thread, once the job is durable. out is the job's JSON (done takes
+ * it); replayed = 1 when idem_key matched an earlier submission, which out
+ * then describes.
+ */
+struct jobs_submission;
+typedef void (*jobs_done_fn)(void *arg, int rc, json_t *out, int replayed,
+			     const struct err *e);
+int jobs_submit_check(struct jobs *j, const struct actor *act, json_t *req,
+		      const char *idem_key, struct jobs_submission **out,
+		      struct err *e);
+void jobs_submit_commit(struct jobs *j, struct jobs_submission *s,
+			jobs_done_fn done, void *arg);
 /* A job visible to act (its owner, or an admin). */
 int jobs_get(struct jobs *j, struct dbconn *c, const struct actor *act,
 	     const char *id, json_t **out, struct err *e);

@@ -174,9 +174,14 @@ static int may_see(const struct actor *act, const struct jobrec *r)
 	return act->admin || act->uid == r->uid;
 }
 
-static json_t *history_json(struct dbconn *c, const char *id)
+static json_t *history_json(struct dbconn *c, const char *id, int64_t submitted_ms)
 {
 	json_t *h = json_array();
+	json_t *first = json_object();
+	json_set_time_ms(first, "at", submitted_ms);
+	json_object_set_new(first, "state", json_string("queued"));
+	json_object_set_new(first, "reason", json_string("submitted"));
+	json_array_append_new(h, first);
 	struct stmt *st;
 	if (db_query(c, &st, NULL,
 		     "SELECT at, state, reason FROM job_events WHERE job = ? ORDER BY at, rowid",
@@ -206,7 +211,7 @@ int jobs_get(struct jobs *j, struct dbconn *c, const struct actor *act,
 		return err_set(e, COVE_ENOENT, "no such job: %.40s", id);
 	}
 	*out = jobrec_json(&r);
-	json_object_set_new(*out, "history", history_json(c, id));
+	json_object_set_new(*out, "history", history_json(c, id, r.submitted_ms));
 	jobrec_free(&r);
 	return 0;
 }
@@ -436,10 +441,10 @@ static int insert_fn(struct dbconn *c, void *arg, struct err *e)
 	}
 	if (rc < 0)
 		return rc;
+	/* the first event (queued, submitted) is the row's submitted_at:
+	 * history_json tells it, so it costs no second insert */
 	r->seq = db_last_id(c);
-	rc = db_exec(c, e, "INSERT INTO job_events(job, at, state, reason) VALUES (?,?,'queued','submitted')",
-		     "si", r->id, r->submitted_ms);
-	return rc < 0 ? rc : 0;
+	return 0;
 }
 
 /* The caller's role in project (NULL when not a member). */
@@ -713,12 +718,20 @@ out:
 	return rc;
 }
 
-int jobs_submit(struct jobs *j, const struct actor *act, json_t *req,
-		const char *idem_key, json_t **out, int *replayed, struct err *e)
-{
+struct jobs_submission {
 	struct submit s;
-	memset(&s, 0, sizeof(s));
-	*replayed = 0;
+	struct actor act;
+	jobs_done_fn done;
+	void *arg;
+	int rc;
+	struct err e;
+	struct jobs_submission *next;
+};
+
+int jobs_submit_check(struct jobs *j, const struct actor *act, json_t *req,
+		      const char *idem_key, struct jobs_submission **out,
+		      struct err *e)
+{
 	if (idem_key && (!*idem_key || strlen(idem_key) > 255))
 		return err_set(e, COVE_EINVAL, "Idempotency-Key must be 1 to 255 characters");
 	/* backpressure before any work */
@@ -732,52 +745,176 @@ int jobs_submit(struct jobs *j, const struct actor *act, json_t *req,
 				       : "%d jobs are waiting, the most allowed; retry later",
 			       mine >= j->opt.max_queued_user ? mine : all);
 	}
+	struct jobs_submission *p = xcalloc(1, sizeof(*p));
 	struct dbconn *c = db_get(j->db);
-	db_read_begin(c);
-	int rc = submit_prepare(j, c, act, req, &s, e);
-	db_read_end(c);
-	if (rc)
-		goto out;
-	s.idem_key = idem_key;
+	/* only inputs, an output of one's own and a project need the
+	 * database (one snapshot for them all) */
+	int reads = json_object_get(req, "inputs") || json_object_get(req, "output") ||
+		    json_object_get(req, "project");
+	if (reads)
+		db_read_begin(c);
+	int rc = submit_prepare(j, c, act, req, &p->s, e);
+	if (reads)
+		db_read_end(c);
+	db_put(j->db, c);
+	if (rc) {
+		jobrec_free(&p->s.rec);
+		free(p);
+		return rc;
+	}
+	p->act = *act;
 	if (idem_key) {
+		p->s.idem_key = xstrdup(idem_key);
 		char *canon = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
-		sha256_hex(canon, strlen(canon), s.idem_hash);
+		sha256_hex(canon, strlen(canon), p->s.idem_hash);
 		free(canon);
 	}
-	if ((rc = db_batch_run(j->batch, c, insert_fn, &s, e)))
-		goto out;
-	if (s.replayed) {
-		*replayed = 1;
-		rc = jobs_get(j, c, act, s.existing, out, e);
-		goto out;
+	*out = p;
+	return 0;
+}
+
+void jobs_submit_commit(struct jobs *j, struct jobs_submission *p, jobs_done_fn done,
+			void *arg)
+{
+	p->done = done;
+	p->arg = arg;
+	p->next = NULL;
+	pthread_mutex_lock(&j->commit_mu);
+	*j->commit_tail = p;
+	j->commit_tail = &p->next;
+	pthread_cond_signal(&j->commit_cv);
+	pthread_mutex_unlock(&j->commit_mu);
+}
+
+/* The answer to one committed submission; frees p. */
+static void submission_answer(struct jobs *j, struct dbconn *c, struct jobs_submission *p)
+{
+	json_t *out = NULL;
+	int rc = p->rc;
+	if (!rc && p->s.replayed) {
+		rc = jobs_get(j, c, &p->act, p->s.existing, &out, &p->e);
+	} else if (!rc) {
+		out = jobrec_json(&p->s.rec);
+		json_t *h = json_array();
+		json_t *ev = json_object();
+		json_set_time_ms(ev, "at", p->s.rec.submitted_ms);
+		json_object_set_new(ev, "state", json_string("queued"));
+		json_object_set_new(ev, "reason", json_string("submitted"));
+		json_array_append_new(h, ev);
+		json_object_set_new(out, "history", h);
 	}
-	struct qjob q = {0};
-	snprintf(q.id, sizeof(q.id), "%s", s.rec.id);
-	q.s.uid = s.rec.uid;
-	q.s.priority = s.rec.priority;
-	q.s.cpu_milli = s.rec.cpu_milli;
-	q.s.memory = s.rec.memory;
-	q.s.seq = s.rec.seq;
-	/* a project made (or its quotas changed) since the last load */
-	if (s.rec.project)
-		catalog_load(j, NULL);
-	pthread_mutex_lock(&j->mu);
-	q.s.queue = queue_index(j, s.rec.queue);
-	q.s.project = s.rec.project ? project_index(j, s.rec.project) : -1;
-	pthread_mutex_unlock(&j->mu);
-	engine_enqueue(j, &q);
-	*out = jobrec_json(&s.rec);
-	json_t *h = json_array();
-	json_t *ev = json_object();
-	json_set_time_ms(ev, "at", s.rec.submitted_ms);
-	json_object_set_new(ev, "state", json_string("queued"));
-	json_object_set_new(ev, "reason", json_string("submitted"));
-	json_array_append_new(h, ev);
-	json_object_set_new(*out, "history", h);
-out:
-	db_put(j->db, c);
-	jobrec_free(&s.rec);
-	return rc;
+	p->done(p->arg, rc, out, p->s.replayed, &p->e);
+	jobrec_free(&p->s.rec);
+	free((char *)p->s.idem_key);
+	free(p);
+}
+
+#define COMMIT_BATCH 512
+
+/*
+ * The committer: takes every submission waiting, inserts them in one
+ * transaction (each in its own savepoint, so one failure does not undo the
+ * others), commits once, queues them for the engine and answers each. No
+ * thread waits on it: the HTTP connections are suspended meanwhile.
+ */
+static void *committer_main(void *arg)
+{
+	struct jobs *j = arg;
+	for (;;) {
+		pthread_mutex_lock(&j->commit_mu);
+		while (!j->commit_head && !j->commit_stop)
+			pthread_cond_wait(&j->commit_cv, &j->commit_mu);
+		struct jobs_submission *batch = j->commit_head, *last = NULL, *p;
+		int n = 0;
+		for (p = batch; p && n < COMMIT_BATCH; p = p->next, n++)
+			last = p;
+		if (last) {
+			j->commit_head = last->next;
+			if (!j->commit_head)
+				j->commit_tail = &j->commit_head;
+			last->next = NULL;
+		}
+		int stop = j->commit_stop && !batch;
+		pthread_mutex_unlock(&j->commit_mu);
+		if (stop)
+			break;
+
+		struct dbconn *c = db_get(j->db);
+		struct err te = {0};
+		int trc = db_begin(c, &te);
+		int projects = 0;
+		for (p = batch; p; p = p->next) {
+			if (trc) {
+				p->rc = trc;
+				p->e = te;
+				continue;
+			}
+			/* no savepoint: a refused INSERT (a replayed idempotency
+			 * key) undoes only itself in SQLite, and the one other
+			 * failure, of the disk, fails the whole transaction */
+			p->rc = insert_fn(c, &p->s, &p->e);
+			projects |= !p->rc && p->s.rec.project != NULL;
+		}
+		if (!trc && (trc = db_commit(c, &te)))
+			for (p = batch; p; p = p->next)
+				if (!p->rc) {
+					p->rc = trc;
+					p->e = te;
+				}
+		/* a project made (or its quotas changed) since the last load */
+		if (projects)
+			catalog_load(j, NULL);
+		pthread_mutex_lock(&j->mu);
+		for (p = batch; p; p = p->next) {
+			if (p->rc || p->s.replayed)
+				continue;
+			struct qjob q = {0};
+			snprintf(q.id, sizeof(q.id), "%s", p->s.rec.id);
+			q.s.uid = p->s.rec.uid;
+			q.s.priority = p->s.rec.priority;
+			q.s.cpu_milli = p->s.rec.cpu_milli;
+			q.s.memory = p->s.rec.memory;
+			q.s.seq = p->s.rec.seq;
+			q.s.queue = queue_index(j, p->s.rec.queue);
+			q.s.project = p->s.rec.project ? project_index(j, p->s.rec.project) : -1;
+			engine_enqueue_locked(j, &q);
+		}
+		pthread_mutex_unlock(&j->mu);
+		engine_wake(j); /* once for the batch */
+		while (batch) {
+			p = batch;
+			batch = batch->next;
+			submission_answer(j, c, p);
+		}
+		db_put(j->db, c);
+	}
+	return NULL;
+}
+
+int committer_start(struct jobs *j, struct err *e)
+{
+	pthread_mutex_init(&j->commit_mu, NULL);
+	pthread_cond_init(&j->commit_cv, NULL);
+	j->commit_tail = &j->commit_head;
+	if (pthread_create(&j->committer, NULL, committer_main, j))
+		return err_set(e, COVE_EINTERNAL, "cannot start the job committer");
+	j->committer_started = 1;
+	return 0;
+}
+
+/* Answers what is still waiting, then stops. */
+void committer_stop(struct jobs *j)
+{
+	if (!j->committer_started)
+		return;
+	pthread_mutex_lock(&j->commit_mu);
+	j->commit_stop = 1;
+	pthread_cond_broadcast(&j->commit_cv);
+	pthread_mutex_unlock(&j->commit_mu);
+	pthread_join(j->committer, NULL);
+	j->committer_started = 0;
+	pthread_mutex_destroy(&j->commit_mu);
+	pthread_cond_destroy(&j->commit_cv);
 }
 
 static int cancel_queued_fn(struct dbconn *c, void *arg, struct err *e)
