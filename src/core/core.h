@@ -109,6 +109,10 @@ int rand_bytes(void *out, size_t n); /* 0 or COVE_EIO */
 /* A sortable, URL-safe id: 10 chars of millisecond time and 16 of
  * randomness in Crockford base32 (26 chars + NUL). */
 void id_new(char out[27]);
+/* The same shape from a per-thread generator seeded once from getrandom:
+ * unique enough to correlate log lines (request ids), never a secret nor a
+ * record key. */
+void id_new_weak(char out[27]);
 /* Random token: prefix + base64url(n random bytes). Caller frees. */
 char *token_new(const char *prefix, size_t n);
 /* SHA-256 of data as 64 lowercase hex chars + NUL. */

@@ -64,6 +64,22 @@ int64_t db_last_id(struct dbconn *c);
 int db_ping(struct db *db);
 
 /*
+ * The identity generation: a counter that moves after every commit that
+ * changed a table deciding who a caller is and what they may do (users,
+ * groups, group_members, sessions, api_tokens, projects,
+ * project_members). Caches of verified identities remember the generation
+ * they were read at, read it *before* their query, and are valid only
+ * while it has not moved: the bump happens after the commit is visible,
+ * so a reader never caches a state older than the generation it holds.
+ */
+uint64_t db_identity_gen(struct db *db);
+/* The pool a borrowed connection belongs to. */
+struct db *db_conn_db(struct dbconn *c);
+/* 1 inside db_begin .. db_commit/db_rollback (what it reads may still be
+ * rolled back: not for caches). */
+int db_writing(const struct dbconn *c);
+
+/*
  * Group commit. Every acknowledged write must reach the disk, and a commit
  * costs one fsync of the WAL, made one at a time; so callers that write at
  * about the same time commit together. The first becomes the leader, takes

@@ -28,6 +28,7 @@ struct dbconn {
 	sqlite3 *h;
 	int busy;
 	int writing; /* holds db->write_lock */
+	int ident_dirty; /* changed an identity table since its last commit */
 	struct stmt cache[STMT_CACHE];
 	int ncache;
 	struct stmt oneoff; /* used when the cache is full */
@@ -45,6 +46,7 @@ struct db {
 	pthread_cond_t cv;
 	int n;
 	struct dbconn *conns;
+	uint64_t ident_gen; /* db_identity_gen; atomic */
 };
 
 extern const char *const db_migrations[];
@@ -62,6 +64,63 @@ static int map_rc(sqlite3 *h, int rc, struct err *e, const char *what)
 	log_event(LOG_ERROR, "sqlite error", "{s:s,s:i,s:s}", "during", what,
 		  "rc", ext, "error", sqlite3_errmsg(h));
 	return err_set(e, COVE_EIO, "database error");
+}
+
+/* Tables whose rows decide identities and credentials (db_identity_gen). */
+static int identity_table(const char *t)
+{
+	static const char *const names[] = {"users",    "groups",   "group_members",
+					    "sessions", "api_tokens", "projects",
+					    "project_members"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(t, names[i]))
+			return 1;
+	return 0;
+}
+
+/* Runs for every row a statement inserts, updates or deletes (also rows
+ * changed by foreign-key actions); notes that an identity table moved. */
+static void on_update(void *arg, int op, const char *dbname, const char *table,
+		      sqlite3_int64 rowid)
+{
+	(void)op, (void)dbname, (void)rowid;
+	struct dbconn *c = arg;
+	if (!c->ident_dirty && identity_table(table))
+		c->ident_dirty = 1;
+}
+
+/*
+ * Runs after each commit in WAL mode, once the commit is visible to new
+ * readers: the point where the identity generation may move. Setting a
+ * WAL hook replaces SQLite's automatic checkpoint, so it is done here as
+ * SQLite's default would (passive, from 1,000 frames).
+ */
+static int on_wal_commit(void *arg, sqlite3 *h, const char *dbname, int frames)
+{
+	struct dbconn *c = arg;
+	if (c->ident_dirty) {
+		c->ident_dirty = 0;
+		__atomic_add_fetch(&c->db->ident_gen, 1, __ATOMIC_SEQ_CST);
+	}
+	if (frames >= 1000)
+		sqlite3_wal_checkpoint_v2(h, dbname, SQLITE_CHECKPOINT_PASSIVE, NULL,
+					  NULL);
+	return SQLITE_OK;
+}
+
+uint64_t db_identity_gen(struct db *db)
+{
+	return __atomic_load_n(&db->ident_gen, __ATOMIC_SEQ_CST);
+}
+
+struct db *db_conn_db(struct dbconn *c)
+{
+	return c->db;
+}
+
+int db_writing(const struct dbconn *c)
+{
+	return c->writing;
 }
 
 static int conn_open(struct dbconn *c, const char *path, struct err *e)
@@ -93,6 +152,8 @@ static int conn_open(struct dbconn *c, const char *path, struct err *e)
 		sqlite3_free(msg);
 		return COVE_EIO;
 	}
+	sqlite3_update_hook(c->h, on_update, c);
+	sqlite3_wal_hook(c->h, on_wal_commit, c);
 	return 0;
 }
 

@@ -88,6 +88,57 @@ static int denied(struct err *e, const char *what, const char *path)
 }
 
 /* Credentials of a user (see files.h). */
+/*
+ * Credentials are read on every file request; each thread remembers the
+ * last few it read, valid for the identity generation they were read at
+ * (db_identity_gen moves with any change to users, groups or members) and
+ * for at most CRED_TTL_MS.
+ */
+#define CRED_SLOTS 4
+#define CRED_GIDS 32
+#define CRED_TTL_MS 1000
+struct cred_slot {
+	int64_t uid, gid;
+	uint64_t gen;
+	int64_t ms;
+	unsigned umask;
+	int ngids;
+	int64_t gids[CRED_GIDS];
+};
+static __thread struct cred_slot cred_cache[CRED_SLOTS];
+static __thread unsigned cred_next;
+
+static int cred_cached(int64_t uid, int64_t gid, uint64_t gen, int64_t now,
+		       struct fs_cred *cr)
+{
+	for (int i = 0; i < CRED_SLOTS; i++) {
+		struct cred_slot *s = &cred_cache[i];
+		if (s->ngids && s->uid == uid && s->gid == gid && s->gen == gen &&
+		    now - s->ms < CRED_TTL_MS) {
+			cr->umask = s->umask;
+			cr->ngids = s->ngids;
+			cr->gids = xmalloc(sizeof(int64_t) * (size_t)s->ngids);
+			memcpy(cr->gids, s->gids, sizeof(int64_t) * (size_t)s->ngids);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void cred_remember(const struct fs_cred *cr, uint64_t gen, int64_t now)
+{
+	if (cr->ngids < 1 || cr->ngids > CRED_GIDS)
+		return;
+	struct cred_slot *s = &cred_cache[cred_next++ % CRED_SLOTS];
+	s->uid = cr->uid;
+	s->gid = cr->gid;
+	s->gen = gen;
+	s->ms = now;
+	s->umask = cr->umask;
+	s->ngids = cr->ngids;
+	memcpy(s->gids, cr->gids, sizeof(int64_t) * (size_t)cr->ngids);
+}
+
 int fs_cred_load(struct dbconn *c, int64_t uid, int64_t gid, int admin,
 		 struct fs_cred *cr, struct err *e)
 {
@@ -96,7 +147,12 @@ int fs_cred_load(struct dbconn *c, int64_t uid, int64_t gid, int admin,
 	cr->gid = gid;
 	cr->admin = admin;
 	cr->umask = 022;
-	/* umask and every group in one query: this runs on every file request */
+	/* read before the query (see db_identity_gen) */
+	uint64_t gen = db_identity_gen(db_conn_db(c));
+	int64_t now = time_now_ms();
+	if (cred_cached(uid, gid, gen, now, cr))
+		return 0;
+	/* umask and every group in one query */
 	struct stmt *st;
 	int rc = db_query(c, &st, e,
 			  "SELECT umask, gid FROM users WHERE uid = ? UNION ALL "
@@ -114,7 +170,11 @@ int fs_cred_load(struct dbconn *c, int64_t uid, int64_t gid, int admin,
 		cr->gids[cr->ngids++] = db_int(st, 1);
 	}
 	db_done(st);
-	return rc < 0 ? rc : 0;
+	if (rc < 0)
+		return rc;
+	if (!db_writing(c))
+		cred_remember(cr, gen, now);
+	return 0;
 }
 
 int fs_resolve(struct dbconn *c, const struct fs_cred *cr, const char *path,
@@ -329,7 +389,9 @@ int fs_list(struct dbconn *c, const struct fs_cred *cr, const char *path,
 		struct fs_attr a;
 		node_read(st, &a);
 		const char *name = db_text(st, 10);
-		snprintf(last, sizeof(last), "%s", name);
+		size_t nl = strnlen(name, FS_NAME_MAX);
+		memcpy(last, name, nl);
+		last[nl] = '\0';
 		if (n++)
 			buf_addc(out, ',');
 		if (details) {
