@@ -73,11 +73,16 @@ int db_ping(struct db *db);
  * so a reader never caches a state older than the generation it holds.
  */
 uint64_t db_identity_gen(struct db *db);
-/* The pool a borrowed connection belongs to. */
-struct db *db_conn_db(struct dbconn *c);
-/* 1 inside db_begin .. db_commit/db_rollback (what it reads may still be
- * rolled back: not for caches). */
-int db_writing(const struct dbconn *c);
+/*
+ * The identity generation that what c reads next is at least as new as,
+ * for stamping cache entries: in autocommit mode the current one (the
+ * next statement's snapshot is taken after this call); inside
+ * db_read_begin .. db_read_end the one read at db_read_begin (the
+ * transaction's snapshot is taken later, at its first statement). Returns
+ * 0 inside a write transaction (what it reads may be its own uncommitted
+ * work) or a transaction begun otherwise: cache nothing then.
+ */
+int db_identity_gen_for_read(struct dbconn *c, uint64_t *gen);
 
 /*
  * Group commit. Every acknowledged write must reach the disk, and a commit

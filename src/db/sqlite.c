@@ -29,6 +29,8 @@ struct dbconn {
 	int busy;
 	int writing; /* holds db->write_lock */
 	int ident_dirty; /* changed an identity table since its last commit */
+	int reading;       /* inside db_read_begin .. db_read_end */
+	uint64_t read_gen; /* identity generation at db_read_begin */
 	struct stmt cache[STMT_CACHE];
 	int ncache;
 	struct stmt oneoff; /* used when the cache is full */
@@ -113,14 +115,18 @@ uint64_t db_identity_gen(struct db *db)
 	return __atomic_load_n(&db->ident_gen, __ATOMIC_SEQ_CST);
 }
 
-struct db *db_conn_db(struct dbconn *c)
+int db_identity_gen_for_read(struct dbconn *c, uint64_t *gen)
 {
-	return c->db;
-}
-
-int db_writing(const struct dbconn *c)
-{
-	return c->writing;
+	if (c->writing)
+		return 0;
+	if (c->reading) {
+		*gen = c->read_gen;
+		return 1;
+	}
+	if (!sqlite3_get_autocommit(c->h))
+		return 0;
+	*gen = db_identity_gen(c->db);
+	return 1;
 }
 
 static int conn_open(struct dbconn *c, const char *path, struct err *e)
@@ -308,17 +314,22 @@ int db_commit(struct dbconn *c, struct err *e)
 
 void db_read_begin(struct dbconn *c)
 {
-	sqlite3_exec(c->h, "BEGIN", NULL, NULL, NULL);
+	/* before BEGIN: the snapshot, taken at the first statement, is at
+	 * least as new as this generation */
+	c->read_gen = db_identity_gen(c->db);
+	c->reading = sqlite3_exec(c->h, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
 }
 
 void db_read_end(struct dbconn *c)
 {
+	c->reading = 0;
 	if (!sqlite3_get_autocommit(c->h))
 		sqlite3_exec(c->h, "COMMIT", NULL, NULL, NULL);
 }
 
 void db_rollback(struct dbconn *c)
 {
+	c->reading = 0;
 	if (!sqlite3_get_autocommit(c->h))
 		sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
 	write_unlock(c);

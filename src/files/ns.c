@@ -147,10 +147,11 @@ int fs_cred_load(struct dbconn *c, int64_t uid, int64_t gid, int admin,
 	cr->gid = gid;
 	cr->admin = admin;
 	cr->umask = 022;
-	/* read before the query (see db_identity_gen) */
-	uint64_t gen = db_identity_gen(db_conn_db(c));
+	/* taken before the query reads (see db_identity_gen) */
+	uint64_t gen = 0;
+	int cacheable = db_identity_gen_for_read(c, &gen);
 	int64_t now = time_now_ms();
-	if (cred_cached(uid, gid, gen, now, cr))
+	if (cacheable && cred_cached(uid, gid, gen, now, cr))
 		return 0;
 	/* umask and every group in one query */
 	struct stmt *st;
@@ -172,7 +173,7 @@ int fs_cred_load(struct dbconn *c, int64_t uid, int64_t gid, int admin,
 	db_done(st);
 	if (rc < 0)
 		return rc;
-	if (!db_writing(c))
+	if (cacheable)
 		cred_remember(cr, gen, now);
 	return 0;
 }
