@@ -297,7 +297,7 @@ static int auth_jwt(struct auth *a, const char *token, struct actor *act,
 	int rc;
 	/* read before any query: a change committed after this moment moves
 	 * the generation past the one stored with what the query reads */
-	uint64_t gen = db_identity_gen(a->db);
+	uint64_t gen = db_gen(a->db, DB_GEN_IDENTITY);
 	int hit = cache_get(a, token, h, gen, &uid, act);
 	if (hit == CACHE_IDENTITY) {
 		act->scopes = SCOPE_ALL;

@@ -16,7 +16,7 @@
  * on every request. Only tokens that passed full verification enter; an
  * entry is used only until the token's own expiry. The identity behind it
  * (session not revoked, user active, admin or not) is cached too, but only
- * for the identity generation it was read at (db_identity_gen: any change
+ * for the identity generation it was read at (db_gen DB_GEN_IDENTITY: any change
  * to users, groups, sessions, tokens or projects moves it) and at most
  * IDENTITY_TTL_MS, as a second line of defence. Slots are guarded by
  * striped locks so that threads rarely wait for each other.

@@ -42,16 +42,72 @@ static void node_read(struct stmt *st, struct fs_attr *a)
 	a->uid = db_int(st, 4);
 	a->gid = db_int(st, 5);
 	a->size = db_int(st, 6);
-	if (db_text(st, 7))
-		snprintf(a->sha256, sizeof(a->sha256), "%s", db_text(st, 7));
+	const char *sha = db_text(st, 7);
+	size_t n = sha ? strnlen(sha, sizeof(a->sha256) - 1) : 0;
+	memcpy(a->sha256, sha ? sha : "", n);
+	a->sha256[n] = '\0';
 	a->mtime_ms = db_int(st, 8);
 	a->ctime_ms = db_int(st, 9);
+}
+
+/*
+ * Path resolution reads a node per component. Each thread remembers the
+ * nodes it looked up last (a small direct-mapped cache, like the kernel's
+ * dentry cache), valid only for the generation of the nodes table they
+ * were read at (db_gen DB_GEN_NODES: any commit that changed a node moves
+ * it) and never inside a write transaction. Read-mostly loads (listings,
+ * downloads) then cost one statement instead of one per component.
+ */
+#define DENT_SLOTS 64
+struct dent_slot {
+	uint64_t gen;
+	int used;
+	int64_t parent; /* -1: a lookup by id (then a.id is the key) */
+	struct fs_attr a;
+	char name[FS_NAME_MAX + 1];
+};
+static __thread struct dent_slot dent_cache[DENT_SLOTS];
+
+static struct dent_slot *dent_slot(int64_t parent, const char *name)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)parent;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h *= 1099511628211ULL;
+	return &dent_cache[(h >> 20) % DENT_SLOTS];
+}
+
+static int dent_get(int64_t parent, const char *name, uint64_t gen, struct fs_attr *a)
+{
+	struct dent_slot *s = dent_slot(parent, name);
+	if (!s->used || s->gen != gen || s->parent != parent || strcmp(s->name, name))
+		return 0;
+	*a = s->a;
+	return 1;
+}
+
+static void dent_put(int64_t parent, const char *name, uint64_t gen,
+		     const struct fs_attr *a)
+{
+	size_t n = strlen(name);
+	if (n > FS_NAME_MAX)
+		return;
+	struct dent_slot *s = dent_slot(parent, name);
+	s->used = 1;
+	s->gen = gen;
+	s->parent = parent;
+	memcpy(s->name, name, n + 1);
+	s->a = *a;
 }
 
 /* 1 found, 0 not, < 0 error. */
 static int node_child(struct dbconn *c, int64_t parent, const char *name,
 		      struct fs_attr *a, struct err *e)
 {
+	uint64_t gen = 0;
+	int cacheable = db_gen_for_read(c, DB_GEN_NODES, &gen);
+	if (cacheable && dent_get(parent, name, gen, a))
+		return 1;
 	struct stmt *st;
 	int rc = db_query(c, &st, e,
 			  "SELECT " NODE_COLS " FROM nodes WHERE parent = ? AND name = ?",
@@ -62,12 +118,20 @@ static int node_child(struct dbconn *c, int64_t parent, const char *name,
 	if (rc == 1)
 		node_read(st, a);
 	db_done(st);
+	if (rc == 1 && cacheable)
+		dent_put(parent, name, gen, a);
 	return rc;
 }
 
 static int node_by_id(struct dbconn *c, int64_t id, struct fs_attr *a,
 		      struct err *e)
 {
+	uint64_t gen = 0;
+	int cacheable = db_gen_for_read(c, DB_GEN_NODES, &gen);
+	char key[24];
+	snprintf(key, sizeof(key), "#%lld", (long long)id);
+	if (cacheable && dent_get(-1, key, gen, a))
+		return 0;
 	struct stmt *st;
 	int rc = db_query(c, &st, e, "SELECT " NODE_COLS " FROM nodes WHERE id = ?",
 			  "i", id);
@@ -79,6 +143,8 @@ static int node_by_id(struct dbconn *c, int64_t id, struct fs_attr *a,
 	db_done(st);
 	if (rc == 0)
 		return err_set(e, COVE_ENOENT, "no such file or directory");
+	if (rc == 1 && cacheable)
+		dent_put(-1, key, gen, a);
 	return rc < 0 ? rc : 0;
 }
 
@@ -91,7 +157,7 @@ static int denied(struct err *e, const char *what, const char *path)
 /*
  * Credentials are read on every file request; each thread remembers the
  * last few it read, valid for the identity generation they were read at
- * (db_identity_gen moves with any change to users, groups or members) and
+ * (db_gen DB_GEN_IDENTITY moves with any change to users, groups or members) and
  * for at most CRED_TTL_MS.
  */
 #define CRED_SLOTS 4
@@ -147,9 +213,9 @@ int fs_cred_load(struct dbconn *c, int64_t uid, int64_t gid, int admin,
 	cr->gid = gid;
 	cr->admin = admin;
 	cr->umask = 022;
-	/* taken before the query reads (see db_identity_gen) */
+	/* taken before the query reads (see db_gen) */
 	uint64_t gen = 0;
-	int cacheable = db_identity_gen_for_read(c, &gen);
+	int cacheable = db_gen_for_read(c, DB_GEN_IDENTITY, &gen);
 	int64_t now = time_now_ms();
 	if (cacheable && cred_cached(uid, gid, gen, now, cr))
 		return 0;
