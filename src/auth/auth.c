@@ -370,6 +370,11 @@ int auth_project_role(struct dbconn *c, const char *name, int64_t uid,
 	return projects_role(c, name, uid, role, e);
 }
 
+int auth_user_is_admin(struct dbconn *c, int64_t uid)
+{
+	return users_is_admin(c, uid);
+}
+
 void auth_audit(struct dbconn *c, const struct actor *act, const char *action,
 		const char *target, int ok, const char *detail)
 {

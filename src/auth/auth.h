@@ -92,6 +92,9 @@ int64_t auth_token_ttl(struct auth *a);
 int auth_project_role(struct dbconn *c, const char *name, int64_t uid,
 		      char role[16], struct err *e);
 
+/* 1 when uid is an administrator. */
+int auth_user_is_admin(struct dbconn *c, int64_t uid);
+
 /* Record an event in the audit log (never fails the caller). */
 void auth_audit(struct dbconn *c, const struct actor *act, const char *action,
 		const char *target, int ok, const char *detail);
