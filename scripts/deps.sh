@@ -17,6 +17,8 @@ PKGS=(
 	sqlite3 curl wrk hyperfine bc
 	# the job sandbox and the applications jobs run
 	bubblewrap python3-pandas python3-numpy octave ffmpeg
+	# a real registry client for the image registry tests
+	skopeo
 )
 # npm (to fetch DuckDB) from Debian only when the machine has none: some
 # images ship Node.js with its own npm, which Debian's npm package conflicts with.
