@@ -19,6 +19,8 @@ PKGS=(
 	bubblewrap python3-pandas python3-numpy octave ffmpeg
 	# images: a tiny root file system for the image tests, layer tools
 	busybox-static zstd
+	# a real registry client for the image registry tests
+	skopeo
 )
 # npm (to fetch DuckDB) from Debian only when the machine has none: some
 # images ship Node.js with its own npm, which Debian's npm package conflicts with.
