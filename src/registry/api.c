@@ -1288,7 +1288,12 @@ static void finish_chunk(struct req *r)
 {
 	struct v2ctx *x = r->stream_ctx;
 	struct dbconn *c = db_get(r->srv->db);
-	if (!chunk_save(r, c, x)) {
+	int bad = chunk_save(r, c, x);
+	/* unlock before the answer leaves: the client's next request on the
+	 * session may arrive before this one's cleanup runs */
+	close(x->fd);
+	x->fd = -1;
+	if (!bad) {
 		reply_empty(r, 202);
 		upload_headers(r, x->vp.name, x->s.id, x->s.received);
 	}
@@ -1319,6 +1324,9 @@ static void finish_upload(struct req *r)
 	}
 	blob_commit(r, c, x, got, x->s.received);
 out:
+	if (x->fd >= 0)
+		close(x->fd);
+	x->fd = -1;
 	db_put(r->srv->db, c);
 }
 
@@ -1512,6 +1520,9 @@ static void v2_stream_end(struct req *r)
 {
 	struct v2ctx *x = r->stream_ctx;
 	if (x->failed) {
+		if (x->fd >= 0)
+			close(x->fd);
+		x->fd = -1;
 		data_failed(r, x);
 		return;
 	}
