@@ -163,6 +163,12 @@ SCHEMAS.update({
                   "expires_at": TIME, "last_used_at": TIME,
                   "secret": {"type": "string", "description": "only in the answer to its creation"}},
                  extra=True),
+    "Repository": obj({"name": STR, "namespace": STR, "immutable_tags": BOOL, "tags": INT,
+                       "manifests": INT, "created_at": TIME, "updated_at": TIME}, extra=True),
+    "RepositoryPatch": obj({"immutable_tags": BOOL}),
+    "TagRule": obj({"id": INT, "repository": STR, "tag": STR, "created_at": TIME}, extra=True),
+    "TagRuleCreate": obj({"repository": {"type": "string", "description": "glob over the repository path inside the project (default **)"},
+                          "tag": {"type": "string", "description": "glob over tags"}}, ["tag"]),
     "RegistryToken": obj({"token": STR, "access_token": STR, "expires_in": INT,
                           "issued_at": TIME}, extra=True),
 })
@@ -266,6 +272,12 @@ ROUTES = [
     ("get", "/v1/projects/{name}/robots", "listRobots", "registry", A, "Robot accounts of a project (owners, maintainers)", None, (200, page(S("Robot"))), ["401", "403", "404"], []),
     ("post", "/v1/projects/{name}/robots", "createRobot", "registry", A, "Create a robot account; its login is <project>+<name> and its secret is shown once (owners, maintainers)", "RobotCreate", (201, "Robot"), ["400", "401", "403", "404", "409"], []),
     ("delete", "/v1/projects/{name}/robots/{robot}", "deleteRobot", "registry", A, "Delete a robot account", None, (204, None), ["401", "403", "404"], []),
+    ("get", "/v1/projects/{name}/tag-rules", "listTagRules", "registry", A, "Immutable tag rules of a project (members)", None, (200, page(S("TagRule"))), ["401", "404"], []),
+    ("post", "/v1/projects/{name}/tag-rules", "createTagRule", "registry", A, "Make tags matching a glob immutable in repositories matching a glob (owners, maintainers)", "TagRuleCreate", (201, "TagRule"), ["400", "401", "403", "404"], []),
+    ("delete", "/v1/projects/{name}/tag-rules/{id}", "deleteTagRule", "registry", A, "Remove a tag rule", None, (204, None), ["401", "403", "404"], []),
+    ("get", "/v1/registry/repositories", "listRepositories", "registry", A, "Image repositories the caller may pull from", None, (200, page(S("Repository"))), ["400", "401"], PAGE_Q),
+    ("get", "/v1/registry/repositories/{name}", "getRepository", "registry", A, "One repository (name with slashes)", None, (200, "Repository"), ["401", "404"], []),
+    ("patch", "/v1/registry/repositories/{name}", "patchRepository", "registry", A, "Make every tag of a repository immutable, or not (maintainers)", "RepositoryPatch", (200, "Repository"), ["400", "401", "403", "404"], []),
     ("post", "/v1/admin/gc", "gc", "admin", D, "Remove unreferenced blobs older than ?grace", None, (200, "GcReport"), ["400", "401", "403"], ["grace"]),
 ]
 

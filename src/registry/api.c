@@ -1635,6 +1635,123 @@ static void robots_delete(struct req *r)
 	db_put(r->srv->db, c);
 }
 
+/* ---- repositories and tag rules (/v1) ---------------------------------------------------------- */
+
+static void user_principal(struct req *r, struct principal *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->kind = PR_USER;
+	p->uid = r->actor.uid;
+	p->admin = r->actor.admin;
+	p->scopes = r->actor.scopes;
+	snprintf(p->name, sizeof(p->name), "%s", r->actor.username);
+	p->act = r->actor;
+}
+
+static void repos_list(struct req *r)
+{
+	struct err e = {0};
+	int limit;
+	if (req_limit(r, &limit, &e)) {
+		reply_err(r, &e);
+		return;
+	}
+	struct principal p;
+	user_principal(r, &p);
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	if (reg_repos_list(c, &p, req_query(r, "cursor"), limit, &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 200, o);
+	db_put(r->srv->db, c);
+}
+
+static void repos_get(struct req *r)
+{
+	struct err e = {0};
+	struct principal p;
+	user_principal(r, &p);
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	if (reg_repo_get(c, &p, req_param(r, "name"), &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 200, o);
+	db_put(r->srv->db, c);
+}
+
+static void repos_patch(struct req *r)
+{
+	struct err e = {0};
+	json_t *body = req_json(r, &e);
+	static const char *const fields[] = {"immutable_tags", NULL};
+	int on = 0, present = 0;
+	if (!body || json_only_fields(body, fields, &e) ||
+	    json_opt_bool(body, "immutable_tags", &on, &present, &e)) {
+		reply_err(r, &e);
+		return;
+	}
+	struct principal p;
+	user_principal(r, &p);
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	const char *name = req_param(r, "name");
+	if ((present && reg_repo_set_immutable(c, &p, name, on, &e)) ||
+	    reg_repo_get(c, &p, name, &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 200, o);
+	db_put(r->srv->db, c);
+}
+
+static void rules_get(struct req *r)
+{
+	struct err e = {0};
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	if (reg_rules_list(c, &r->actor, req_param(r, "name"), &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 200, o);
+	db_put(r->srv->db, c);
+}
+
+static void rules_post(struct req *r)
+{
+	struct err e = {0};
+	json_t *body = req_json(r, &e);
+	if (!body) {
+		reply_err(r, &e);
+		return;
+	}
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	if (reg_rules_add(c, &r->actor, req_param(r, "name"), body, &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 201, o);
+	db_put(r->srv->db, c);
+}
+
+static void rules_delete(struct req *r)
+{
+	struct err e = {0};
+	const char *id = req_param(r, "id");
+	char *end;
+	long long v = strtoll(id, &end, 10);
+	if (!*id || *end || v <= 0) {
+		reply_problem(r, 404, "no such tag rule");
+		return;
+	}
+	struct dbconn *c = db_get(r->srv->db);
+	if (reg_rules_delete(c, &r->actor, req_param(r, "name"), v, &e))
+		reply_err(r, &e);
+	else
+		reply_empty(r, 204);
+	db_put(r->srv->db, c);
+}
+
 const struct route registry_routes[] = {
 	{"GET", "/v2/{path*}", v2_get, ROUTE_PUBLIC, NULL},
 	{"DELETE", "/v2/{path*}", v2_delete, ROUTE_PUBLIC, NULL},
@@ -1645,6 +1762,12 @@ const struct route registry_routes[] = {
 	{"GET", "/v1/projects/{name}/robots", robots_get, ROUTE_AUTH, NULL},
 	{"POST", "/v1/projects/{name}/robots", robots_post, ROUTE_AUTH, NULL},
 	{"DELETE", "/v1/projects/{name}/robots/{robot}", robots_delete, ROUTE_AUTH, NULL},
+	{"GET", "/v1/projects/{name}/tag-rules", rules_get, ROUTE_AUTH, NULL},
+	{"POST", "/v1/projects/{name}/tag-rules", rules_post, ROUTE_AUTH, NULL},
+	{"DELETE", "/v1/projects/{name}/tag-rules/{id}", rules_delete, ROUTE_AUTH, NULL},
+	{"GET", "/v1/registry/repositories", repos_list, ROUTE_AUTH, NULL},
+	{"GET", "/v1/registry/repositories/{name*}", repos_get, ROUTE_AUTH, NULL},
+	{"PATCH", "/v1/registry/repositories/{name*}", repos_patch, ROUTE_AUTH, NULL},
 	{NULL, NULL, NULL, 0, NULL},
 };
 

@@ -47,6 +47,9 @@ def fresh(s, admin, user_tok, ctx):
     ctx["robot"] = unique("rb")
     r = s.post("/v1/projects/%s/robots" % ctx["proj"], user_tok, json={"name": ctx["robot"]})
     assert r.status_code == 201, r.text
+    r = s.post("/v1/projects/%s/tag-rules" % ctx["proj"], user_tok, json={"tag": "v*"})
+    assert r.status_code == 201, r.text
+    ctx["rule"] = r.json()["id"]
 
 
 def new_user_body():
@@ -167,6 +170,13 @@ MATRIX = [
     ("POST", "/v1/projects/{proj}/robots", lambda: {"name": unique("rb")},
      {ANON: 401, OTHER: 403, USER: 201, ADMIN: 201}),
     ("DELETE", "/v1/projects/{proj}/robots/{robot}", None, {ANON: 401, OTHER: 403, USER: 204, ADMIN: 404}),
+    ("GET", "/v1/projects/{proj}/tag-rules", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/projects/{proj}/tag-rules", {"tag": "v*"}, {ANON: 401, OTHER: 403, USER: 201, ADMIN: 201}),
+    ("DELETE", "/v1/projects/{proj}/tag-rules/{rule}", None, {ANON: 401, OTHER: 403, USER: 204, ADMIN: 404}),
+    ("GET", "/v1/registry/repositories", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/v1/registry/repositories/{proj}/app", None, {ANON: 401, OTHER: 404, USER: 404, ADMIN: 404}),
+    ("PATCH", "/v1/registry/repositories/{proj}/app", {"immutable_tags": True},
+     {ANON: 401, OTHER: 404, USER: 404, ADMIN: 404}),
 ]
 
 

@@ -589,13 +589,14 @@ def test_immutable_tags(reg):
     c = Reg(s, s.owner, s.owner_pw)
     name = "%s/frozen" % s.proj
     d1, _, _, _ = c.push_image(name, "v1", make_layer(b"one"))
-    # repository setting: no API yet; rules in the database
-    import sqlite3
-    db = sqlite3.connect(os.path.join(s.data, "cove.db"), timeout=10)
-    db.execute("INSERT INTO registry_tag_rules(project, repo_pattern, tag_pattern, created_at) "
-               "VALUES (?, 'frozen', 'v*', 0)", (s.proj,))
-    db.commit()
-    db.close()
+    r = s.post("/v1/projects/%s/tag-rules" % s.proj, s.owner_tok,
+               json={"repository": "frozen", "tag": "v*"})
+    assert r.status_code == 201, r.text
+    rule = r.json()["id"]
+    guest, _, gtok = member(s, "guest")
+    assert s.post("/v1/projects/%s/tag-rules" % s.proj, gtok, json={"tag": "x"}).status_code == 403
+    rules = s.get("/v1/projects/%s/tag-rules" % s.proj, gtok).json()["items"]
+    assert [(x["repository"], x["tag"]) for x in rules] == [("frozen", "v*")]
     layer = make_layer(b"two")
     config, man = make_image(layer)
     c.push_blob(name, layer)
@@ -608,6 +609,22 @@ def test_immutable_tags(reg):
     assert r.status_code == 201
     r = c.req("DELETE", "/v2/%s/manifests/v1" % name)
     assert r.status_code == 403
+    assert s.req("DELETE", "/v1/projects/%s/tag-rules/%d" % (s.proj, rule), s.owner_tok).status_code == 204
+    # the repository's own setting: every tag
+    r = s.req("PATCH", "/v1/registry/repositories/" + name, gtok, json={"immutable_tags": True})
+    assert r.status_code == 403
+    r = s.req("PATCH", "/v1/registry/repositories/" + name, s.owner_tok, json={"immutable_tags": True})
+    assert r.status_code == 200 and r.json()["immutable_tags"] is True
+    r = c.req("PUT", "/v2/%s/manifests/latest" % name, data=make_image(make_layer(b"one"))[1],
+              headers={"Content-Type": OCI_MANIFEST})
+    assert r.status_code == 403
+    r = s.req("PATCH", "/v1/registry/repositories/" + name, s.owner_tok, json={"immutable_tags": False})
+    assert r.json()["immutable_tags"] is False
+    r = c.req("PUT", "/v2/%s/manifests/v1" % name, data=man, headers={"Content-Type": OCI_MANIFEST})
+    assert r.status_code == 201
+    repos = s.get("/v1/registry/repositories", gtok).json()["items"]
+    assert name in [x["name"] for x in repos]
+    assert s.get("/v1/registry/repositories/" + name, gtok).json()["tags"] == 2
 
 
 def test_blobs_shared_with_the_file_space(reg):
