@@ -176,7 +176,7 @@ MATRIX = [
     ("GET", "/v1/registry/repositories", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
     ("GET", "/v1/registry/repositories/{proj}/app", None, {ANON: 401, OTHER: 404, USER: 404, ADMIN: 404}),
     ("PATCH", "/v1/registry/repositories/{proj}/app", {"immutable_tags": True},
-     {ANON: 401, OTHER: 404, USER: 404, ADMIN: 404}),
+     {ANON: 401, OTHER: 403, USER: 404, ADMIN: 404}),
 ]
 
 
