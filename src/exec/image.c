@@ -969,6 +969,8 @@ int image_cache_evict(const char *cache_dir, int64_t max_age, int64_t max_bytes,
 	struct centry *v = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
+	if (st)
+		*st = s;
 	int cfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cfd < 0) {
 		if (st)

@@ -190,7 +190,7 @@ void job_image_free(struct job_image *ji)
 
 void job_images_evict(struct jobs *j)
 {
-	struct image_evict_stats st;
+	struct image_evict_stats st = {0};
 	struct err e = {0};
 	if (image_cache_evict(j->images_dir, j->opt.image_cache_age, j->opt.image_cache_bytes,
 			      &st, &e))

@@ -363,3 +363,40 @@ def test_an_unusable_image_fails_with_a_reason(tmp_path):
         code = s.stop()
         s.assert_clean()
         assert code == 0, s.output()[-4000:]
+
+
+@pytest.mark.skipif(not shutil.which("skopeo"), reason="needs skopeo")
+def test_an_image_pushed_by_skopeo_runs_a_job(env, tmp_path):
+    """The same image as an OCI layout on disk, copied into cove by a
+    standard client, pulled back bit-identical, and used by a job."""
+    s, proj, users, _ = env
+    name, pw, tok = users["alice"]
+    blobs, manifest = build_image("via skopeo")
+    lay = tmp_path / "layout"
+    (lay / "blobs" / "sha256").mkdir(parents=True)
+    for b in blobs + [manifest]:
+        (lay / "blobs" / "sha256" / sha(b)[7:]).write_bytes(b)
+    (lay / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (lay / "index.json").write_text(json.dumps({
+        "schemaVersion": 2, "manifests": [{
+            "mediaType": OCI_MANIFEST, "digest": sha(manifest), "size": len(manifest),
+            "annotations": {"org.opencontainers.image.ref.name": "1"}}]}))
+    dest = "docker://127.0.0.1:%d/%s/sk:1" % (s.port, proj)
+    p = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", "--dest-creds",
+                        "%s:%s" % (name, pw), "oci:%s:1" % lay, dest],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    back = tmp_path / "back"
+    p = subprocess.run(["skopeo", "copy", "--src-tls-verify=false", "--src-creds",
+                        "%s:%s" % (name, pw), dest, "oci:%s:1" % back],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    for b in blobs:
+        assert (back / "blobs" / "sha256" / sha(b)[7:]).read_bytes() == b
+    r = submit(s, tok, {"app": "bash", "image": proj + "/sk:1",
+                        "script": "cat /usr/share/marker; ls /usr/share"})
+    assert r.status_code == 201, r.text
+    j = wait_job(s, tok, r.json()["id"])
+    assert j["state"] == "succeeded", j
+    log = job_log(s, tok, j["id"])
+    assert "via skopeo" in log and "second" in log
