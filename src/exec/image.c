@@ -1100,6 +1100,32 @@ static int strv_from_json(json_t *a, char ***out, const char *what, struct err *
 	return 0;
 }
 
+/* "/a//b/./c/../d/" (or relative) -> "/a/b/d"; ".." stops at the root. */
+static char *clean_abs(const char *p)
+{
+	struct buf b = {0};
+	char *copy = xstrdup(p);
+	for (char *s = copy; s && *s;) {
+		char *end = strchr(s, '/');
+		if (end)
+			*end = '\0';
+		if (!strcmp(s, "..")) {
+			char *slash = b.len ? strrchr(b.data, '/') : NULL;
+			b.len = slash ? (size_t)(slash - b.data) : 0;
+			if (b.data)
+				b.data[b.len] = '\0';
+		} else if (*s && strcmp(s, ".")) {
+			buf_addc(&b, '/');
+			buf_adds(&b, s);
+		}
+		s = end ? end + 1 : NULL;
+	}
+	free(copy);
+	if (!b.len)
+		buf_adds(&b, "/");
+	return buf_detach(&b);
+}
+
 static void strv_free(char **v)
 {
 	for (char **p = v; p && *p; p++)
@@ -1149,8 +1175,12 @@ int image_config_parse(const char *text, size_t len, struct image_config *c,
 			rc = err_set(e, COVE_EINVAL, "image config: WorkingDir must be a string");
 			goto out;
 		}
+		if (strlen(s) > 4000 || strchr(s, '\n')) {
+			rc = err_set(e, COVE_EINVAL, "image config: bad WorkingDir");
+			goto out;
+		}
 		if (*s)
-			c->workdir = xstrdup(s);
+			c->workdir = clean_abs(s); /* as a container runtime reads it */
 	}
 	json_t *user = json_object_get(cfg, "User");
 	if (json_is_string(user) && *json_string_value(user))

@@ -671,6 +671,16 @@ static void test_config(void **state)
 	assert_int_equal(image_config_parse(nulls, strlen(nulls), &c, &e), 0);
 	assert_null(c.workdir);
 	image_config_free(&c);
+	/* working directories as a runtime reads them */
+	const char *wds[][2] = {{"/srv/", "/srv"}, {"app", "/app"}, {"/a//b/./c/../d", "/a/b/d"},
+				{"/../..", "/"}, {".", "/"}};
+	for (size_t i = 0; i < sizeof wds / sizeof wds[0]; i++) {
+		char *js = xasprintf("{\"config\":{\"WorkingDir\":\"%s\"}}", wds[i][0]);
+		assert_int_equal(image_config_parse(js, strlen(js), &c, &e), 0);
+		assert_string_equal(c.workdir, wds[i][1]);
+		image_config_free(&c);
+		free(js);
+	}
 	const char *bad[] = {
 		"not json", "[]", "{\"config\":3}", "{\"config\":{\"Env\":\"PATH=/\"}}",
 		"{\"config\":{\"Env\":[1]}}", "{\"config\":{\"Env\":[\"NOEQUALS\"]}}",
