@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -690,6 +691,9 @@ static int unpack_isolated(const char *root, char *const *layers, int n,
 		struct err ce = {0};
 		close(p[0]);
 		signal(SIGPIPE, SIG_DFL);
+		/* an unpack nobody waits for is not finished (it holds the lock) */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+			_exit(1);
 		int rc = unpack_all(root, layers, n, lim, &ce);
 		if (rc) {
 			ce.code = rc;

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,6 +590,57 @@ static void test_cache(void **state)
 	free(lpath);
 }
 
+/* kill -9 in the middle of an unpack: the next prepare neither waits for
+ * ever nor uses the half-written tree, and unpacks it again. */
+static void test_crash(void **state)
+{
+	sh("cd '%s' && mkdir -p big/data && head -c 400M /dev/zero > big/data/zeros && "
+	   "echo done > big/data/last && tar -C big -cf - . | gzip -1 > big.tgz && rm -rf big",
+	   top);
+	char *lpath = xasprintf("%s/big.tgz", top);
+	char *layers[] = {lpath, NULL};
+	char *types[] = {GZ, NULL};
+	char digest[80];
+	digest_new(digest);
+	pid_t kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		char *r = NULL;
+		struct err ce = {0};
+		int lfd = -1;
+		_exit(image_prepare(cache, digest, layers, types, 1, NULL, &r, &lfd, &ce) ? 1 : 0);
+	}
+	/* wait until the unpack has begun writing */
+	char *zeros = xasprintf("%s/.tmp-%s-*/rootfs/data/zeros", cache, digest + 7);
+	char *probe = xasprintf("sh -c 'test -s %s' 2>/dev/null", zeros);
+	int seen = 0;
+	for (int i = 0; i < 400 && !seen; i++) {
+		seen = system(probe) == 0;
+		if (!seen)
+			usleep(10000);
+	}
+	assert_true(seen);
+	assert_int_equal(kill(kid, SIGKILL), 0);
+	int st;
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	/* no entry: only debris */
+	char *entry = xasprintf("%s/%s", cache, digest + 7);
+	assert_int_equal(access(entry, F_OK), -1);
+	double t0 = time_mono();
+	char *root = NULL;
+	struct err e = {0};
+	if (prepare(digest, layers, types, 1, NULL, &root, &e))
+		fail_msg("prepare after the crash: %s", e.msg);
+	assert_true(time_mono() - t0 < 60);
+	assert_content(root, "data/last", "done\n");
+	sh("test \"$(ls -A '%s' | grep -c '^\\.tmp-')\" = 0", cache);
+	free(root);
+	free(entry);
+	free(probe);
+	free(zeros);
+	free(lpath);
+}
+
 static void test_evict(void **state)
 {
 	struct ent l1[] = {{'f', "data", "0123456789", 0}, {0}};
@@ -713,6 +765,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_links_inside, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_cache, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_crash, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_evict, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_config, setup_each, teardown_each),
 	};
