@@ -242,6 +242,9 @@ def test_bash_job_runs_on_the_images_files(env, cli_factory):
          if x.get("image")][0]
     assert j["image"] == proj + "/tiny:1"
     assert j["image_digest"] == digest
+    shown = cli.run("job", j["id"], check=True).stdout
+    assert proj + "/tiny:1" in shown and digest in shown, shown
+    assert "--image" in cli.run("run", "--help").stdout + cli.run("run", "--help").stderr
 
 
 def test_image_app_runs_the_images_own_command(env):
