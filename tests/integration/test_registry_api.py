@@ -388,6 +388,14 @@ def test_tags_pagination(reg):
     assert got == tags
     r = c.req("GET", "/v2/%s/tags/list?n=2&last=t04" % name)
     assert r.json()["tags"] == ["t05", "t06"]
+    r = c.req("GET", "/v2/%s/tags/list?n=0" % name)
+    assert r.status_code == 200 and r.json()["tags"] == []
+    r = c.req("GET", "/v2/%s/tags/list?n=x" % name)
+    assert r.status_code == 400
+    r = c.req("GET", "/v2/_catalog?n=0")
+    assert r.status_code == 200 and r.json()["repositories"] == []
+    r = c.req("GET", "/v2/_catalog?n=1")
+    assert len(r.json()["repositories"]) == 1 and 'rel="next"' in r.headers["Link"]
 
 
 def test_delete_manifest_tag_and_blob(reg):
