@@ -407,6 +407,11 @@ static void v2_catalog(struct req *r, struct dbconn *c, const struct principal *
 	}
 	if (n < 0)
 		n = 1000;
+	if (n == 0) {
+		reply_json(r, 200, json_pack("{s:[]}", "repositories"));
+		api_version(r);
+		return;
+	}
 	const char *last = req_query(r, "last");
 	struct stmt *st;
 	struct err e = {0};
@@ -450,6 +455,11 @@ static void v2_tags(struct req *r, struct dbconn *c, const struct v2path *vp)
 	int n = query_n(r);
 	if (n == -2) {
 		oci_error(r, 400, "PAGINATION_NUMBER_INVALID", NULL, "n must be a number");
+		return;
+	}
+	if (n == 0) {
+		reply_json(r, 200, json_pack("{s:s,s:[]}", "name", vp->name, "tags"));
+		api_version(r);
 		return;
 	}
 	const char *last = req_query(r, "last");
@@ -905,6 +915,9 @@ struct v2ctx {
 	struct session s;
 	int64_t start;             /* Content-Range start */
 	struct buf body;           /* a manifest */
+	char *stage;               /* session bytes, written 1 MiB at a time */
+	size_t staged;
+	int64_t kicked;            /* write-back started up to here */
 	struct err e;
 	int failed;                /* data refused: e says why */
 	int status;                /* for failures found while data arrives */
@@ -920,6 +933,7 @@ static void ctx_free(struct v2ctx *x)
 		close(x->fd);
 	buf_free(&x->body);
 	principal_free(&x->p);
+	free(x->stage);
 	free(x);
 }
 
@@ -1154,10 +1168,38 @@ static int v2_stream_begin(struct req *r)
 			oci_from_err(r, &e, "BLOB_UPLOAD_UNKNOWN");
 		goto out;
 	}
+	x->kicked = x->s.received;
 	replied = 0;
 out:
 	db_put(r->srv->db, c);
 	return replied;
+}
+
+#define STAGE_SIZE (1 << 20)
+
+/* Write the staged bytes of a session; start write-back every 8 MiB so
+ * that the fsync at the end has little left to do. */
+static int stage_flush(struct v2ctx *x)
+{
+	const char *p = x->stage;
+	size_t n = x->staged;
+	while (n) {
+		ssize_t k = write(x->fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return err_set(&x->e, errno == ENOSPC ? COVE_ETOOBIG : COVE_EIO,
+				       "cannot store bytes: %s", strerror(errno));
+		p += k;
+		n -= (size_t)k;
+	}
+	x->staged = 0;
+	off_t at = lseek(x->fd, 0, SEEK_CUR);
+	if (at - x->kicked >= (8 << 20)) {
+		sync_file_range(x->fd, x->kicked, at - x->kicked, SYNC_FILE_RANGE_WRITE);
+		x->kicked = at;
+	}
+	return 0;
 }
 
 static int v2_stream_data(struct req *r, const char *buf, size_t len)
@@ -1184,26 +1226,26 @@ static int v2_stream_data(struct req *r, const char *buf, size_t len)
 		}
 		return 0;
 	case OP_CHUNK:
-	case OP_FINISH: {
-		const char *p = buf;
-		size_t n = len;
-		while (n) {
-			ssize_t k = write(x->fd, p, n);
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0) {
+	case OP_FINISH:
+		/* libmicrohttpd hands bytes over in small pieces: gather them
+		 * and write a megabyte at a time */
+		if (x->s.sha_ok)
+			sha256_update(&x->s.sha, len, (const uint8_t *)buf);
+		x->s.received += (int64_t)len;
+		while (len) {
+			if (!x->stage)
+				x->stage = xmalloc(STAGE_SIZE);
+			size_t n = STAGE_SIZE - x->staged < len ? STAGE_SIZE - x->staged : len;
+			memcpy(x->stage + x->staged, buf, n);
+			x->staged += n;
+			buf += n;
+			len -= n;
+			if (x->staged == STAGE_SIZE && stage_flush(x)) {
 				x->failed = 1;
-				err_set(&x->e, COVE_EIO, "cannot store bytes: %s", strerror(errno));
 				return 1;
 			}
-			if (x->s.sha_ok)
-				sha256_update(&x->s.sha, (size_t)k, (const uint8_t *)p);
-			p += k;
-			n -= (size_t)k;
-			x->s.received += k;
 		}
 		return 0;
-	}
 	default:
 		return 0;
 	}
@@ -1266,6 +1308,10 @@ static void finish_monolithic(struct req *r)
 /* Make the bytes of this request durable and record the new offset. */
 static int chunk_save(struct req *r, struct dbconn *c, struct v2ctx *x)
 {
+	if (x->staged && stage_flush(x)) {
+		oci_from_err(r, &x->e, "BLOB_UPLOAD_INVALID");
+		return 1;
+	}
 	if (fsync(x->fd) < 0) {
 		oci_error(r, 500, "UNKNOWN", NULL, "cannot flush bytes to disk");
 		return 1;

@@ -164,7 +164,16 @@ int reg_blob_link(struct registry *rg, struct dbconn *c, const char *name,
 			  "isii", repo, hex, size, time_now())) < 0 ||
 	    (rc = files_blob_ref(c, hex, size, 1, e)) < 0)
 		goto fail;
-	return db_commit(c, e);
+	if ((rc = db_commit(c, e)))
+		return rc;
+	if (!files_blob_present(rg->files, hex, NULL)) {
+		/* a collection took the bytes between their store and this
+		 * commit (possible only with a grace period of 0): undo */
+		reg_blob_unlink(c, name, hex, NULL);
+		return err_set(e, COVE_ECONFLICT,
+			       "the bytes were collected while the upload finished; push again");
+	}
+	return 0;
 fail:
 	db_rollback(c);
 	return rc;
@@ -294,7 +303,17 @@ int reg_manifest_put(struct registry *rg, struct dbconn *c, const char *name,
 	}
 	db_exec(c, NULL, "UPDATE repositories SET updated_at = ? WHERE id = ?", "ii",
 		time_now(), repo);
-	return db_commit(c, e);
+	if ((rc = db_commit(c, e)))
+		return rc;
+	if (!files_blob_present(rg->files, m->hex, NULL)) {
+		/* collected between store and commit (grace period 0): undo */
+		char dig[72];
+		snprintf(dig, sizeof(dig), "sha256:%s", m->hex);
+		reg_manifest_delete(c, NULL, name, dig, NULL);
+		return err_set(e, COVE_ECONFLICT,
+			       "the manifest was collected while it was stored; push again");
+	}
+	return 0;
 fail:
 	db_rollback(c);
 	return rc;

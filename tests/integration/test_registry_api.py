@@ -388,6 +388,14 @@ def test_tags_pagination(reg):
     assert got == tags
     r = c.req("GET", "/v2/%s/tags/list?n=2&last=t04" % name)
     assert r.json()["tags"] == ["t05", "t06"]
+    r = c.req("GET", "/v2/%s/tags/list?n=0" % name)
+    assert r.status_code == 200 and r.json()["tags"] == []
+    r = c.req("GET", "/v2/%s/tags/list?n=x" % name)
+    assert r.status_code == 400
+    r = c.req("GET", "/v2/_catalog?n=0")
+    assert r.status_code == 200 and r.json()["repositories"] == []
+    r = c.req("GET", "/v2/_catalog?n=1")
+    assert len(r.json()["repositories"]) == 1 and 'rel="next"' in r.headers["Link"]
 
 
 def test_delete_manifest_tag_and_blob(reg):
@@ -691,3 +699,121 @@ def test_skopeo_push_pull_delete(reg, tmp_path):
     assert p.returncode == 0, p.stderr
     p = skopeo("inspect", "--tls-verify=false", "--creds", creds, "docker://%s/%s:v1" % (host, name))
     assert p.returncode != 0
+
+
+# ---- races and crashes ------------------------------------------------------------------------
+
+def test_concurrent_pushes_of_one_tag(reg):
+    import threading
+    s = reg
+    name = "%s/race" % s.proj
+    results = []
+
+    def push(i):
+        c = Reg(s, s.owner, s.owner_pw)
+        d, _, _, _ = c.push_image(name, "latest", make_layer(b"racer %d" % i))
+        results.append(d)
+
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 6
+    c = Reg(s, s.owner, s.owner_pw)
+    r = c.req("GET", "/v2/%s/manifests/latest" % name)
+    assert r.status_code == 200 and r.headers["Docker-Content-Digest"] in results
+    for d in results:
+        assert c.req("GET", "/v2/%s/manifests/%s" % (name, d)).status_code == 200
+
+
+def test_one_writer_per_session(reg):
+    """A second request on a session while one is writing gets 409."""
+    import socket
+    import time
+    s = reg
+    c = Reg(s, s.owner, s.owner_pw)
+    name = "%s/lock" % s.proj
+    r = c.req("POST", "/v2/%s/blobs/uploads/" % name)
+    loc = r.headers["Location"]
+    tok = c.tokens["/v2/" + name]
+    sock = socket.create_connection(("127.0.0.1", s.port))
+    sock.sendall(("PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                  "Content-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n"
+                  % (loc, tok)).encode() + b"a" * 100)
+    time.sleep(0.3)
+    r = c.req("PATCH", loc, data=b"b" * 10)
+    assert r.status_code == 409, r.text
+    sock.sendall(b"a" * 900)
+    assert b" 202 " in sock.recv(4096)
+    sock.close()
+    r = c.req("GET", loc)
+    assert r.headers["Range"] == "0-999"
+
+
+def test_gc_racing_pushes_never_loses_acknowledged_bytes(reg):
+    import threading
+    s = reg
+    admin = s.admin_token()
+    c = Reg(s, s.owner, s.owner_pw)
+    name = "%s/gcrace" % s.proj
+    data = os.urandom(200000)
+    for _ in range(15):
+        c.push_blob(name, data)
+        assert c.req("DELETE", "/v2/%s/blobs/%s" % (name, sha(data))).status_code == 202
+        out = {}
+
+        def push():
+            out["r"] = c.req("POST", "/v2/%s/blobs/uploads/?digest=%s" % (name, sha(data)), data=data)
+
+        t = threading.Thread(target=push)
+        t.start()
+        s.post("/v1/admin/gc?grace=0s", admin)
+        t.join()
+        if out["r"].status_code == 201:
+            r = c.req("GET", "/v2/%s/blobs/%s" % (name, sha(data)))
+            assert r.status_code == 200 and r.content == data
+        else:
+            assert out["r"].status_code == 409, out["r"].text
+    r = s.post("/v1/admin/fsck", admin).json()
+    assert not [p for p in r["problems"] if p["kind"] in ("missing_bytes", "refcount")], r
+
+
+def test_kill_during_push_keeps_what_was_acknowledged(server):
+    import socket
+    import time
+    s = server
+    c = Reg(s, "admin", ADMIN_PASSWORD)
+    name = "admin/crash"
+    digest, man, layer, _ = c.push_image(name, "v1")
+    r = c.req("POST", "/v2/%s/blobs/uploads/" % name)
+    loc = r.headers["Location"]
+    r = c.req("PATCH", loc, data=b"x" * 5000)
+    assert r.status_code == 202
+    tok = c.tokens["/v2/" + name]
+    # a chunk that never finishes, and a monolithic upload cut short
+    sock = socket.create_connection(("127.0.0.1", s.port))
+    sock.sendall(("PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                  "Content-Length: 100000\r\n\r\n" % (loc, tok)).encode() + b"y" * 50000)
+    half = os.urandom(100000)
+    sock2 = socket.create_connection(("127.0.0.1", s.port))
+    sock2.sendall(("POST /v2/%s/blobs/uploads/?digest=%s HTTP/1.1\r\nHost: x\r\n"
+                   "Authorization: Bearer %s\r\nContent-Length: 100000\r\n\r\n"
+                   % (name, sha(half), tok)).encode() + half[:60000])
+    time.sleep(0.5)
+    s.kill()
+    sock.close()
+    sock2.close()
+    s.start()
+    c = Reg(s, "admin", ADMIN_PASSWORD)
+    r = c.req("GET", "/v2/%s/manifests/v1" % name)
+    assert r.status_code == 200 and r.content == man
+    assert c.req("GET", "/v2/%s/blobs/%s" % (name, sha(layer))).content == layer
+    assert c.req("GET", "/v2/%s/blobs/%s" % (name, sha(half))).status_code == 404
+    # the session resumes where its last acknowledged request ended
+    r = c.req("GET", loc)
+    assert r.status_code == 204 and r.headers["Range"] == "0-4999"
+    r = c.req("PUT", loc + "?digest=" + sha(b"x" * 5000 + b"z"), data=b"z")
+    assert r.status_code == 201, r.text
+    r = s.post("/v1/admin/fsck", s.admin_token()).json()
+    assert r["clean"], r
