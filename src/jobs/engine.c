@@ -388,6 +388,11 @@ static int launch(struct jobs *j, struct dbconn *c, const struct jobrec *rec,
 		}
 		/* {image} (a whole element): the image's own command */
 		if (!strcmp(t, "{image}")) {
+			if (!ji.present) {
+				rc = err_set(e, COVE_EINVAL, "app '%s' runs an image's command, and "
+							     "the job has no image", rec->app);
+				goto out;
+			}
 			for (char **v = ji.cfg.entrypoint; v && *v; v++)
 				strv_add(&argv, xstrdup(*v));
 			if (json_array_size(args)) {
