@@ -611,12 +611,24 @@ static int shim_run(struct shim *sh)
 		/* unpacked once per digest (or found in the cache), and held for
 		 * the job's life so that eviction leaves it alone */
 		const struct exec_image *im = s->image;
+		double t0 = time_mono();
 		if (image_prepare(im->cache_dir, im->digest, im->layers, im->media_types,
 				  im->nlayers, NULL, &sh->rootfs, &sh->image_lock, &e)) {
 			rc = shim_fail(sh, "image %.80s: %s", im->digest, e.msg);
 			goto out;
 		}
 		sh->run.spec.rootfs = sh->rootfs;
+		double took = time_mono() - t0;
+		if (took >= 1) {
+			/* a first unpack: worth a word in the job's log */
+			char line[160];
+			int n = snprintf(line, sizeof line, "[cove] image %.19s... unpacked in %.1f s",
+					 im->digest, took);
+			shim_log_record(sh, 'E', line,
+					n > 0 && n < (int)sizeof line ? (size_t)n : 0);
+		}
+		log_event(LOG_INFO, "image ready", "{s:s,s:f}", "digest", im->digest,
+			  "seconds", took);
 	}
 	if (cgroup_create(&sh->run.cg_base, s, &sh->cg, &e)) {
 		rc = shim_fail(sh, "%s", e.msg);
