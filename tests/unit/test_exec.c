@@ -437,6 +437,9 @@ static void tiny_free(struct tiny *t)
 	free(t->layers[1]);
 }
 
+/* the image cache's host path, which the job must not see */
+#define CACHE_MARK "/tmp/cove-exec-image-*/cache"
+
 static void test_image(void **state)
 {
 	struct tiny t;
@@ -456,7 +459,12 @@ static void test_image(void **state)
 		     "echo NPROC=$(ls -d /proc/[0-9]* | wc -l);"
 		     "echo NETDEVS=$(tail -n +3 /proc/net/dev | wc -l);"
 		     "cat /in/data.txt; echo written > o.txt; echo CWD=$(pwd);"
-		     "cat /usr/share/tiny/marker; echo PATH=$PATH");
+		     "cat /usr/share/tiny/marker; echo PATH=$PATH;"
+		     "test -e /run/root && echo STAGE-VISIBLE;"
+		     "test -e " CACHE_MARK " && echo CACHE-VISIBLE;"
+		     "grep -q '^NoNewPrivs:.*1' /proc/self/status && echo NNP;"
+		     "grep -q '^Seccomp:.*2' /proc/self/status && echo SECCOMP;"
+		     "grep -q '^CapEff:.*0000000000000000' /proc/self/status && echo NOCAPS");
 	j.argv[0] = "/bin/sh";
 	j.spec.image = &t.im;
 	job_mount(&j, "in", "/in", 0);
@@ -475,8 +483,12 @@ static void test_image(void **state)
 	free(want);
 	/* the image's /usr only: the host's is nowhere */
 	assert_true(log_has(log, "O", "USR=share"));
+	assert_true(log_has(log, "O", "NNP"));
+	assert_true(log_has(log, "O", "SECCOMP"));
+	assert_true(log_has(log, "O", "NOCAPS"));
 	for (const char *w = "HOSTUSR\0HOSTLIB\0NOWHITEOUT\0IMAGEPASSWD\0ROOT-WRITABLE\0"
-			     "ETC-WRITABLE\0BIN-WRITABLE\0USR-WRITABLE\0";
+			     "ETC-WRITABLE\0BIN-WRITABLE\0USR-WRITABLE\0STAGE-VISIBLE\0"
+			     "CACHE-VISIBLE\0";
 	     *w; w += strlen(w) + 1)
 		if (log_has(log, "O", w))
 			fail_msg("in the image: %s:\n%s", w, log);
