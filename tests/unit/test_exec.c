@@ -527,6 +527,7 @@ static void test_image(void **state)
 	k.spec.image = &t.im;
 	job_start(&k);
 	assert_true(k.running);
+	print_message("image job, cached tree: submit to running %.1f ms\n", k.r_latency * 1000);
 	struct image_evict_stats es;
 	struct err e = {0};
 	assert_int_equal(image_cache_evict(t.cache, 0, 1, &es, &e), 0);
