@@ -750,7 +750,6 @@ static void upload_headers(struct req *r, const char *name, const char *id,
 	snprintf(range, sizeof(range), "0-%lld", (long long)(received > 0 ? received - 1 : 0));
 	reply_header(r, "Range", range);
 	reply_header(r, "Docker-Upload-UUID", id);
-	reply_header(r, "OCI-Chunk-Min-Length", "0");
 	api_version(r);
 }
 
@@ -1140,6 +1139,8 @@ static int v2_stream_begin(struct req *r)
 	} else if (!strcmp(m, "PATCH")) {
 		x->op = OP_CHUNK;
 		const char *cr = req_header(r, "Content-Range");
+		if (cr && (!strncmp(cr, "bytes=", 6) || !strncmp(cr, "bytes ", 6)))
+			cr += 6; /* some clients write it as for responses */
 		if (cr) {
 			long long a, b;
 			char tail;
