@@ -504,7 +504,7 @@ static int ref_valid(const char *ref)
 static void v2_manifest_get(struct req *r, struct dbconn *c, const struct v2path *vp)
 {
 	if (!ref_valid(vp->ref)) {
-		oci_error(r, 400, strncmp(vp->ref, "sha", 3) ? "TAG_INVALID" : "DIGEST_INVALID",
+		oci_error(r, 400, strncmp(vp->ref, "sha", 3) ? "MANIFEST_INVALID" : "DIGEST_INVALID",
 			  NULL, "invalid tag or digest");
 		return;
 	}
