@@ -1108,7 +1108,9 @@ static int v2_stream_begin(struct req *r)
 			goto out;
 		const char *dig = req_query(r, "digest");
 		if (!dig) {
-			start_session(r, c, x);
+			/* the row's commit waits on the disk: at the end, off the loop */
+			x->op = OP_START;
+			replied = 0;
 			goto out;
 		}
 		if (!reg_digest_parse(dig, x->want)) {
@@ -1563,6 +1565,14 @@ out:
 	manifest_free(&m);
 }
 
+static void finish_start(struct req *r)
+{
+	struct v2ctx *x = r->stream_ctx;
+	struct dbconn *c = db_get(r->srv->db);
+	start_session(r, c, x);
+	db_put(r->srv->db, c);
+}
+
 static void v2_stream_end(struct req *r)
 {
 	struct v2ctx *x = r->stream_ctx;
@@ -1578,6 +1588,7 @@ static void v2_stream_end(struct req *r)
 	case OP_MONOLITHIC: req_offload(r, finish_monolithic); break;
 	case OP_CHUNK: req_offload(r, finish_chunk); break;
 	case OP_FINISH: req_offload(r, finish_upload); break;
+	case OP_START: req_offload(r, finish_start); break;
 	default: oci_error(r, 405, "UNSUPPORTED", NULL, "not supported");
 	}
 }
