@@ -12,6 +12,7 @@
 #include "http/http.h"
 #include "registry/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -1849,6 +1850,29 @@ int registry_open(struct registry **out, struct db *db, struct files *files,
 				 strerror(errno));
 		registry_close(rg);
 		return rc;
+	}
+	/* parts whose session is gone (a crash between ending a session and
+	 * moving its bytes into the store) are never read again */
+	DIR *d = opendir(rg->uploads);
+	if (d) {
+		struct dbconn *c = db_get(db);
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			char *dot = strstr(de->d_name, ".part");
+			if (!dot || dot[5] || dot - de->d_name >= 32)
+				continue;
+			char id[32];
+			snprintf(id, sizeof(id), "%.*s", (int)(dot - de->d_name), de->d_name);
+			int64_t n = 0;
+			if (db_query_int(c, NULL, &n, "SELECT count(*) FROM registry_uploads "
+				       "WHERE id = ?", "s", id) == 1 && n == 0) {
+				char *path = part_path(rg, id);
+				unlink(path);
+				free(path);
+			}
+		}
+		db_put(db, c);
+		closedir(d);
 	}
 	*out = rg;
 	return 0;
