@@ -12,6 +12,7 @@
 #include "http/http.h"
 #include "registry/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -504,7 +505,7 @@ static int ref_valid(const char *ref)
 static void v2_manifest_get(struct req *r, struct dbconn *c, const struct v2path *vp)
 {
 	if (!ref_valid(vp->ref)) {
-		oci_error(r, 400, strncmp(vp->ref, "sha", 3) ? "TAG_INVALID" : "DIGEST_INVALID",
+		oci_error(r, 400, strncmp(vp->ref, "sha", 3) ? "MANIFEST_INVALID" : "DIGEST_INVALID",
 			  NULL, "invalid tag or digest");
 		return;
 	}
@@ -750,7 +751,6 @@ static void upload_headers(struct req *r, const char *name, const char *id,
 	snprintf(range, sizeof(range), "0-%lld", (long long)(received > 0 ? received - 1 : 0));
 	reply_header(r, "Range", range);
 	reply_header(r, "Docker-Upload-UUID", id);
-	reply_header(r, "OCI-Chunk-Min-Length", "0");
 	api_version(r);
 }
 
@@ -1109,7 +1109,9 @@ static int v2_stream_begin(struct req *r)
 			goto out;
 		const char *dig = req_query(r, "digest");
 		if (!dig) {
-			start_session(r, c, x);
+			/* the row's commit waits on the disk: at the end, off the loop */
+			x->op = OP_START;
+			replied = 0;
 			goto out;
 		}
 		if (!reg_digest_parse(dig, x->want)) {
@@ -1140,6 +1142,8 @@ static int v2_stream_begin(struct req *r)
 	} else if (!strcmp(m, "PATCH")) {
 		x->op = OP_CHUNK;
 		const char *cr = req_header(r, "Content-Range");
+		if (cr && (!strncmp(cr, "bytes=", 6) || !strncmp(cr, "bytes ", 6)))
+			cr += 6; /* some clients write it as for responses */
 		if (cr) {
 			long long a, b;
 			char tail;
@@ -1562,6 +1566,14 @@ out:
 	manifest_free(&m);
 }
 
+static void finish_start(struct req *r)
+{
+	struct v2ctx *x = r->stream_ctx;
+	struct dbconn *c = db_get(r->srv->db);
+	start_session(r, c, x);
+	db_put(r->srv->db, c);
+}
+
 static void v2_stream_end(struct req *r)
 {
 	struct v2ctx *x = r->stream_ctx;
@@ -1577,6 +1589,7 @@ static void v2_stream_end(struct req *r)
 	case OP_MONOLITHIC: req_offload(r, finish_monolithic); break;
 	case OP_CHUNK: req_offload(r, finish_chunk); break;
 	case OP_FINISH: req_offload(r, finish_upload); break;
+	case OP_START: req_offload(r, finish_start); break;
 	default: oci_error(r, 405, "UNSUPPORTED", NULL, "not supported");
 	}
 }
@@ -1837,6 +1850,29 @@ int registry_open(struct registry **out, struct db *db, struct files *files,
 				 strerror(errno));
 		registry_close(rg);
 		return rc;
+	}
+	/* parts whose session is gone (a crash between ending a session and
+	 * moving its bytes into the store) are never read again */
+	DIR *d = opendir(rg->uploads);
+	if (d) {
+		struct dbconn *c = db_get(db);
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			char *dot = strstr(de->d_name, ".part");
+			if (!dot || dot[5] || dot - de->d_name >= 32)
+				continue;
+			char id[32];
+			snprintf(id, sizeof(id), "%.*s", (int)(dot - de->d_name), de->d_name);
+			int64_t n = 0;
+			if (db_query_int(c, NULL, &n, "SELECT count(*) FROM registry_uploads "
+				       "WHERE id = ?", "s", id) == 1 && n == 0) {
+				char *path = part_path(rg, id);
+				unlink(path);
+				free(path);
+			}
+		}
+		db_put(db, c);
+		closedir(d);
 	}
 	*out = rg;
 	return 0;

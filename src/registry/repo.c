@@ -605,3 +605,42 @@ int reg_rules_delete(struct dbconn *c, const struct actor *act,
 	auth_audit(c, act, "registry.tag_rule.delete", idtxt, 1, NULL);
 	return 0;
 }
+
+int registry_namespace_release(struct dbconn *c, const char *ns, struct err *e)
+{
+	static const char *const owned =
+		"(project = ?1 OR owner_uid = (SELECT uid FROM users WHERE username = ?1))";
+	char *sql = xasprintf(
+		"SELECT name, (SELECT count(*) FROM manifests m WHERE m.repo = r.id) + "
+		"(SELECT count(*) FROM registry_blobs b WHERE b.repo = r.id) FROM "
+		"repositories r WHERE %s ORDER BY 2 DESC, name LIMIT 1",
+		owned);
+	struct stmt *st;
+	int rc = db_query(c, &st, e, sql, "s", ns);
+	free(sql);
+	if (rc)
+		return rc;
+	char busy[REG_NAME_MAX + 1] = "";
+	int64_t n = 0;
+	if (db_step(st, NULL) == 1) {
+		n = db_int(st, 1);
+		snprintf(busy, sizeof(busy), "%s", db_text(st, 0));
+	}
+	db_done(st);
+	if (n > 0)
+		return err_set(e, COVE_ECONFLICT,
+			       "%s still holds images (%s): delete them first", ns, busy);
+	sql = xasprintf("DELETE FROM manifest_refs WHERE repo IN (SELECT id FROM "
+			"repositories WHERE %s)", owned);
+	rc = db_exec(c, e, sql, "s", ns);
+	free(sql);
+	if (rc < 0)
+		return rc;
+	sql = xasprintf("DELETE FROM repositories WHERE %s", owned);
+	rc = db_exec(c, e, sql, "s", ns);
+	free(sql);
+	if (rc < 0)
+		return rc;
+	db_exec(c, NULL, "DELETE FROM registry_uploads WHERE repo_name LIKE ? || '/%'", "s", ns);
+	return 0;
+}

@@ -817,3 +817,19 @@ def test_kill_during_push_keeps_what_was_acknowledged(server):
     assert r.status_code == 201, r.text
     r = s.post("/v1/admin/fsck", s.admin_token()).json()
     assert r["clean"], r
+
+
+def test_deleting_a_project_with_images_is_refused(reg):
+    s = reg
+    proj = unique("dp")
+    assert s.post("/v1/projects", s.owner_tok, json={"name": proj}).status_code == 201
+    c = Reg(s, s.owner, s.owner_pw)
+    name = "%s/app" % proj
+    digest, _, layer, config = c.push_image(name, "v1")
+    r = s.req("DELETE", "/v1/projects/" + proj, s.owner_tok)
+    assert r.status_code == 409 and "images" in r.json()["detail"], r.text
+    assert c.req("DELETE", "/v2/%s/manifests/%s" % (name, digest)).status_code == 202
+    for b in (layer, config):
+        assert c.req("DELETE", "/v2/%s/blobs/%s" % (name, sha(b))).status_code == 202
+    r = s.req("DELETE", "/v1/projects/" + proj, s.owner_tok)
+    assert r.status_code == 204, r.text

@@ -9,9 +9,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "registry/registry.h"
+#include "registry/internal.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void test_names(void **state)
 {
@@ -84,6 +88,131 @@ static void test_globs(void **state)
 	assert_true(reg_glob("*-stable", "1.2-stable"));
 }
 
+/* ---- image resolution for jobs, against a real database and store ---- */
+
+static char tmpdir[64];
+
+/* Store bytes and return their hex digest (static buffer per call site). */
+static void put_blob(struct files *f, const char *data, size_t len, char hex[65])
+{
+	struct blob_writer *w;
+	struct err e = {0};
+	int64_t size;
+	assert_int_equal(files_blob_writer(f, &w, &e), 0);
+	assert_int_equal(files_blob_write(w, data, len, &e), 0);
+	assert_int_equal(files_blob_finish(f, w, hex, &size, &e), 0);
+	assert_int_equal(size, (int64_t)len);
+}
+
+static void test_image_resolve(void **state)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cove-unit-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	struct err e = {0};
+	struct db *db;
+	char *dbpath = xasprintf("%s/cove.db", tmpdir);
+	assert_int_equal(db_open(&db, dbpath, 2, &e), 0);
+	free(dbpath);
+	struct files *f;
+	assert_int_equal(files_open(&f, db, tmpdir, 0755, &e), 0);
+	struct config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.data_dir = tmpdir;
+	struct registry *rg;
+	assert_int_equal(registry_open(&rg, db, f, NULL, &cfg, &e), 0);
+	struct dbconn *c = db_get(db);
+	assert_true(db_exec(c, &e,
+			    "INSERT INTO groups(gid, name, kind, created_at) VALUES "
+			    "(1000, 'alice', 'user', 0), (1001, 'bob', 'user', 0);"
+			    "", NULL) >= 0);
+	assert_true(db_exec(c, &e,
+			    "INSERT INTO users(uid, username, gid, created_at, updated_at) "
+			    "VALUES (1000, 'alice', 1000, 0, 0), (1001, 'bob', 1001, 0, 0)",
+			    NULL) >= 0);
+
+	char l1[65], l2[65], cf[65], mf[65], ix[65];
+	put_blob(f, "layer one", 9, l1);
+	put_blob(f, "layer two!", 10, l2);
+	put_blob(f, "{}", 2, cf);
+	assert_int_equal(reg_blob_link(rg, c, "alice/env", l1, 9, &e), 0);
+	assert_int_equal(reg_blob_link(rg, c, "alice/env", l2, 10, &e), 0);
+	assert_int_equal(reg_blob_link(rg, c, "alice/env", cf, 2, &e), 0);
+	char *man = xasprintf(
+		"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		"\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+		"\"digest\":\"sha256:%s\",\"size\":2},\"layers\":["
+		"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:%s\",\"size\":9},"
+		"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"sha256:%s\",\"size\":10}]}",
+		cf, l1, l2);
+	put_blob(f, man, strlen(man), mf);
+	struct reg_manifest m;
+	memset(&m, 0, sizeof(m));
+	memcpy(m.hex, mf, 65);
+	m.size = (int64_t)strlen(man);
+	m.media_type = "application/vnd.oci.image.manifest.v1+json";
+	char missing[72];
+	assert_int_equal(reg_manifest_put(rg, c, "alice/env", &m, "v1", missing, &e), 0);
+	char *idx = xasprintf(
+		"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+		"\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		"\"digest\":\"sha256:%s\",\"size\":%zu,\"platform\":{\"os\":\"linux\","
+		"\"architecture\":\"amd64\"}}]}",
+		mf, strlen(man));
+	put_blob(f, idx, strlen(idx), ix);
+	memset(&m, 0, sizeof(m));
+	memcpy(m.hex, ix, 65);
+	m.size = (int64_t)strlen(idx);
+	m.media_type = "application/vnd.oci.image.index.v1+json";
+	assert_int_equal(reg_manifest_put(rg, c, "alice/env", &m, "latest", missing, &e), 0);
+
+	struct actor alice = {.authenticated = 1, .uid = 1000, .gid = 1000, .scopes = SCOPE_ALL};
+	const char *refs[3];
+	char *bydigest = xasprintf("alice/env@sha256:%s", mf);
+	refs[0] = "alice/env:latest"; /* the index, resolved to its amd64 image */
+	refs[1] = "alice/env:v1";
+	refs[2] = bydigest;
+	for (int i = 0; i < 3; i++) {
+		char digest[72];
+		char **paths, **types;
+		int n;
+		if (registry_image_resolve(rg, c, &alice, refs[i], digest, &paths, &types, &n, &e))
+			fail_msg("%s: %s", refs[i], e.msg);
+		char want[72];
+		snprintf(want, sizeof(want), "sha256:%s", mf);
+		assert_string_equal(digest, want);
+		assert_int_equal(n, 2);
+		assert_non_null(strstr(paths[0], l1));
+		assert_non_null(strstr(paths[1], l2));
+		assert_string_equal(types[1], "application/vnd.oci.image.layer.v1.tar+zstd");
+		struct stat sb;
+		assert_int_equal(stat(paths[1], &sb), 0);
+		assert_int_equal(sb.st_size, 10);
+		registry_image_free(paths, types, n);
+	}
+	struct actor bob = {.authenticated = 1, .uid = 1001, .gid = 1001, .scopes = SCOPE_ALL};
+	char digest[72];
+	char **paths, **types;
+	int n;
+	assert_int_equal(registry_image_resolve(rg, c, &bob, "alice/env:v1", digest, &paths,
+						&types, &n, &e), COVE_ENOENT);
+	assert_int_equal(registry_image_resolve(rg, c, &alice, "alice/env:nope", digest, &paths,
+						&types, &n, &e), COVE_ENOENT);
+	assert_int_equal(registry_image_resolve(rg, c, &alice, "Alice/env", digest, &paths,
+						&types, &n, &e), COVE_EINVAL);
+	assert_int_equal(registry_image_resolve(rg, c, &alice, "alice/env@sha256:12", digest,
+						&paths, &types, &n, &e), COVE_EINVAL);
+	free(bydigest);
+	free(man);
+	free(idx);
+	db_put(db, c);
+	registry_close(rg);
+	files_close(f);
+	db_close(db);
+	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -91,6 +220,7 @@ int main(void)
 		cmocka_unit_test(test_tags),
 		cmocka_unit_test(test_digests),
 		cmocka_unit_test(test_globs),
+		cmocka_unit_test(test_image_resolve),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
