@@ -3,7 +3,7 @@
 # `make run` installs, builds and starts cove on its embedded defaults.
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libcurl librhonabwy gnutls nettle libargon2 libseccomp
+PKGS    := libmicrohttpd jansson sqlite3 libcurl librhonabwy gnutls nettle libargon2 libseccomp libarchive
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -15,7 +15,7 @@ DBG_CFLAGS := $(WARN) -O1 -g -fno-omit-frame-pointer \
 LIBS    = $(PKG_LIBS) -lpthread -lm -ldl
 
 SRC     := $(sort $(wildcard src/core/*.c src/db/*.c src/http/*.c src/auth/*.c src/files/*.c \
-			   src/jobs/*.c src/exec/*.c src/cli/*.c))
+			   src/jobs/*.c src/exec/*.c src/registry/*.c src/cli/*.c))
 ASM     := src/http/embed.S
 MAIN    := src/main.c
 EMBED   := docs/openapi.json

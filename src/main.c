@@ -11,6 +11,7 @@
 #include "files/files.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
+#include "registry/registry.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -49,8 +50,11 @@ static int hook_user_created(void *ctx, struct dbconn *c, const char *name,
 static int hook_user_deleted(void *ctx, struct dbconn *c, const char *name,
 			     struct err *e)
 {
+	int rc = registry_namespace_release(c, name, e);
+	if (rc)
+		return rc;
 	char *path = xasprintf("/home/%s", name);
-	int rc = fs_area_remove(ctx, c, path, e);
+	rc = fs_area_remove(ctx, c, path, e);
 	free(path);
 	return rc;
 }
@@ -64,8 +68,11 @@ static int hook_project_created(void *ctx, struct dbconn *c, const char *name,
 static int hook_project_deleted(void *ctx, struct dbconn *c, const char *name,
 				struct err *e)
 {
+	int rc = registry_namespace_release(c, name, e);
+	if (rc)
+		return rc;
 	char *path = xasprintf("/projects/%s", name);
-	int rc = fs_area_remove(ctx, c, path, e);
+	rc = fs_area_remove(ctx, c, path, e);
 	free(path);
 	return rc;
 }
@@ -152,6 +159,10 @@ static int cmd_serve(int argc, char **argv)
 	char self[4096];
 	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	self[sl > 0 ? sl : 0] = '\0';
+	if ((rc = registry_open(&srv.registry, srv.db, srv.files, srv.auth, &cfg, &e))) {
+		fprintf(stderr, "cove serve: %s\n", e.msg);
+		goto out;
+	}
 	struct jobs_options jo = {
 		.data_dir = cfg.data_dir,
 		.self_exe = self,
@@ -161,6 +172,9 @@ static int cmd_serve(int argc, char **argv)
 		.max_queued_user = cfg.max_queued_user,
 		.user_running = cfg.user_running,
 		.host_uid_base = cfg.job_uid_base,
+		.registry = srv.registry,
+		.image_cache_age = cfg.image_cache_age,
+		.image_cache_bytes = cfg.image_cache_bytes,
 	};
 	if ((rc = jobs_open(&srv.jobs, srv.db, srv.files, &jo, &e))) {
 		fprintf(stderr, "cove serve: %s\n", e.msg);
@@ -187,6 +201,7 @@ static int cmd_serve(int argc, char **argv)
 out:
 	server_stop(&srv);
 	jobs_close(srv.jobs);
+	registry_close(srv.registry);
 	auth_close(srv.auth);
 	files_close(srv.files);
 	db_close(srv.db);

@@ -189,6 +189,8 @@ struct config {
 	int64_t max_queued_user;    /* waiting jobs before 429, one user */
 	int64_t user_running;       /* running jobs per user; 0: no limit */
 	int64_t job_uid_base;       /* first host uid jobs run as */
+	int64_t image_cache_age;    /* seconds an unused unpacked image is kept */
+	int64_t image_cache_bytes;  /* bytes of unpacked images kept */
 };
 
 /* Fill cfg from defaults, environment and argv (flags only; argv[0] is the
