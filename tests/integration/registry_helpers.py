@@ -279,6 +279,15 @@ class Reference:
                 self.proc.wait()
         self.log.close()
 
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+    def restart(self):
+        """Start again on the same storage and port."""
+        self.start()
+
     def client(self):
         return RegistryClient(self.url, kind="reference")
 
@@ -310,6 +319,13 @@ class CoveRegistry:
         code = self.server.stop()
         self.server.assert_clean()
         assert code == 0, "cove serve exited with %s:\n%s" % (code, self.server.output()[-4000:])
+
+    def kill9(self):
+        self.server.kill()
+
+    def restart(self):
+        """Start again on the same data directory and port."""
+        self.server.start()
 
     def client(self):
         return RegistryClient(self.url, self.user, self.password, kind="cove")
