@@ -15,7 +15,7 @@ DBG_CFLAGS := $(WARN) -O1 -g -fno-omit-frame-pointer \
 LIBS    = $(PKG_LIBS) -lpthread -lm -ldl
 
 SRC     := $(sort $(wildcard src/core/*.c src/db/*.c src/http/*.c src/auth/*.c src/files/*.c \
-			   src/jobs/*.c src/exec/*.c src/cli/*.c))
+			   src/jobs/*.c src/exec/*.c src/registry/*.c src/cli/*.c))
 ASM     := src/http/embed.S
 MAIN    := src/main.c
 EMBED   := docs/openapi.json

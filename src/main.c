@@ -11,6 +11,7 @@
 #include "files/files.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
+#include "registry/registry.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -167,6 +168,10 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	log_event(LOG_INFO, "jobs", "{s:s}", "sandbox", jobs_limits(srv.jobs));
+	if ((rc = registry_open(&srv.registry, srv.db, srv.files, srv.auth, &cfg, &e))) {
+		fprintf(stderr, "cove serve: %s\n", e.msg);
+		goto out;
+	}
 	srv.cfg = &cfg;
 	if ((rc = server_start(&srv, &e))) {
 		fprintf(stderr, "cove serve: %s\n", e.msg);
@@ -187,6 +192,7 @@ static int cmd_serve(int argc, char **argv)
 out:
 	server_stop(&srv);
 	jobs_close(srv.jobs);
+	registry_close(srv.registry);
 	auth_close(srv.auth);
 	files_close(srv.files);
 	db_close(srv.db);

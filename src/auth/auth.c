@@ -322,6 +322,59 @@ int auth_authenticate(struct auth *a, const char *authorization,
 	return rc;
 }
 
+int auth_basic(struct auth *a, const char *username, const char *secret,
+	       struct actor *act, struct err *e)
+{
+	if (!username || !*username || strlen(username) > AUTH_NAME_MAX || !secret ||
+	    !*secret || strlen(secret) > 1024)
+		return err_set(e, COVE_EAUTH, "invalid username or password");
+	if (str_has_prefix(secret, PAT_PREFIX)) {
+		int rc = auth_pat(a, secret, act, e);
+		if (rc == 0 && strcmp(act->username, username)) {
+			act->authenticated = 0;
+			rc = err_set(e, COVE_EAUTH, "token does not belong to %s", username);
+		}
+		if (rc)
+			act->authenticated = 0;
+		return rc == COVE_EAUTH || rc == 0 ? rc
+			: err_set(e, COVE_EAUTH, "cannot verify token");
+	}
+	struct dbconn *c = db_get(a->db);
+	int rc = sessions_password(a, c, act, username, secret, e);
+	db_put(a->db, c);
+	if (rc)
+		act->authenticated = 0;
+	return rc;
+}
+
+int auth_sign(struct auth *a, json_t *claims, char **jwt, struct err *e)
+{
+	json_object_set_new(claims, "iss", json_string(a->issuer));
+	return keyring_sign(a->keys, claims, jwt, e);
+}
+
+int auth_verify(struct auth *a, const char *token, const char *audience,
+		json_t **claims, struct err *e)
+{
+	return keyring_verify(a->keys, token, a->issuer, audience, claims, e);
+}
+
+int64_t auth_token_ttl(struct auth *a)
+{
+	return a->cfg->access_ttl;
+}
+
+int auth_project_role(struct dbconn *c, const char *name, int64_t uid,
+		      char role[16], struct err *e)
+{
+	return projects_role(c, name, uid, role, e);
+}
+
+int auth_user_is_admin(struct dbconn *c, int64_t uid)
+{
+	return users_is_admin(c, uid);
+}
+
 void auth_audit(struct dbconn *c, const struct actor *act, const char *action,
 		const char *target, int ok, const char *detail)
 {

@@ -75,6 +75,26 @@ void auth_close(struct auth *a);
 int auth_authenticate(struct auth *a, const char *authorization,
 		      struct actor *act, struct err *e);
 
+/* HTTP Basic credentials of a user: a password (throttled and audited as
+ * a login) or one of the user's personal API tokens. Fills act. */
+int auth_basic(struct auth *a, const char *username, const char *secret,
+	       struct actor *act, struct err *e);
+/* Sign claims (borrowed) with the server's keyring, setting iss (the
+ * caller sets aud, exp and the rest). */
+int auth_sign(struct auth *a, json_t *claims, char **jwt, struct err *e);
+/* Verify a JWT of ours issued for audience; *claims on success. */
+int auth_verify(struct auth *a, const char *token, const char *audience,
+		json_t **claims, struct err *e);
+/* Seconds an access token lives (also registry tokens). */
+int64_t auth_token_ttl(struct auth *a);
+/* The caller's role in project name ("" when none): 1 the project
+ * exists, 0 not, < 0 error. */
+int auth_project_role(struct dbconn *c, const char *name, int64_t uid,
+		      char role[16], struct err *e);
+
+/* 1 when uid is an administrator. */
+int auth_user_is_admin(struct dbconn *c, int64_t uid);
+
 /* Record an event in the audit log (never fails the caller). */
 void auth_audit(struct dbconn *c, const struct actor *act, const char *action,
 		const char *target, int ok, const char *detail);

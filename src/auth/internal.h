@@ -115,6 +115,10 @@ json_t *projects_of_user(struct dbconn *c, int64_t uid);
 int sessions_login(struct auth *a, struct dbconn *c, struct actor *act,
 		   const char *username, const char *password, json_t **pair,
 		   struct err *e);
+/* Check a password as login does (throttling, audit) without a session;
+ * fills act (all scopes). */
+int sessions_password(struct auth *a, struct dbconn *c, struct actor *act,
+		      const char *username, const char *password, struct err *e);
 int sessions_refresh(struct auth *a, struct dbconn *c, struct actor *act,
 		     const char *refresh_token, json_t **pair, struct err *e);
 int sessions_logout(struct dbconn *c, const struct actor *act,

@@ -216,6 +216,40 @@ int uploads_complete(struct files *f, struct dbconn *c, const struct fs_cred *cr
 int uploads_delete(struct files *f, struct dbconn *c, const struct fs_cred *cr,
 		   const char *id, struct err *e);
 
+/* ---- the blob store for other modules (the registry) ------------------------ */
+/*
+ * One copy of every byte sequence: image layers and manifests live in the
+ * same content-addressed store as files, counted in the same reference
+ * counts, so files_gc never removes bytes the registry uses and the other
+ * way round. A writer streams bytes into a temporary file while hashing;
+ * finish fsyncs it and moves it into the store (refs are untouched: the
+ * caller adds its reference in the transaction that records its use).
+ */
+struct blob_writer;
+int files_blob_writer(struct files *f, struct blob_writer **out, struct err *e);
+int files_blob_write(struct blob_writer *w, const void *data, size_t len,
+		     struct err *e);
+/* Durably store the bytes (always consumes w): sha256 hex and size. */
+int files_blob_finish(struct files *f, struct blob_writer *w, char sha_out[65],
+		      int64_t *size, struct err *e);
+void files_blob_abort(struct blob_writer *w);
+/* Move a finished file at path (under the data directory) into the store;
+ * state is the SHA-256 over its size bytes, or NULL to hash it again. */
+int files_blob_adopt(struct files *f, const char *path, const void *state,
+		     int64_t size, char sha_out[65], struct err *e);
+/* Add delta references to blob sha (size bytes). Caller holds a
+ * transaction; the bytes must be in the store. */
+int files_blob_ref(struct dbconn *c, const char *sha, int64_t size, int delta,
+		   struct err *e);
+/* Open the bytes of blob sha for reading: an fd (caller closes) or a
+ * negative code. */
+int files_blob_open(struct files *f, const char *sha, int64_t *size,
+		    struct err *e);
+/* 1 when the bytes of sha are in the store (size in *size). */
+int files_blob_present(struct files *f, const char *sha, int64_t *size);
+/* $DATA/tmp: where temporary files may be made (same file system). */
+const char *files_tmp_dir(struct files *f);
+
 /* ---- volumes (ns.c) ---------------------------------------------------------- */
 /* /volumes/<name>: a directory with a capacity (its quota scope), made by
  * an admin for a group (mode 2770) or for everyone (mode 1777 when no

@@ -470,6 +470,12 @@ static int blob_ref(struct dbconn *c, const char *sha, int64_t size, int delta,
 	return rc < 0 ? rc : 0;
 }
 
+int files_blob_ref(struct dbconn *c, const char *sha, int64_t size, int delta,
+		   struct err *e)
+{
+	return blob_ref(c, sha, size, delta, e);
+}
+
 /* ---- create ------------------------------------------------------------------- */
 
 static int node_insert(struct dbconn *c, int64_t parent, const char *name,

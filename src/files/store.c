@@ -282,3 +282,58 @@ int store_open_read(const struct store *s, const char *sha, int64_t *size,
 		*size = st.st_size;
 	return fd;
 }
+
+/* ---- for other modules (files.h) ---------------------------------------- */
+
+int files_blob_writer(struct files *f, struct blob_writer **out, struct err *e)
+{
+	return store_writer_open(&f->store, out, e);
+}
+
+int files_blob_write(struct blob_writer *w, const void *data, size_t len,
+		     struct err *e)
+{
+	return store_writer_write(w, data, len, e);
+}
+
+int files_blob_finish(struct files *f, struct blob_writer *w, char sha_out[65],
+		      int64_t *size, struct err *e)
+{
+	return store_writer_finish(&f->store, w, sha_out, size, e);
+}
+
+void files_blob_abort(struct blob_writer *w)
+{
+	store_writer_abort(w);
+}
+
+int files_blob_adopt(struct files *f, const char *path, const void *state,
+		     int64_t size, char sha_out[65], struct err *e)
+{
+	if (state)
+		return store_adopt_hashed(&f->store, path, state, size, sha_out, e);
+	int64_t got;
+	return store_adopt(&f->store, path, sha_out, &got, e);
+}
+
+int files_blob_open(struct files *f, const char *sha, int64_t *size,
+		    struct err *e)
+{
+	return store_open_read(&f->store, sha, size, e);
+}
+
+int files_blob_present(struct files *f, const char *sha, int64_t *size)
+{
+	char *path = store_path(&f->store, sha);
+	struct stat st;
+	int ok = stat(path, &st) == 0;
+	free(path);
+	if (ok && size)
+		*size = st.st_size;
+	return ok;
+}
+
+const char *files_tmp_dir(struct files *f)
+{
+	return f->store.tmp;
+}

@@ -72,6 +72,7 @@ struct server {
 	struct workers *workers; /* I/O worker pool for req_offload */
 	struct streams *streams; /* long-lived responses (stream.c) */
 	struct jobs *jobs;
+	struct registry *registry;
 };
 
 /* Start serving on cfg->listen; returns when the daemon runs. */
@@ -175,5 +176,6 @@ extern const struct route system_routes[]; /* http/system.c */
 extern const struct route auth_routes[];   /* auth/api.c */
 extern const struct route files_routes[];  /* files/api.c */
 extern const struct route jobs_routes[];   /* jobs/api.c */
+extern const struct route registry_routes[]; /* registry/api.c */
 
 #endif

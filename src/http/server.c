@@ -21,7 +21,8 @@
 static const struct route *const *module_tables(void)
 {
 	static const struct route *const tables[] = {system_routes, auth_routes,
-						     files_routes, jobs_routes, NULL};
+						     files_routes, jobs_routes,
+						     registry_routes, NULL};
 	return tables;
 }
 

@@ -1,0 +1,124 @@
+/*
+ * internal.h - what the registry's sources share: the context, the
+ * principal a request acts as, and the domain functions api.c calls.
+ * Not for other modules.
+ */
+#ifndef COVE_REGISTRY_INTERNAL_H
+#define COVE_REGISTRY_INTERNAL_H
+
+#include "registry/registry.h"
+
+struct registry {
+	struct db *db;
+	struct files *files;
+	struct auth *auth;
+	const struct config *cfg;
+	char *uploads; /* $DATA/registry/uploads: staged bytes of sessions */
+};
+
+#define REG_AUDIENCE "cove-registry"
+#define ROBOT_PREFIX "cove_robot_"
+
+enum reg_action { ACT_PULL = 1, ACT_PUSH = 2, ACT_DELETE = 4 };
+
+enum principal_kind { PR_ANON = 0, PR_USER, PR_ROBOT };
+
+/* Who a registry request acts as. */
+struct principal {
+	int kind;
+	int64_t uid;      /* users */
+	int admin;
+	unsigned scopes;  /* a cove token's scopes (SCOPE_*) */
+	int64_t robot_id; /* robots */
+	char project[AUTH_NAME_MAX + 1]; /* a robot's project */
+	unsigned robot_actions;
+	char name[2 * AUTH_NAME_MAX + 2]; /* username or project+robot */
+	json_t *access; /* from a registry token: what it grants; NULL: anything */
+	struct actor act; /* for the audit log */
+};
+
+/* ---- access.c ---- */
+/* What p may do on repository name now (ACT_* bits), by role. *ns: 1 when
+ * the namespace (a project or a user) exists. */
+unsigned reg_allowed(struct dbconn *c, const struct principal *p,
+		     const char *name, int *ns);
+/* What p's registry token grants on name (everything without a token). */
+unsigned reg_token_grants(const struct principal *p, const char *type,
+			  const char *name);
+/* "<project>+<robot>" and its secret: fills p. */
+int reg_robot_login(struct dbconn *c, const char *login, const char *secret,
+		    struct principal *p, struct err *e);
+/* A registry token from its claims (verified already). */
+int reg_principal_from_claims(struct dbconn *c, json_t *claims,
+			      struct principal *p, struct err *e);
+/* Issue a token for p with the scopes asked (array of strings, each
+ * "repository:<name>:<actions>" or "registry:catalog:*"): granted =
+ * asked ∩ allowed. *out: the token response. */
+int reg_token_issue(struct registry *rg, struct dbconn *c,
+		    const struct principal *p, json_t *scopes, json_t **out,
+		    struct err *e);
+int reg_robots_create(struct dbconn *c, const struct actor *act,
+		      const char *project, json_t *body, json_t **out,
+		      struct err *e);
+int reg_robots_list(struct dbconn *c, const struct actor *act,
+		    const char *project, json_t **out, struct err *e);
+int reg_robots_delete(struct dbconn *c, const struct actor *act,
+		      const char *project, const char *robot, struct err *e);
+/* The principal string that owns upload sessions ("u:<uid>", "r:<id>"). */
+void reg_principal_key(const struct principal *p, char out[40]);
+/* Actions of a project role. */
+unsigned reg_role_actions(const char *role);
+
+#endif
+
+/* ---- repo.c: repositories, blob links, manifests, tags, sessions ---- */
+
+/* Find repository name: 1 and *id, 0 when it does not exist. */
+int reg_repo_find(struct dbconn *c, const char *name, int64_t *id);
+/* 1 when blob hex is usable in repo (linked there), with its size. */
+int reg_blob_linked(struct dbconn *c, int64_t repo, const char *hex,
+		    int64_t *size);
+/* Record that the bytes of hex (already durable in the store) belong to
+ * repository name, creating the repository; checks the namespace's
+ * storage quota (bytes counted once per project). Runs its own
+ * transaction. */
+int reg_blob_link(struct registry *rg, struct dbconn *c, const char *name,
+		  const char *hex, int64_t size, struct err *e);
+/* Unlink a blob from a repository (COVE_ENOENT when not linked). */
+int reg_blob_unlink(struct dbconn *c, const char *name, const char *hex,
+		    struct err *e);
+
+/* A manifest being put: its bytes (durable in the store already) and
+ * what was parsed from them. */
+struct reg_manifest {
+	char hex[65];
+	int64_t size;
+	const char *media_type;
+	char subject[65]; /* "" when none */
+	char *artifact_type;
+	char *annotations; /* JSON text or NULL */
+	/* referenced digests (hex), is_manifest flags */
+	char (*refs)[65];
+	int64_t *ref_sizes;
+	int *ref_is_manifest;
+	int nrefs;
+};
+/* Record manifest m in repository name, tagging it with tag (NULL: by
+ * digest only): every referenced blob or manifest must be in the
+ * repository (COVE_ENOENT naming it, for MANIFEST_BLOB_UNKNOWN); an
+ * immutable tag that already points elsewhere is refused (COVE_EPERM). */
+int reg_manifest_put(struct registry *rg, struct dbconn *c, const char *name,
+		     const struct reg_manifest *m, const char *tag,
+		     char missing[72], struct err *e);
+/* Find a manifest by tag or digest: 1 with hex, media type (caller
+ * frees) and size; 0 when unknown. */
+int reg_manifest_find(struct dbconn *c, int64_t repo, const char *ref,
+		      char hex[65], char **media_type, int64_t *size);
+/* Delete by digest (the manifest and the tags on it) or by tag (the tag
+ * only). COVE_ENOENT when unknown; COVE_EPERM for an immutable tag. */
+int reg_manifest_delete(struct dbconn *c, const struct actor *act,
+			const char *name, const char *ref, struct err *e);
+/* 1 when tag in repository name is immutable (repository flag or a rule
+ * of its project). */
+int reg_tag_immutable(struct dbconn *c, const char *name, int64_t repo,
+		      const char *tag);
