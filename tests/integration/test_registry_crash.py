@@ -21,6 +21,7 @@ from registry_helpers import (DOCKER_REGISTRY, CoveRegistry, Reference, digest,
 @pytest.fixture(params=["docker_registry", "cove"])
 def registry(request, tmp_path):
     tmp = str(tmp_path / request.param)
+    os.makedirs(tmp)
     if request.param == "docker_registry":
         if not DOCKER_REGISTRY:
             pytest.skip("docker-registry is not installed (scripts/deps.sh --bench)")
