@@ -111,6 +111,7 @@ def test_kill9_during_pushes(registry):
         assert p.error is None, p.error
     registry.restart()
     acked = [a for p in pushers for a in p.acked]
+    print("acknowledged %d, unsent uploads %d, in flight %d" % (len(acked), sum(len(p.unsent) for p in pushers), sum(len(p.in_flight) for p in pushers)))
     assert len(acked) >= 6, "too few pushes acknowledged before the kill"
     c = registry.client()
     # everything acknowledged is there, intact, by tag and by digest
@@ -140,7 +141,13 @@ def test_kill9_during_pushes(registry):
     tags = c.req("GET", "/v2/%s/tags/list" % name).json()["tags"]
     for t in tags:
         g = c.get_manifest(name, t)
-        assert g.status_code == 200 and g.headers["Docker-Content-Digest"] == digest(g.content)
+        if g.status_code == 404 and registry.kind == "reference" and t not in [a for a, _ in acked]:
+            # distribution writes the tag link and the manifest's revision
+            # link separately: a PUT killed between the two leaves a listed
+            # tag that does not resolve (seen on 2.8.2); cove must not
+            continue
+        assert g.status_code == 200, (t, g.status_code, g.text)
+        assert g.headers["Docker-Content-Digest"] == digest(g.content)
     assert set(t for t, _ in acked) <= set(tags)
     # and the registry takes new pushes after the restart
     c.push_image(name, "after", make_image("after"))
