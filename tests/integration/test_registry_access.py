@@ -302,3 +302,38 @@ def test_robot_accounts(world):
     key = rid.get("id") or rid["name"]
     assert s.req("DELETE", "%s/%s" % (base, key), owner).status_code == 204
     assert token(w, login, ci["secret"], "repository:%s:pull" % w["repo"]).status_code == 401
+
+
+def test_quota_on_push(world):
+    w = world
+    s = w["s"]
+    proj = unique("rgq")
+    owner = w["tok"][w["owner"]]
+    assert s.post("/v1/projects", owner, json={"name": proj}).status_code == 201
+    r = s.req("PATCH", "/v1/projects/" + proj, s.admin_token(),
+              json={"quota": {"storage_bytes": 1_000_000}})
+    assert r.status_code == 200, r.text
+    c = client(w, "owner")
+    name = proj + "/q"
+    first = b"a" * 600_000
+    c.push_blob(name, first)
+    # the same bytes again (another repository of the project): no new usage
+    c.push_blob(proj + "/q2", first)
+    second = b"b" * 600_000
+    loc = c.abs(c.req("POST", "/v2/%s/blobs/uploads/" % name).headers["Location"])
+    r = c.req("PUT", loc + ("&" if "?" in loc else "?") + "digest=" + digest(second), data=second,
+              headers={"Content-Type": "application/octet-stream"})
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    assert set(errors(r)) & {"DENIED", "SIZE_INVALID", "BLOB_UPLOAD_INVALID", "TOOMANYREQUESTS"}, r.text
+    assert "quota" in r.text.lower()
+    assert c.req("HEAD", "/v2/%s/blobs/%s" % (name, digest(second))).status_code == 404
+    # chunked: refused by the end at the latest, nothing visible
+    loc = c.abs(c.req("POST", "/v2/%s/blobs/uploads/" % name).headers["Location"])
+    r = c.req("PATCH", loc, data=second, headers={"Content-Type": "application/octet-stream"})
+    if r.status_code == 202:
+        r = c.req("PUT", c.abs(r.headers["Location"]) + ("&" if "?" in r.headers["Location"] else "?")
+                  + "digest=" + digest(second))
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    assert c.req("HEAD", "/v2/%s/blobs/%s" % (name, digest(second))).status_code == 404
+    # a small image still fits
+    c.push_image(name, "small", make_image(layer_size=1000))
