@@ -43,6 +43,7 @@ PW=Bench-pass-2026
 PROJ=bench
 SRV= DREG=
 cleanup() {
+	set +e
 	[ -n "$DREG" ] && kill "$DREG" 2>/dev/null && wait "$DREG" 2>/dev/null
 	[ -n "$SRV" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null
 	rm -rf "$WORK"
