@@ -181,6 +181,21 @@ def test_chunk_out_of_order(registry, c):
     assert c.req("GET", "/v2/%s/blobs/%s" % (name, digest(data))).content == data
 
 
+@reference_fails("a chunk whose body length differs from its Content-Range is accepted")
+def test_chunk_range_length_mismatch(registry, c):
+    """Content-Range says 10 bytes, the body has 5 (or 20): refused, and the
+    session keeps what it had."""
+    name = registry.repo()
+    loc = c.abs(c.req("POST", "/v2/%s/blobs/uploads/" % name).headers["Location"])
+    for rng, body in (("0-9", b"short"), ("0-9", b"x" * 20), ("0-99999999999999999999999", b"x")):
+        r = c.req("PATCH", loc, data=body, headers={
+            "Content-Type": "application/octet-stream", "Content-Range": rng})
+        assert r.status_code in (400, 416), (rng, len(body), r.status_code, r.text)
+        st = c.req("GET", loc)
+        assert st.status_code == 204 and st.headers.get("Range", "0-0") in ("0-0", "0--1"), \
+            (rng, st.status_code, st.headers.get("Range"))
+
+
 def test_push_streamed_patch_then_empty_put(registry, c):
     """PATCH without Content-Range (a streamed chunk), then PUT without a body."""
     name = registry.repo()
