@@ -153,13 +153,31 @@ BODIES = {
                      "groups": {"type": "array", "items": STR}, "default": {"type": "object"},
                      "max": {"type": "object"}, "max_running": INT, "network": BOOL,
                      "retries": INT, "priority": INT}),
+    "RobotCreate": obj({"name": STR, "role": {"enum": ["guest", "developer"]},
+                        "description": STR, "expires_in": INT}, ["name"]),
 }
 SCHEMAS.update(BODIES)
+SCHEMAS.update({
+    "Robot": obj({"name": STR, "login": STR, "role": {"enum": ["guest", "developer"]},
+                  "description": STR, "created_by": STR, "created_at": TIME,
+                  "expires_at": TIME, "last_used_at": TIME,
+                  "secret": {"type": "string", "description": "only in the answer to its creation"}},
+                 extra=True),
+    "Repository": obj({"name": STR, "namespace": STR, "immutable_tags": BOOL, "tags": INT,
+                       "manifests": INT, "created_at": TIME, "updated_at": TIME}, extra=True),
+    "RepositoryPatch": obj({"immutable_tags": BOOL}),
+    "TagRule": obj({"id": INT, "repository": STR, "tag": STR, "created_at": TIME}, extra=True),
+    "TagRuleCreate": obj({"repository": {"type": "string", "description": "glob over the repository path inside the project (default **)"},
+                          "tag": {"type": "string", "description": "glob over tags"}}, ["tag"]),
+    "RegistryToken": obj({"token": STR, "access_token": STR, "expires_in": INT,
+                          "issued_at": TIME}, extra=True),
+})
 
 ERRORS = {
     "400": "BadRequest", "401": "Unauthorized", "403": "Forbidden", "404": "NotFound",
     "409": "Conflict", "412": "PreconditionFailed", "413": "TooLarge",
     "415": "UnsupportedMediaType", "416": "RangeNotSatisfiable", "429": "TooManyRequests",
+    "405": "MethodNotAllowed",
 }
 
 P, A, D = "public", "auth", "admin"
@@ -245,6 +263,21 @@ ROUTES = [
     ("get", "/v1/queues/{name}", "getQueue", "jobs", A, "A queue", None, (200, "Queue"), ["401", "404"], []),
     ("patch", "/v1/queues/{name}", "patchQueue", "jobs", D, "Change a queue", "QueuePut", (200, "Queue"), ["400", "401", "403", "404"], []),
     ("delete", "/v1/queues/{name}", "deleteQueue", "jobs", D, "Remove a queue without active jobs", None, (204, None), ["401", "403", "404", "409"], []),
+    ("get", "/v2/{path}", "registryGet", "registry", P, "OCI distribution (v1.1): GET and HEAD of /v2/, /v2/_catalog, <name>/tags/list, <name>/manifests/<ref>, <name>/blobs/<digest> (Range), <name>/blobs/uploads/<id> (status), <name>/referrers/<digest>. Errors are OCI error bodies; 401 carries a Bearer challenge naming /v1/registry/token", None, (200, "application/octet-stream"), ["400", "401", "403", "404", "416"], ["n", "last", "artifactType"]),
+    ("delete", "/v2/{path}", "registryDelete", "registry", P, "OCI distribution: delete <name>/manifests/<digest or tag>, <name>/blobs/<digest>, or cancel <name>/blobs/uploads/<id>", None, (202, None), ["400", "401", "403", "404", "405"], []),
+    ("post", "/v2/{path}", "registryPost", "registry", P, "OCI distribution: <name>/blobs/uploads/ starts an upload session, uploads a blob whole (?digest=) or mounts one from another repository (?mount=&from=)", "application/octet-stream", (202, None), ["400", "401", "403", "404", "405"], ["digest", "mount", "from"]),
+    ("put", "/v2/{path}", "registryPut", "registry", P, "OCI distribution: <name>/manifests/<ref> (at most 4 MiB), or <name>/blobs/uploads/<id>?digest= completing an upload (with an optional last chunk)", "application/octet-stream", (201, None), ["400", "401", "403", "404", "405", "413"], ["digest"]),
+    ("patch", "/v2/{path}", "registryPatch", "registry", P, "OCI distribution: append a chunk to <name>/blobs/uploads/<id> (Content-Range must start at the upload's offset, else 416)", "application/octet-stream", (202, None), ["400", "401", "403", "404", "405", "416"], []),
+    ("get", "/v1/registry/token", "registryToken", "registry", P, "A registry token (JWT, audience cove-registry) for the scopes asked (several ?scope=), granted as far as the caller's roles allow; credentials by HTTP Basic (password, personal API token or robot secret) or a cove Bearer token; none: an anonymous token granting nothing", None, (200, "RegistryToken"), ["400", "401", "429"], ["service", "scope"]),
+    ("get", "/v1/projects/{name}/robots", "listRobots", "registry", A, "Robot accounts of a project (owners, maintainers)", None, (200, page(S("Robot"))), ["401", "403", "404"], []),
+    ("post", "/v1/projects/{name}/robots", "createRobot", "registry", A, "Create a robot account; its login is <project>+<name> and its secret is shown once (owners, maintainers)", "RobotCreate", (201, "Robot"), ["400", "401", "403", "404", "409"], []),
+    ("delete", "/v1/projects/{name}/robots/{robot}", "deleteRobot", "registry", A, "Delete a robot account", None, (204, None), ["401", "403", "404"], []),
+    ("get", "/v1/projects/{name}/tag-rules", "listTagRules", "registry", A, "Immutable tag rules of a project (members)", None, (200, page(S("TagRule"))), ["401", "404"], []),
+    ("post", "/v1/projects/{name}/tag-rules", "createTagRule", "registry", A, "Make tags matching a glob immutable in repositories matching a glob (owners, maintainers)", "TagRuleCreate", (201, "TagRule"), ["400", "401", "403", "404"], []),
+    ("delete", "/v1/projects/{name}/tag-rules/{id}", "deleteTagRule", "registry", A, "Remove a tag rule", None, (204, None), ["401", "403", "404"], []),
+    ("get", "/v1/registry/repositories", "listRepositories", "registry", A, "Image repositories the caller may pull from", None, (200, page(S("Repository"))), ["400", "401"], PAGE_Q),
+    ("get", "/v1/registry/repositories/{name}", "getRepository", "registry", A, "One repository (name with slashes)", None, (200, "Repository"), ["401", "404"], []),
+    ("patch", "/v1/registry/repositories/{name}", "patchRepository", "registry", A, "Make every tag of a repository immutable, or not (maintainers)", "RepositoryPatch", (200, "Repository"), ["400", "401", "403", "404"], []),
     ("post", "/v1/admin/gc", "gc", "admin", D, "Remove unreferenced blobs older than ?grace", None, (200, "GcReport"), ["400", "401", "403"], ["grace"]),
 ]
 
@@ -266,6 +299,14 @@ QUERY = {
     "wait": {"schema": {"type": "integer", "minimum": 0, "maximum": 60}, "description": "seconds to wait for the job to end"},
     "follow": {"schema": BOOL, "description": "stream as Server-Sent Events until the job ends"},
     "after": {"schema": INT, "description": "resume after this byte offset (or Last-Event-ID)"},
+    "n": {"schema": {"type": "integer", "minimum": 0}, "description": "page size (tags/list, _catalog)"},
+    "last": {"schema": STR, "description": "continue after this tag or repository"},
+    "artifactType": {"schema": STR, "description": "referrers: only this artifact type"},
+    "digest": {"schema": STR, "description": "sha256:<hex> of the blob being uploaded"},
+    "mount": {"schema": STR, "description": "digest of a blob to mount from another repository"},
+    "from": {"schema": STR, "description": "repository to mount from"},
+    "service": {"schema": STR, "description": "must be cove when given"},
+    "scope": {"schema": STR, "description": "repository:<name>:<actions> or registry:catalog:*; repeatable"},
     "access_token": {"schema": STR, "description": "the bearer token, for browsers' EventSource, which cannot send headers"},
 }
 
@@ -330,7 +371,8 @@ def main():
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "tags": [{"name": t} for t in ["system", "auth", "me", "tokens", "users", "groups",
-                                       "projects", "files", "shares", "admin", "audit"]],
+                                       "projects", "files", "shares", "admin", "audit",
+                                       "registry"]],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",

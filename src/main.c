@@ -50,8 +50,11 @@ static int hook_user_created(void *ctx, struct dbconn *c, const char *name,
 static int hook_user_deleted(void *ctx, struct dbconn *c, const char *name,
 			     struct err *e)
 {
+	int rc = registry_namespace_release(c, name, e);
+	if (rc)
+		return rc;
 	char *path = xasprintf("/home/%s", name);
-	int rc = fs_area_remove(ctx, c, path, e);
+	rc = fs_area_remove(ctx, c, path, e);
 	free(path);
 	return rc;
 }
@@ -65,8 +68,11 @@ static int hook_project_created(void *ctx, struct dbconn *c, const char *name,
 static int hook_project_deleted(void *ctx, struct dbconn *c, const char *name,
 				struct err *e)
 {
+	int rc = registry_namespace_release(c, name, e);
+	if (rc)
+		return rc;
 	char *path = xasprintf("/projects/%s", name);
-	int rc = fs_area_remove(ctx, c, path, e);
+	rc = fs_area_remove(ctx, c, path, e);
 	free(path);
 	return rc;
 }

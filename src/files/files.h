@@ -245,7 +245,9 @@ int files_blob_ref(struct dbconn *c, const char *sha, int64_t size, int delta,
  * negative code. */
 int files_blob_open(struct files *f, const char *sha, int64_t *size,
 		    struct err *e);
-/* 1 when the bytes of sha are in the store (size in *size). */
+/* 1 when the bytes of sha are in the store (size in *size). Checked after
+ * committing a new reference, it proves that files_gc did not take the
+ * bytes meanwhile: from then on the reference keeps them. */
 int files_blob_present(struct files *f, const char *sha, int64_t *size);
 /* $DATA/tmp: where temporary files may be made (same file system). */
 const char *files_tmp_dir(struct files *f);

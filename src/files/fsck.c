@@ -120,8 +120,12 @@ int files_fsck(struct files *f, struct dbconn *c, int repair, int verify,
 		goto fail;
 	/* 2. reference counts */
 	if ((rc = db_query(c, &st, e,
+			   /* files use blobs, and so does the registry: one
+			    * reference per repository link and per manifest */
 			   "SELECT b.sha256, b.refs, (SELECT count(*) FROM nodes n WHERE "
-			   "n.sha256 = b.sha256) AS real FROM blobs b WHERE b.refs != real "
+			   "n.sha256 = b.sha256) + (SELECT count(*) FROM registry_blobs l "
+			   "WHERE l.sha256 = b.sha256) + (SELECT count(*) FROM manifests m "
+			   "WHERE m.sha256 = b.sha256) AS real FROM blobs b WHERE b.refs != real "
 			   "UNION ALL SELECT n.sha256, 0, count(*) FROM nodes n WHERE n.is_dir = 0 "
 			   "AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = n.sha256) "
 			   "GROUP BY n.sha256",
@@ -129,7 +133,7 @@ int files_fsck(struct files *f, struct dbconn *c, int repair, int verify,
 		goto fail_tx;
 	json_t *fix = json_array();
 	while ((rc = db_step(st, e)) == 1) {
-		problem(problems, "refcount", "blob %s counts %lld references, nodes use it %lld times",
+		problem(problems, "refcount", "blob %s counts %lld references, files and images use it %lld times",
 			db_text(st, 0), (long long)db_int(st, 1), (long long)db_int(st, 2));
 		json_array_append_new(fix, json_pack("[s,I]", db_text(st, 0), (json_int_t)db_int(st, 2)));
 	}

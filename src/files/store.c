@@ -326,7 +326,11 @@ int files_blob_present(struct files *f, const char *sha, int64_t *size)
 {
 	char *path = store_path(&f->store, sha);
 	struct stat st;
+	/* under the lock that files_gc holds from dropping a blob's row to
+	 * removing its bytes: either both happened or neither */
+	pthread_mutex_lock(&f->store.lock);
 	int ok = stat(path, &st) == 0;
+	pthread_mutex_unlock(&f->store.lock);
 	free(path);
 	if (ok && size)
 		*size = st.st_size;

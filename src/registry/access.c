@@ -290,10 +290,11 @@ int reg_token_issue(struct registry *rg, struct dbconn *c,
 	time_format(now, issued);
 	*out = json_pack("{s:s,s:s,s:I,s:s}", "token", jwt, "access_token", jwt,
 			 "expires_in", (json_int_t)ttl, "issued_at", issued);
-	char *granted = json_dumps(access, JSON_COMPACT);
-	auth_audit(c, &p->act, "registry.token", p->kind == PR_ANON ? "anonymous" : p->name,
-		   1, granted);
-	free(granted);
+	if (p->kind != PR_ANON) { /* anonymous callers do not write the log */
+		char *granted = json_dumps(access, JSON_COMPACT);
+		auth_audit(c, &p->act, "registry.token", p->name, 1, granted);
+		free(granted);
+	}
 	json_decref(access);
 	free(jwt);
 	return 0;

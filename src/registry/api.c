@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -406,6 +407,11 @@ static void v2_catalog(struct req *r, struct dbconn *c, const struct principal *
 	}
 	if (n < 0)
 		n = 1000;
+	if (n == 0) {
+		reply_json(r, 200, json_pack("{s:[]}", "repositories"));
+		api_version(r);
+		return;
+	}
 	const char *last = req_query(r, "last");
 	struct stmt *st;
 	struct err e = {0};
@@ -451,6 +457,11 @@ static void v2_tags(struct req *r, struct dbconn *c, const struct v2path *vp)
 		oci_error(r, 400, "PAGINATION_NUMBER_INVALID", NULL, "n must be a number");
 		return;
 	}
+	if (n == 0) {
+		reply_json(r, 200, json_pack("{s:s,s:[]}", "name", vp->name, "tags"));
+		api_version(r);
+		return;
+	}
 	const char *last = req_query(r, "last");
 	struct stmt *st;
 	struct err e = {0};
@@ -493,7 +504,7 @@ static int ref_valid(const char *ref)
 static void v2_manifest_get(struct req *r, struct dbconn *c, const struct v2path *vp)
 {
 	if (!ref_valid(vp->ref)) {
-		oci_error(r, 400, strncmp(vp->ref, "sha", 3) ? "TAG_INVALID" : "DIGEST_INVALID",
+		oci_error(r, 400, strncmp(vp->ref, "sha", 3) ? "MANIFEST_INVALID" : "DIGEST_INVALID",
 			  NULL, "invalid tag or digest");
 		return;
 	}
@@ -739,7 +750,6 @@ static void upload_headers(struct req *r, const char *name, const char *id,
 	snprintf(range, sizeof(range), "0-%lld", (long long)(received > 0 ? received - 1 : 0));
 	reply_header(r, "Range", range);
 	reply_header(r, "Docker-Upload-UUID", id);
-	reply_header(r, "OCI-Chunk-Min-Length", "0");
 	api_version(r);
 }
 
@@ -904,6 +914,9 @@ struct v2ctx {
 	struct session s;
 	int64_t start;             /* Content-Range start */
 	struct buf body;           /* a manifest */
+	char *stage;               /* session bytes, written 1 MiB at a time */
+	size_t staged;
+	int64_t kicked;            /* write-back started up to here */
 	struct err e;
 	int failed;                /* data refused: e says why */
 	int status;                /* for failures found while data arrives */
@@ -919,6 +932,7 @@ static void ctx_free(struct v2ctx *x)
 		close(x->fd);
 	buf_free(&x->body);
 	principal_free(&x->p);
+	free(x->stage);
 	free(x);
 }
 
@@ -928,14 +942,29 @@ static void v2_stream_cleanup(struct req *r)
 	r->stream_ctx = NULL;
 }
 
-/* Open the part of session s for appending at its durable length. */
-static int part_open(struct registry *rg, struct session *s, struct err *e)
+/* Open the part of session s for appending at its durable length, locked
+ * against other requests on the same session (COVE_ECONFLICT when one is
+ * writing). The session is loaded again under the lock: a session that
+ * completed or was cancelled meanwhile is gone (COVE_ENOENT). */
+static int part_open(struct registry *rg, struct dbconn *c, const char *name,
+		     const struct principal *p, struct session *s, struct err *e)
 {
 	char *path = part_path(rg, s->id);
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	free(path);
 	if (fd < 0)
-		return err_set(e, COVE_EIO, "cannot open the upload: %s", strerror(errno));
+		return err_set(e, COVE_ENOENT, "no such upload session");
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return err_set(e, COVE_ECONFLICT,
+			       "another request is writing to this upload session");
+	}
+	char id[32];
+	snprintf(id, sizeof(id), "%s", s->id);
+	if (!session_load(c, id, name, p, s)) {
+		close(fd);
+		return err_set(e, COVE_ENOENT, "no such upload session");
+	}
 	/* bytes after the durable offset came from a request that did not
 	 * finish: they are dropped, and the client resumes at the offset */
 	struct stat st;
@@ -952,14 +981,42 @@ static int part_open(struct registry *rg, struct session *s, struct err *e)
 	return fd;
 }
 
+/* Sessions untouched for a week are abandoned: their rows and bytes go. */
+static void sessions_sweep(struct registry *rg, struct dbconn *c)
+{
+	struct stmt *st;
+	int64_t cutoff = time_now() - 7 * 86400;
+	if (db_query(c, &st, NULL, "SELECT id FROM registry_uploads WHERE updated_at < ?",
+		     "i", cutoff))
+		return;
+	while (db_step(st, NULL) == 1) {
+		char *part = part_path(rg, db_text(st, 0));
+		unlink(part);
+		free(part);
+	}
+	db_done(st);
+	db_exec(c, NULL, "DELETE FROM registry_uploads WHERE updated_at < ?", "i", cutoff);
+}
+
 static int start_session(struct req *r, struct dbconn *c, struct v2ctx *x)
 {
+	sessions_sweep(RG(r), c);
 	char id[27];
 	id_new(id);
 	char key[40];
 	reg_principal_key(&x->p, key);
 	int64_t now = time_now();
 	struct err e = {0};
+	/* the part first: a row never names a file that does not exist */
+	char *path = part_path(RG(r), id);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		free(path);
+		err_set(&e, COVE_EIO, "cannot start an upload: %s", strerror(errno));
+		oci_from_err(r, &e, "BLOB_UPLOAD_UNKNOWN");
+		return 1;
+	}
+	close(fd);
 	struct sha256_ctx sha;
 	sha256_init(&sha);
 	char *hs = sha_hex(&sha);
@@ -969,14 +1026,12 @@ static int start_session(struct req *r, struct dbconn *c, struct v2ctx *x)
 			 "ssssii", id, x->vp.name, key, hs, now, now);
 	free(hs);
 	if (rc < 0) {
+		unlink(path);
+		free(path);
 		oci_from_err(r, &e, "BLOB_UPLOAD_UNKNOWN");
 		return 1;
 	}
-	char *path = part_path(RG(r), id);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	free(path);
-	if (fd >= 0)
-		close(fd);
 	reply_empty(r, 202);
 	upload_headers(r, x->vp.name, id, 0);
 	return 1;
@@ -1053,7 +1108,9 @@ static int v2_stream_begin(struct req *r)
 			goto out;
 		const char *dig = req_query(r, "digest");
 		if (!dig) {
-			start_session(r, c, x);
+			/* the row's commit waits on the disk: at the end, off the loop */
+			x->op = OP_START;
+			replied = 0;
 			goto out;
 		}
 		if (!reg_digest_parse(dig, x->want)) {
@@ -1084,6 +1141,8 @@ static int v2_stream_begin(struct req *r)
 	} else if (!strcmp(m, "PATCH")) {
 		x->op = OP_CHUNK;
 		const char *cr = req_header(r, "Content-Range");
+		if (cr && (!strncmp(cr, "bytes=", 6) || !strncmp(cr, "bytes ", 6)))
+			cr += 6; /* some clients write it as for responses */
 		if (cr) {
 			long long a, b;
 			char tail;
@@ -1104,15 +1163,46 @@ static int v2_stream_begin(struct req *r)
 		oci_error(r, 405, "UNSUPPORTED", NULL, "%s is not supported here", m);
 		goto out;
 	}
-	if ((x->fd = part_open(RG(r), &x->s, &e)) < 0) {
+	if ((x->fd = part_open(RG(r), c, x->vp.name, &x->p, &x->s, &e)) < 0) {
 		x->fd = -1;
-		oci_from_err(r, &e, "BLOB_UPLOAD_UNKNOWN");
+		if (e.code == COVE_ECONFLICT)
+			oci_error(r, 409, "BLOB_UPLOAD_INVALID", NULL, "%s", e.msg);
+		else
+			oci_from_err(r, &e, "BLOB_UPLOAD_UNKNOWN");
 		goto out;
 	}
+	x->kicked = x->s.received;
 	replied = 0;
 out:
 	db_put(r->srv->db, c);
 	return replied;
+}
+
+#define STAGE_SIZE (1 << 20)
+
+/* Write the staged bytes of a session; start write-back every 8 MiB so
+ * that the fsync at the end has little left to do. */
+static int stage_flush(struct v2ctx *x)
+{
+	const char *p = x->stage;
+	size_t n = x->staged;
+	while (n) {
+		ssize_t k = write(x->fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return err_set(&x->e, errno == ENOSPC ? COVE_ETOOBIG : COVE_EIO,
+				       "cannot store bytes: %s", strerror(errno));
+		p += k;
+		n -= (size_t)k;
+	}
+	x->staged = 0;
+	off_t at = lseek(x->fd, 0, SEEK_CUR);
+	if (at - x->kicked >= (8 << 20)) {
+		sync_file_range(x->fd, x->kicked, at - x->kicked, SYNC_FILE_RANGE_WRITE);
+		x->kicked = at;
+	}
+	return 0;
 }
 
 static int v2_stream_data(struct req *r, const char *buf, size_t len)
@@ -1139,26 +1229,26 @@ static int v2_stream_data(struct req *r, const char *buf, size_t len)
 		}
 		return 0;
 	case OP_CHUNK:
-	case OP_FINISH: {
-		const char *p = buf;
-		size_t n = len;
-		while (n) {
-			ssize_t k = write(x->fd, p, n);
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0) {
+	case OP_FINISH:
+		/* libmicrohttpd hands bytes over in small pieces: gather them
+		 * and write a megabyte at a time */
+		if (x->s.sha_ok)
+			sha256_update(&x->s.sha, len, (const uint8_t *)buf);
+		x->s.received += (int64_t)len;
+		while (len) {
+			if (!x->stage)
+				x->stage = xmalloc(STAGE_SIZE);
+			size_t n = STAGE_SIZE - x->staged < len ? STAGE_SIZE - x->staged : len;
+			memcpy(x->stage + x->staged, buf, n);
+			x->staged += n;
+			buf += n;
+			len -= n;
+			if (x->staged == STAGE_SIZE && stage_flush(x)) {
 				x->failed = 1;
-				err_set(&x->e, COVE_EIO, "cannot store bytes: %s", strerror(errno));
 				return 1;
 			}
-			if (x->s.sha_ok)
-				sha256_update(&x->s.sha, (size_t)k, (const uint8_t *)p);
-			p += k;
-			n -= (size_t)k;
-			x->s.received += k;
 		}
 		return 0;
-	}
 	default:
 		return 0;
 	}
@@ -1221,6 +1311,10 @@ static void finish_monolithic(struct req *r)
 /* Make the bytes of this request durable and record the new offset. */
 static int chunk_save(struct req *r, struct dbconn *c, struct v2ctx *x)
 {
+	if (x->staged && stage_flush(x)) {
+		oci_from_err(r, &x->e, "BLOB_UPLOAD_INVALID");
+		return 1;
+	}
 	if (fsync(x->fd) < 0) {
 		oci_error(r, 500, "UNKNOWN", NULL, "cannot flush bytes to disk");
 		return 1;
@@ -1243,7 +1337,12 @@ static void finish_chunk(struct req *r)
 {
 	struct v2ctx *x = r->stream_ctx;
 	struct dbconn *c = db_get(r->srv->db);
-	if (!chunk_save(r, c, x)) {
+	int bad = chunk_save(r, c, x);
+	/* unlock before the answer leaves: the client's next request on the
+	 * session may arrive before this one's cleanup runs */
+	close(x->fd);
+	x->fd = -1;
+	if (!bad) {
 		reply_empty(r, 202);
 		upload_headers(r, x->vp.name, x->s.id, x->s.received);
 	}
@@ -1256,10 +1355,11 @@ static void finish_upload(struct req *r)
 	struct dbconn *c = db_get(r->srv->db);
 	if (chunk_save(r, c, x))
 		goto out;
+	/* the session ends here, whatever the digest says; its row goes
+	 * while the part is still locked, so no other request writes on */
+	db_exec(c, NULL, "DELETE FROM registry_uploads WHERE id = ?", "s", x->s.id);
 	close(x->fd);
 	x->fd = -1;
-	/* the session ends here, whatever the digest says */
-	db_exec(c, NULL, "DELETE FROM registry_uploads WHERE id = ?", "s", x->s.id);
 	char *part = part_path(RG(r), x->s.id);
 	char got[65];
 	struct err e = {0};
@@ -1273,6 +1373,9 @@ static void finish_upload(struct req *r)
 	}
 	blob_commit(r, c, x, got, x->s.received);
 out:
+	if (x->fd >= 0)
+		close(x->fd);
+	x->fd = -1;
 	db_put(r->srv->db, c);
 }
 
@@ -1462,10 +1565,21 @@ out:
 	manifest_free(&m);
 }
 
+static void finish_start(struct req *r)
+{
+	struct v2ctx *x = r->stream_ctx;
+	struct dbconn *c = db_get(r->srv->db);
+	start_session(r, c, x);
+	db_put(r->srv->db, c);
+}
+
 static void v2_stream_end(struct req *r)
 {
 	struct v2ctx *x = r->stream_ctx;
 	if (x->failed) {
+		if (x->fd >= 0)
+			close(x->fd);
+		x->fd = -1;
 		data_failed(r, x);
 		return;
 	}
@@ -1474,6 +1588,7 @@ static void v2_stream_end(struct req *r)
 	case OP_MONOLITHIC: req_offload(r, finish_monolithic); break;
 	case OP_CHUNK: req_offload(r, finish_chunk); break;
 	case OP_FINISH: req_offload(r, finish_upload); break;
+	case OP_START: req_offload(r, finish_start); break;
 	default: oci_error(r, 405, "UNSUPPORTED", NULL, "not supported");
 	}
 }
@@ -1578,6 +1693,123 @@ static void robots_delete(struct req *r)
 	db_put(r->srv->db, c);
 }
 
+/* ---- repositories and tag rules (/v1) ---------------------------------------------------------- */
+
+static void user_principal(struct req *r, struct principal *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->kind = PR_USER;
+	p->uid = r->actor.uid;
+	p->admin = r->actor.admin;
+	p->scopes = r->actor.scopes;
+	snprintf(p->name, sizeof(p->name), "%s", r->actor.username);
+	p->act = r->actor;
+}
+
+static void repos_list(struct req *r)
+{
+	struct err e = {0};
+	int limit;
+	if (req_limit(r, &limit, &e)) {
+		reply_err(r, &e);
+		return;
+	}
+	struct principal p;
+	user_principal(r, &p);
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	if (reg_repos_list(c, &p, req_query(r, "cursor"), limit, &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 200, o);
+	db_put(r->srv->db, c);
+}
+
+static void repos_get(struct req *r)
+{
+	struct err e = {0};
+	struct principal p;
+	user_principal(r, &p);
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	if (reg_repo_get(c, &p, req_param(r, "name"), &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 200, o);
+	db_put(r->srv->db, c);
+}
+
+static void repos_patch(struct req *r)
+{
+	struct err e = {0};
+	json_t *body = req_json(r, &e);
+	static const char *const fields[] = {"immutable_tags", NULL};
+	int on = 0, present = 0;
+	if (!body || json_only_fields(body, fields, &e) ||
+	    json_opt_bool(body, "immutable_tags", &on, &present, &e)) {
+		reply_err(r, &e);
+		return;
+	}
+	struct principal p;
+	user_principal(r, &p);
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	const char *name = req_param(r, "name");
+	if ((present && reg_repo_set_immutable(c, &p, name, on, &e)) ||
+	    reg_repo_get(c, &p, name, &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 200, o);
+	db_put(r->srv->db, c);
+}
+
+static void rules_get(struct req *r)
+{
+	struct err e = {0};
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	if (reg_rules_list(c, &r->actor, req_param(r, "name"), &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 200, o);
+	db_put(r->srv->db, c);
+}
+
+static void rules_post(struct req *r)
+{
+	struct err e = {0};
+	json_t *body = req_json(r, &e);
+	if (!body) {
+		reply_err(r, &e);
+		return;
+	}
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	if (reg_rules_add(c, &r->actor, req_param(r, "name"), body, &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 201, o);
+	db_put(r->srv->db, c);
+}
+
+static void rules_delete(struct req *r)
+{
+	struct err e = {0};
+	const char *id = req_param(r, "id");
+	char *end;
+	long long v = strtoll(id, &end, 10);
+	if (!*id || *end || v <= 0) {
+		reply_problem(r, 404, "no such tag rule");
+		return;
+	}
+	struct dbconn *c = db_get(r->srv->db);
+	if (reg_rules_delete(c, &r->actor, req_param(r, "name"), v, &e))
+		reply_err(r, &e);
+	else
+		reply_empty(r, 204);
+	db_put(r->srv->db, c);
+}
+
 const struct route registry_routes[] = {
 	{"GET", "/v2/{path*}", v2_get, ROUTE_PUBLIC, NULL},
 	{"DELETE", "/v2/{path*}", v2_delete, ROUTE_PUBLIC, NULL},
@@ -1588,6 +1820,12 @@ const struct route registry_routes[] = {
 	{"GET", "/v1/projects/{name}/robots", robots_get, ROUTE_AUTH, NULL},
 	{"POST", "/v1/projects/{name}/robots", robots_post, ROUTE_AUTH, NULL},
 	{"DELETE", "/v1/projects/{name}/robots/{robot}", robots_delete, ROUTE_AUTH, NULL},
+	{"GET", "/v1/projects/{name}/tag-rules", rules_get, ROUTE_AUTH, NULL},
+	{"POST", "/v1/projects/{name}/tag-rules", rules_post, ROUTE_AUTH, NULL},
+	{"DELETE", "/v1/projects/{name}/tag-rules/{id}", rules_delete, ROUTE_AUTH, NULL},
+	{"GET", "/v1/registry/repositories", repos_list, ROUTE_AUTH, NULL},
+	{"GET", "/v1/registry/repositories/{name*}", repos_get, ROUTE_AUTH, NULL},
+	{"PATCH", "/v1/registry/repositories/{name*}", repos_patch, ROUTE_AUTH, NULL},
 	{NULL, NULL, NULL, 0, NULL},
 };
 

@@ -122,3 +122,22 @@ int reg_manifest_delete(struct dbconn *c, const struct actor *act,
  * of its project). */
 int reg_tag_immutable(struct dbconn *c, const char *name, int64_t repo,
 		      const char *tag);
+
+/* Repositories act may pull, by name, from after cursor, at most limit:
+ * {"items":[{name, namespace, immutable_tags, tags, manifests,
+ * created_at, updated_at}], "next_cursor"}. */
+int reg_repos_list(struct dbconn *c, const struct principal *p,
+		   const char *cursor, int limit, json_t **out, struct err *e);
+/* One repository as in the list (pull needed). */
+int reg_repo_get(struct dbconn *c, const struct principal *p, const char *name,
+		 json_t **out, struct err *e);
+/* Set a repository's immutable_tags flag (delete permission needed). */
+int reg_repo_set_immutable(struct dbconn *c, const struct principal *p,
+			   const char *name, int on, struct err *e);
+/* Tag rules of a project: list, add ({"repository","tag"} globs), remove. */
+int reg_rules_list(struct dbconn *c, const struct actor *act, const char *project,
+		   json_t **out, struct err *e);
+int reg_rules_add(struct dbconn *c, const struct actor *act, const char *project,
+		  json_t *body, json_t **out, struct err *e);
+int reg_rules_delete(struct dbconn *c, const struct actor *act,
+		     const char *project, int64_t id, struct err *e);

@@ -40,6 +40,11 @@ int registry_image_resolve(struct registry *rg, struct dbconn *c,
 			   char ***layer_media_types, int *nlayers, struct err *e);
 void registry_image_free(char **layer_paths, char **layer_media_types, int n);
 
+/* A project or user is being deleted (caller holds the transaction):
+ * remove its empty repositories, or refuse (COVE_ECONFLICT, naming one)
+ * while any still holds images or blobs. */
+int registry_namespace_release(struct dbconn *c, const char *ns, struct err *e);
+
 /* ---- pure checks (names.c), exposed for unit tests ----------------------- */
 
 #define REG_NAME_MAX 255

@@ -164,7 +164,16 @@ int reg_blob_link(struct registry *rg, struct dbconn *c, const char *name,
 			  "isii", repo, hex, size, time_now())) < 0 ||
 	    (rc = files_blob_ref(c, hex, size, 1, e)) < 0)
 		goto fail;
-	return db_commit(c, e);
+	if ((rc = db_commit(c, e)))
+		return rc;
+	if (!files_blob_present(rg->files, hex, NULL)) {
+		/* a collection took the bytes between their store and this
+		 * commit (possible only with a grace period of 0): undo */
+		reg_blob_unlink(c, name, hex, NULL);
+		return err_set(e, COVE_ECONFLICT,
+			       "the bytes were collected while the upload finished; push again");
+	}
+	return 0;
 fail:
 	db_rollback(c);
 	return rc;
@@ -294,7 +303,17 @@ int reg_manifest_put(struct registry *rg, struct dbconn *c, const char *name,
 	}
 	db_exec(c, NULL, "UPDATE repositories SET updated_at = ? WHERE id = ?", "ii",
 		time_now(), repo);
-	return db_commit(c, e);
+	if ((rc = db_commit(c, e)))
+		return rc;
+	if (!files_blob_present(rg->files, m->hex, NULL)) {
+		/* collected between store and commit (grace period 0): undo */
+		char dig[72];
+		snprintf(dig, sizeof(dig), "sha256:%s", m->hex);
+		reg_manifest_delete(c, NULL, name, dig, NULL);
+		return err_set(e, COVE_ECONFLICT,
+			       "the manifest was collected while it was stored; push again");
+	}
+	return 0;
 fail:
 	db_rollback(c);
 	return rc;
@@ -385,4 +404,243 @@ int reg_manifest_delete(struct dbconn *c, const struct actor *act,
 fail:
 	db_rollback(c);
 	return rc;
+}
+
+/* ---- repositories and tag rules for the /v1 API ---------------------------- */
+
+static json_t *repo_json(struct stmt *st)
+{
+	/* columns: name, immutable_tags, created_at, updated_at, tags, manifests */
+	const char *name = db_text(st, 0);
+	const char *slash = strchr(name, '/');
+	json_t *o = json_pack("{s:s,s:s%,s:b,s:I,s:I}", "name", name, "namespace", name,
+			      slash ? (size_t)(slash - name) : strlen(name),
+			      "immutable_tags", (int)db_int(st, 1), "tags",
+			      (json_int_t)db_int(st, 4), "manifests", (json_int_t)db_int(st, 5));
+	json_set_time(o, "created_at", db_int(st, 2));
+	json_set_time(o, "updated_at", db_int(st, 3));
+	return o;
+}
+
+#define REPO_COLS                                                               \
+	"r.name, r.immutable_tags, r.created_at, r.updated_at, "                \
+	"(SELECT count(*) FROM tags t WHERE t.repo = r.id), "                   \
+	"(SELECT count(*) FROM manifests m WHERE m.repo = r.id)"
+
+int reg_repos_list(struct dbconn *c, const struct principal *p,
+		   const char *cursor, int limit, json_t **out, struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT " REPO_COLS " FROM repositories r WHERE r.name > ? "
+			  "ORDER BY r.name",
+			  "s", cursor ? cursor : "");
+	if (rc)
+		return rc;
+	json_t *items = json_array();
+	json_t *next = json_null();
+	while ((rc = db_step(st, e)) == 1) {
+		int ns;
+		if (!(reg_allowed(c, p, db_text(st, 0), &ns) & ACT_PULL))
+			continue;
+		if ((int)json_array_size(items) >= limit) {
+			json_decref(next);
+			next = json_object_get(json_array_get(items, json_array_size(items) - 1),
+					       "name");
+			json_incref(next);
+			break;
+		}
+		json_array_append_new(items, repo_json(st));
+	}
+	db_done(st);
+	if (rc < 0) {
+		json_decref(items);
+		json_decref(next);
+		return rc;
+	}
+	*out = json_pack("{s:o,s:o}", "items", items, "next_cursor", next);
+	return 0;
+}
+
+int reg_repo_get(struct dbconn *c, const struct principal *p, const char *name,
+		 json_t **out, struct err *e)
+{
+	int ns;
+	if (!reg_name_valid(name) || !(reg_allowed(c, p, name, &ns) & ACT_PULL))
+		return err_set(e, COVE_ENOENT, "no repository %s that you may see", name);
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT " REPO_COLS " FROM repositories r WHERE r.name = ?", "s", name);
+	if (rc)
+		return rc;
+	if ((rc = db_step(st, e)) == 1)
+		*out = repo_json(st);
+	db_done(st);
+	if (rc == 0)
+		return err_set(e, COVE_ENOENT, "no repository %s that you may see", name);
+	return rc < 0 ? rc : 0;
+}
+
+int reg_repo_set_immutable(struct dbconn *c, const struct principal *p,
+			   const char *name, int on, struct err *e)
+{
+	int ns;
+	unsigned acts = reg_name_valid(name) ? reg_allowed(c, p, name, &ns) : 0;
+	if (!(acts & ACT_PULL))
+		return err_set(e, COVE_ENOENT, "no repository %s that you may see", name);
+	if (!(acts & ACT_DELETE))
+		return err_set(e, COVE_EPERM, "only maintainers change tag immutability");
+	int rc = db_exec(c, e, "UPDATE repositories SET immutable_tags = ? WHERE name = ?",
+			 "is", (int64_t)(on != 0), name);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return err_set(e, COVE_ENOENT, "no repository %s", name);
+	auth_audit(c, &p->act, "registry.immutable", name, 1, on ? "on" : "off");
+	return 0;
+}
+
+/* Owners and maintainers (and admins) manage a project's rules; members
+ * may read them. want_manage: 1 to change. */
+static int rules_access(struct dbconn *c, const struct actor *act,
+			const char *project, int want_manage, struct err *e)
+{
+	char role[16] = "";
+	int rc = auth_project_role(c, project, act->uid, role, e);
+	if (rc < 0)
+		return rc;
+	if (rc == 0 || (!role[0] && !act->admin))
+		return err_set(e, COVE_ENOENT, "no such project: %s", project);
+	if (want_manage && !act->admin && strcmp(role, "owner") && strcmp(role, "maintainer"))
+		return err_set(e, COVE_EPERM,
+			       "only owners and maintainers of %s change its tag rules", project);
+	return 0;
+}
+
+static int glob_ok(const char *g)
+{
+	if (!g || !*g || strlen(g) > 255)
+		return 0;
+	for (const char *p = g; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("._-/*?", *p)))
+			return 0;
+	return 1;
+}
+
+int reg_rules_list(struct dbconn *c, const struct actor *act, const char *project,
+		   json_t **out, struct err *e)
+{
+	int rc = rules_access(c, act, project, 0, e);
+	if (rc)
+		return rc;
+	struct stmt *st;
+	if ((rc = db_query(c, &st, e,
+			   "SELECT id, repo_pattern, tag_pattern, created_at FROM "
+			   "registry_tag_rules WHERE project = ? ORDER BY id",
+			   "s", project)))
+		return rc;
+	json_t *items = json_array();
+	while ((rc = db_step(st, e)) == 1) {
+		json_t *o = json_pack("{s:I,s:s,s:s}", "id", (json_int_t)db_int(st, 0),
+				      "repository", db_text(st, 1), "tag", db_text(st, 2));
+		json_set_time(o, "created_at", db_int(st, 3));
+		json_array_append_new(items, o);
+	}
+	db_done(st);
+	if (rc < 0) {
+		json_decref(items);
+		return rc;
+	}
+	*out = json_pack("{s:o}", "items", items);
+	return 0;
+}
+
+int reg_rules_add(struct dbconn *c, const struct actor *act, const char *project,
+		  json_t *body, json_t **out, struct err *e)
+{
+	static const char *const fields[] = {"repository", "tag", NULL};
+	const char *repo = "**", *tag = NULL;
+	int rc;
+	if ((rc = json_only_fields(body, fields, e)) ||
+	    (rc = json_opt_str(body, "repository", &repo, e)) ||
+	    (rc = json_req_str(body, "tag", &tag, e)))
+		return rc;
+	if (!repo)
+		repo = "**";
+	if (!glob_ok(repo) || !glob_ok(tag))
+		return err_set(e, COVE_EINVAL,
+			       "patterns are globs of letters, digits, . _ - / * ?");
+	if ((rc = rules_access(c, act, project, 1, e)))
+		return rc;
+	int64_t now = time_now();
+	if ((rc = db_exec(c, e,
+			  "INSERT INTO registry_tag_rules(project, repo_pattern, tag_pattern, "
+			  "created_at) VALUES (?, ?, ?, ?)",
+			  "sssi", project, repo, tag, now)) < 0)
+		return rc;
+	int64_t id = db_last_id(c);
+	char *target = xasprintf("%s %s:%s", project, repo, tag);
+	auth_audit(c, act, "registry.tag_rule.create", target, 1, NULL);
+	free(target);
+	*out = json_pack("{s:I,s:s,s:s}", "id", (json_int_t)id, "repository", repo, "tag", tag);
+	json_set_time(*out, "created_at", now);
+	return 0;
+}
+
+int reg_rules_delete(struct dbconn *c, const struct actor *act,
+		     const char *project, int64_t id, struct err *e)
+{
+	int rc = rules_access(c, act, project, 1, e);
+	if (rc)
+		return rc;
+	rc = db_exec(c, e, "DELETE FROM registry_tag_rules WHERE project = ? AND id = ?",
+		     "si", project, id);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return err_set(e, COVE_ENOENT, "no such tag rule");
+	char idtxt[32];
+	snprintf(idtxt, sizeof(idtxt), "%s #%lld", project, (long long)id);
+	auth_audit(c, act, "registry.tag_rule.delete", idtxt, 1, NULL);
+	return 0;
+}
+
+int registry_namespace_release(struct dbconn *c, const char *ns, struct err *e)
+{
+	static const char *const owned =
+		"(project = ?1 OR owner_uid = (SELECT uid FROM users WHERE username = ?1))";
+	char *sql = xasprintf(
+		"SELECT name, (SELECT count(*) FROM manifests m WHERE m.repo = r.id) + "
+		"(SELECT count(*) FROM registry_blobs b WHERE b.repo = r.id) FROM "
+		"repositories r WHERE %s ORDER BY 2 DESC, name LIMIT 1",
+		owned);
+	struct stmt *st;
+	int rc = db_query(c, &st, e, sql, "s", ns);
+	free(sql);
+	if (rc)
+		return rc;
+	char busy[REG_NAME_MAX + 1] = "";
+	int64_t n = 0;
+	if (db_step(st, NULL) == 1) {
+		n = db_int(st, 1);
+		snprintf(busy, sizeof(busy), "%s", db_text(st, 0));
+	}
+	db_done(st);
+	if (n > 0)
+		return err_set(e, COVE_ECONFLICT,
+			       "%s still holds images (%s): delete them first", ns, busy);
+	sql = xasprintf("DELETE FROM manifest_refs WHERE repo IN (SELECT id FROM "
+			"repositories WHERE %s)", owned);
+	rc = db_exec(c, e, sql, "s", ns);
+	free(sql);
+	if (rc < 0)
+		return rc;
+	sql = xasprintf("DELETE FROM repositories WHERE %s", owned);
+	rc = db_exec(c, e, sql, "s", ns);
+	free(sql);
+	if (rc < 0)
+		return rc;
+	db_exec(c, NULL, "DELETE FROM registry_uploads WHERE repo_name LIKE ? || '/%'", "s", ns);
+	return 0;
 }

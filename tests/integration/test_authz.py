@@ -44,6 +44,12 @@ def fresh(s, admin, user_tok, ctx):
     ctx["doomed"] = unique("doomed")
     r = s.req("PUT", "/v1/fs/home/%s/%s" % (ctx["self"], ctx["doomed"]), user_tok, data=b"bye")
     assert r.status_code in (200, 201), r.text
+    ctx["robot"] = unique("rb")
+    r = s.post("/v1/projects/%s/robots" % ctx["proj"], user_tok, json={"name": ctx["robot"]})
+    assert r.status_code == 201, r.text
+    r = s.post("/v1/projects/%s/tag-rules" % ctx["proj"], user_tok, json={"tag": "v*"})
+    assert r.status_code == 201, r.text
+    ctx["rule"] = r.json()["id"]
 
 
 def new_user_body():
@@ -148,6 +154,29 @@ MATRIX = [
     ("GET", "/v1/queues/default", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
     ("PATCH", "/v1/queues/{queue}", {"priority": 1}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("DELETE", "/v1/queues/{queue}", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 204}),
+    # the registry: the caller's project is {proj}, where other is a guest
+    ("GET", "/v2/", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/v2/_catalog", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/v2/{proj}/app/tags/list", None, {ANON: 401, OTHER: 404, USER: 404, ADMIN: 404}),
+    ("GET", "/v2/{self}/app/manifests/latest", None, {ANON: 401, OTHER: 403, USER: 404, ADMIN: 404}),
+    ("POST", "/v2/{proj}/app/blobs/uploads/", None, {ANON: 401, OTHER: 403, USER: 202, ADMIN: 202}),
+    ("PATCH", "/v2/{proj}/app/blobs/uploads/nosuchsession", ("bytes", "x"),
+     {ANON: 401, OTHER: 403, USER: 404, ADMIN: 404}),
+    ("PUT", "/v2/{proj}/app/manifests/latest", {"schemaVersion": 2},
+     {ANON: 401, OTHER: 403, USER: 400, ADMIN: 400}),
+    ("DELETE", "/v2/{proj}/app/manifests/latest", None, {ANON: 401, OTHER: 403, USER: 404, ADMIN: 404}),
+    ("GET", "/v1/registry/token", None, {ANON: 200, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/v1/projects/{proj}/robots", None, {ANON: 401, OTHER: 403, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/projects/{proj}/robots", lambda: {"name": unique("rb")},
+     {ANON: 401, OTHER: 403, USER: 201, ADMIN: 201}),
+    ("DELETE", "/v1/projects/{proj}/robots/{robot}", None, {ANON: 401, OTHER: 403, USER: 204, ADMIN: 404}),
+    ("GET", "/v1/projects/{proj}/tag-rules", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/projects/{proj}/tag-rules", {"tag": "v*"}, {ANON: 401, OTHER: 403, USER: 201, ADMIN: 201}),
+    ("DELETE", "/v1/projects/{proj}/tag-rules/{rule}", None, {ANON: 401, OTHER: 403, USER: 204, ADMIN: 404}),
+    ("GET", "/v1/registry/repositories", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/v1/registry/repositories/{proj}/app", None, {ANON: 401, OTHER: 404, USER: 404, ADMIN: 404}),
+    ("PATCH", "/v1/registry/repositories/{proj}/app", {"immutable_tags": True},
+     {ANON: 401, OTHER: 403, USER: 404, ADMIN: 404}),
 ]
 
 
@@ -193,6 +222,8 @@ def test_authorization(shared_server, method, path, body, expect):
             kw = {"json": b}
         r = s.req(method, url, tokens[who], **kw)
         assert r.status_code == expect[who], "%s %s as %s: %d %s" % (method, url, who, r.status_code, r.text)
-        if r.status_code >= 400:
+        if r.status_code >= 400 and path.startswith("/v2/"):
+            assert r.json()["errors"][0]["code"], r.text  # OCI error bodies
+        elif r.status_code >= 400:
             assert r.headers["Content-Type"] == "application/problem+json"
             assert r.json()["status"] == r.status_code and r.json()["detail"]
