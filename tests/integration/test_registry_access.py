@@ -337,3 +337,35 @@ def test_quota_on_push(world):
     assert c.req("HEAD", "/v2/%s/blobs/%s" % (name, digest(second))).status_code == 404
     # a small image still fits
     c.push_image(name, "small", make_image(layer_size=1000))
+
+
+def test_revocation_takes_effect_at_once(world):
+    """A registry token outlives a membership only on paper: removing the
+    member (or deleting the robot) stops the very next request."""
+    w = world
+    s = w["s"]
+    u = unique("rev")
+    pw = "Pw-%s-2026!" % u
+    s.register(u, pw)
+    owner = w["tok"][w["owner"]]
+    assert s.req("PUT", "/v1/projects/%s/members/%s" % (w["proj"], u), owner,
+                 json={"role": "developer"}).status_code in (200, 201, 204)
+    r = token(w, u, pw, "repository:%s:pull,push" % w["repo"])
+    tok = r.json()["token"]
+    hdr = {"Authorization": "Bearer " + tok, "Accept": w["img"].media_type}
+    assert requests.get(s.url + "/v2/%s/manifests/v1" % w["repo"], headers=hdr, timeout=10).status_code == 200
+    assert s.req("DELETE", "/v1/projects/%s/members/%s" % (w["proj"], u), owner).status_code == 204
+    r = requests.get(s.url + "/v2/%s/manifests/v1" % w["repo"], headers=hdr, timeout=10)
+    assert r.status_code in (401, 403), r.status_code
+    r = requests.post(s.url + "/v2/%s/blobs/uploads/" % w["repo"], headers=hdr, timeout=10)
+    assert r.status_code in (401, 403), r.status_code
+
+
+def test_read_only_api_token_pulls_only(world):
+    w = world
+    dev = w["developer"]
+    pat = w["s"].post("/v1/tokens", w["tok"][dev], json={"name": unique("ro"), "scopes": ["read"]})
+    assert pat.status_code == 201, pat.text
+    c = RegistryClient(w["s"].url, dev, pat.json()["token"])
+    assert c.get_manifest(w["repo"], "v1").content == w["img"].manifest
+    assert try_push(c, w["repo"]) in (401, 403)
