@@ -474,6 +474,51 @@ int v2_ref_valid(const char *ref)
 	return reg_tag_valid(ref) || reg_digest_parse(ref, hex);
 }
 
+/* What Accept says about manifest types, over every Accept header. */
+struct accept {
+	const char *stored;
+	int negotiates; /* names at least one manifest media type */
+	int ok;         /* names the stored type, or a wildcard */
+};
+
+static const char *const manifest_types[] = {MT_OCI_MANIFEST, MT_OCI_INDEX,
+					     MT_DOCKER_MANIFEST, MT_DOCKER_LIST, NULL};
+
+static enum MHD_Result accept_one(void *cls, enum MHD_ValueKind kind,
+				  const char *key, const char *value)
+{
+	struct accept *a = cls;
+	if (!key || !value || strcasecmp(key, "Accept"))
+		return MHD_YES;
+	const char *p = value;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t n = strcspn(p, ",;");
+		while (n && p[n - 1] == ' ')
+			n--;
+		if ((n == 3 && !strncmp(p, "*/*", 3)) ||
+		    (n == strlen(a->stored) && !strncasecmp(p, a->stored, n)))
+			a->ok = 1;
+		for (int i = 0; manifest_types[i]; i++)
+			if (n == strlen(manifest_types[i]) && !strncasecmp(p, manifest_types[i], n))
+				a->negotiates = 1;
+		p += strcspn(p, ",");
+	}
+	return MHD_YES;
+}
+
+/* A client that lists the manifest types it understands and not this
+ * one would fail to read it: we do not convert between formats, so such
+ * a manifest is unknown to it (as in the reference registry). Clients
+ * that name no manifest type (curl, Accept: application/json) get it. */
+static int accepts(struct req *r, const char *stored)
+{
+	struct accept a = {.stored = stored};
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, accept_one, &a);
+	return a.ok || !a.negotiates;
+}
+
 static void v2_manifest_get(struct req *r, struct dbconn *c, const struct v2path *vp)
 {
 	if (!v2_ref_valid(vp->ref)) {
@@ -489,6 +534,13 @@ static void v2_manifest_get(struct req *r, struct dbconn *c, const struct v2path
 	}
 	if (!reg_manifest_find(c, repo, vp->ref, hex, &mt, &size)) {
 		oci_error(r, 404, "MANIFEST_UNKNOWN", NULL, "manifest %s is not known", vp->ref);
+		return;
+	}
+	if (!accepts(r, mt)) {
+		oci_error(r, 404, "MANIFEST_UNKNOWN", NULL,
+			  "manifest %s is a %s, which the Accept header does not list",
+			  vp->ref, mt);
+		free(mt);
 		return;
 	}
 	struct err e = {0};

@@ -211,6 +211,14 @@ def test_push_monolithic_pull_by_tag_and_digest(reg):
     assert r.headers["Docker-Content-Digest"] == digest
     r = c.req("GET", "/v2/%s/manifests/%s" % (name, digest))
     assert r.status_code == 200 and r.content == man
+    # Accept: a client listing manifest types without this one does not get it
+    r = c.req("GET", "/v2/%s/manifests/v1" % name, headers={"Accept": DOCKER_MANIFEST})
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+    r = c.req("GET", "/v2/%s/manifests/v1" % name,
+              headers={"Accept": DOCKER_MANIFEST + ", " + OCI_MANIFEST + ";q=0.5"})
+    assert r.status_code == 200
+    for accept in ("*/*", "application/json"):
+        assert c.req("GET", "/v2/%s/manifests/v1" % name, headers={"Accept": accept}).status_code == 200
     r = c.req("HEAD", "/v2/%s/manifests/v1" % name)
     assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == digest
     assert int(r.headers["Content-Length"]) == len(man) and r.content == b""
