@@ -762,6 +762,10 @@ static void finish_manifest(struct req *r)
 		oci_error(r, 400, "MANIFEST_BLOB_UNKNOWN", missing, "%s", e.msg);
 		goto out;
 	}
+	if (rc == COVE_ECONFLICT && missing[0]) {
+		oci_error(r, 400, "SIZE_INVALID", missing, "%s", e.msg);
+		goto out;
+	}
 	if (rc) {
 		oci_from_err(r, &e, "MANIFEST_INVALID");
 		goto out;

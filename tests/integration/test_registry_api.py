@@ -307,6 +307,12 @@ def test_manifest_errors(reg):
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN"
     c.push_blob(name, layer)
     c.push_blob(name, config)
+    # a descriptor whose size is not the blob's
+    wrong = json.loads(man)
+    wrong["layers"][0]["size"] += 1
+    r = c.req("PUT", "/v2/%s/manifests/v1" % name, data=json.dumps(wrong).encode(),
+              headers={"Content-Type": OCI_MANIFEST})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "SIZE_INVALID"
     # by digest, the wrong digest
     r = c.req("PUT", "/v2/%s/manifests/%s" % (name, sha(b"x")), data=man,
               headers={"Content-Type": OCI_MANIFEST})
