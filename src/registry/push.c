@@ -370,13 +370,9 @@ static int v2_stream_begin(struct req *r)
 					  "Content-Range must be <start>-<end>");
 				goto out;
 			}
-			if (a != x->s.received) {
-				oci_error(r, 416, "BLOB_UPLOAD_INVALID", NULL,
-					  "upload is at offset %lld, not %lld",
-					  (long long)x->s.received, a);
-				upload_headers(r, x->vp.name, x->s.id, x->s.received);
-				goto out;
-			}
+			x->start = a; /* compared under the session's lock below */
+		} else {
+			x->start = -1;
 		}
 	} else {
 		oci_error(r, 405, "UNSUPPORTED", NULL, "%s is not supported here", m);
@@ -388,6 +384,14 @@ static int v2_stream_begin(struct req *r)
 			oci_error(r, 409, "BLOB_UPLOAD_INVALID", NULL, "%s", e.msg);
 		else
 			oci_from_err(r, &e, "BLOB_UPLOAD_UNKNOWN");
+		goto out;
+	}
+	if (x->op == OP_CHUNK && x->start >= 0 && x->start != x->s.received) {
+		close(x->fd);
+		x->fd = -1;
+		oci_error(r, 416, "BLOB_UPLOAD_INVALID", NULL, "upload is at offset %lld, not %lld",
+			  (long long)x->s.received, (long long)x->start);
+		upload_headers(r, x->vp.name, x->s.id, x->s.received);
 		goto out;
 	}
 	x->kicked = x->s.received;
