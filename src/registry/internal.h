@@ -105,7 +105,8 @@ struct reg_manifest {
 };
 /* Record manifest m in repository name, tagging it with tag (NULL: by
  * digest only): every referenced blob or manifest must be in the
- * repository (COVE_ENOENT naming it, for MANIFEST_BLOB_UNKNOWN); an
+ * repository (COVE_ENOENT naming it in missing, for MANIFEST_BLOB_UNKNOWN)
+ * with the size the manifest gives (COVE_ECONFLICT, SIZE_INVALID); an
  * immutable tag that already points elsewhere is refused (COVE_EPERM). */
 int reg_manifest_put(struct registry *rg, struct dbconn *c, const char *name,
 		     const struct reg_manifest *m, const char *tag,

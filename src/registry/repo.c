@@ -253,10 +253,12 @@ int reg_manifest_put(struct registry *rg, struct dbconn *c, const char *name,
 			ok = 1;
 		if (!ok || (m->ref_sizes[i] >= 0 && sz != m->ref_sizes[i])) {
 			snprintf(missing, 72, "sha256:%s", m->refs[i]);
-			rc = err_set(e, COVE_ENOENT, ok ? "size of %s does not match the "
-							  "stored bytes"
-							: "%s is not in the repository",
-				     missing);
+			if (ok)
+				rc = err_set(e, COVE_ECONFLICT,
+					     "the manifest gives %s a size of %lld; it has %lld bytes",
+					     missing, (long long)m->ref_sizes[i], (long long)sz);
+			else
+				rc = err_set(e, COVE_ENOENT, "%s is not in the repository", missing);
 			goto fail;
 		}
 	}
