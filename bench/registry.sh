@@ -21,7 +21,8 @@
 #
 # Usage: bench/registry.sh [images per level, default 100] [GiB for the big
 #        layer, default 1, 0 to skip] [levels, default "1 3 6"]
-#   env: LAYER_MIB (default 2); REGBENCH_SELFTEST=1 puts a second
+#   env: LAYER_MIB (default 2); REGBENCH_LOGIN=token logs skopeo in with a
+#        personal API token instead of the password; REGBENCH_SELFTEST=1 puts a second
 #        docker-registry in cove's place (checks the script itself)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,8 +84,15 @@ fi
 export HOME=$WORK/home REGISTRY_AUTH_FILE=$WORK/auth.json
 mkdir -p "$HOME"
 echo '{"auths":{}}' >"$REGISTRY_AUTH_FILE"
-[ -n "${REGBENCH_SELFTEST:-}" ] ||
-	skopeo login --tls-verify=false -u admin --password-stdin "$CHOST" <<<"$PW" >/dev/null
+if [ -z "${REGBENCH_SELFTEST:-}" ]; then
+	SECRET=$PW
+	if [ "${REGBENCH_LOGIN:-password}" = token ]; then
+		SECRET=$(curl -fs -X POST "http://$CHOST/v1/tokens" -H "Authorization: Bearer $TOKEN" \
+			-H 'Content-Type: application/json' -d '{"name":"regbench"}' |
+			python3 -c 'import json,sys;print(json.load(sys.stdin)["token"])')
+	fi
+	skopeo login --tls-verify=false -u admin --password-stdin "$CHOST" <<<"$SECRET" >/dev/null
+fi
 
 # ---- images
 # make_images DIR COUNT: OCI layouts DIR/iNNN (one image each, tag "v1")
@@ -174,6 +182,7 @@ PY
 }
 
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); skopeo $(skopeo --version | awk '{print $3}'), $(docker-registry --version 2>/dev/null | awk '{print $3}')"
+[ -z "${REGBENCH_SELFTEST:-}" ] && echo "== cove: skopeo logged in with a ${REGBENCH_LOGIN:-password}"
 echo "== $N images per level: busybox layer + 2 x ${LAYER_MIB} MiB random layers (~$((2 * LAYER_MIB + 1)) MB each)"
 for c in $LEVELS; do
 	mkdir -p "$WORK/img$c"
