@@ -31,7 +31,9 @@ static enum MHD_Result collect_scope(void *cls, enum MHD_ValueKind kind,
 	return MHD_YES;
 }
 
-static void token_get(struct req *r)
+/* A password check (Argon2) and the audit record wait on the CPU and the
+ * disk: on the I/O workers, off the event loop. */
+static void token_work(struct req *r)
 {
 	struct dbconn *c = db_get(r->srv->db);
 	struct principal p;
@@ -62,6 +64,11 @@ static void token_get(struct req *r)
 		reply_json(r, 200, o);
 out:
 	db_put(r->srv->db, c);
+}
+
+static void token_get(struct req *r)
+{
+	req_offload(r, token_work);
 }
 
 /* ---- robots ------------------------------------------------------------------------------------ */

@@ -84,6 +84,11 @@ int reg_blob_linked(struct dbconn *c, int64_t repo, const char *hex,
  * transaction. */
 int reg_blob_link(struct registry *rg, struct dbconn *c, const char *name,
 		  const char *hex, int64_t size, struct err *e);
+/* The storage quota of the namespace of name (INT64_MAX: none): a blob
+ * larger than it can never be recorded, so its upload stops early. (The
+ * room left is checked when the blob completes: a layer the project holds
+ * already costs nothing, which is not known while bytes arrive.) */
+int64_t reg_quota_limit(struct dbconn *c, const char *name);
 /* Unlink a blob from a repository (COVE_ENOENT when not linked). */
 int reg_blob_unlink(struct dbconn *c, const char *name, const char *hex,
 		    struct err *e);

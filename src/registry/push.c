@@ -132,6 +132,8 @@ struct v2ctx {
 	int fd;                    /* session part, appending */
 	struct session s;
 	int64_t start;             /* Content-Range start */
+	int64_t room;              /* the namespace's quota: no blob is larger */
+	int64_t mono_bytes;        /* a monolithic upload's bytes so far */
 	struct buf body;           /* a manifest */
 	char *stage;               /* session bytes, written 1 MiB at a time */
 	size_t staged;
@@ -217,6 +219,8 @@ static void sessions_sweep(struct registry *rg, struct dbconn *c)
 	db_exec(c, NULL, "DELETE FROM registry_uploads WHERE updated_at < ?", "i", cutoff);
 }
 
+#define SESSIONS_MAX 100 /* open upload sessions per principal */
+
 static int start_session(struct req *r, struct dbconn *c, struct v2ctx *x)
 {
 	sessions_sweep(RG(r), c);
@@ -224,6 +228,16 @@ static int start_session(struct req *r, struct dbconn *c, struct v2ctx *x)
 	id_new(id);
 	char key[40];
 	reg_principal_key(&x->p, key);
+	int64_t open_now = 0;
+	db_query_int(c, NULL, &open_now,
+		     "SELECT count(*) FROM registry_uploads WHERE principal = ?", "s", key);
+	if (open_now >= SESSIONS_MAX) {
+		oci_error(r, 429, "TOOMANYREQUESTS", NULL,
+			  "%d upload sessions are open: finish or cancel some first",
+			  SESSIONS_MAX);
+		reply_header(r, "Retry-After", "60");
+		return 1;
+	}
 	int64_t now = time_now();
 	struct err e = {0};
 	/* the part first: a row never names a file that does not exist */
@@ -341,6 +355,7 @@ static int v2_stream_begin(struct req *r)
 			goto out;
 		}
 		x->op = OP_MONOLITHIC;
+		x->room = reg_quota_limit(c, x->vp.name);
 		replied = 0;
 		goto out;
 	}
@@ -395,6 +410,7 @@ static int v2_stream_begin(struct req *r)
 		goto out;
 	}
 	x->kicked = x->s.received;
+	x->room = reg_quota_limit(c, x->vp.name);
 	replied = 0;
 out:
 	db_put(r->srv->db, c);
@@ -428,6 +444,25 @@ static int stage_flush(struct v2ctx *x)
 	return 0;
 }
 
+/* Refuse a blob larger than the whole quota while it arrives (total: its
+ * bytes so far, with these); what is left is checked when it completes. */
+static int quota_exceeded(struct v2ctx *x, int64_t total)
+{
+	if (x->op == OP_MONOLITHIC) { /* total is this piece's length */
+		x->mono_bytes += total;
+		total = x->mono_bytes;
+	}
+	if (total <= x->room)
+		return 0;
+	x->failed = 1;
+	x->status = 403;
+	x->code = "DENIED";
+	err_set(&x->e, COVE_ETOOBIG,
+		"storage quota exceeded: this blob is larger than the quota of %lld "
+		"bytes", (long long)x->room);
+	return 1;
+}
+
 static int v2_stream_data(struct req *r, const char *buf, size_t len)
 {
 	struct v2ctx *x = r->stream_ctx;
@@ -446,6 +481,8 @@ static int v2_stream_data(struct req *r, const char *buf, size_t len)
 		buf_add(&x->body, buf, len);
 		return 0;
 	case OP_MONOLITHIC:
+		if (quota_exceeded(x, (int64_t)len))
+			return 1;
 		if (files_blob_write(x->w, buf, len, &x->e)) {
 			x->failed = 1;
 			return 1;
@@ -455,6 +492,8 @@ static int v2_stream_data(struct req *r, const char *buf, size_t len)
 	case OP_FINISH:
 		/* libmicrohttpd hands bytes over in small pieces: gather them
 		 * and write a megabyte at a time */
+		if (quota_exceeded(x, x->s.received + (int64_t)len))
+			return 1;
 		if (x->s.sha_ok)
 			sha256_update(&x->s.sha, len, (const uint8_t *)buf);
 		x->s.received += (int64_t)len;

@@ -142,6 +142,14 @@ static int quota_check(struct dbconn *c, const struct ns *ns, const char *hex,
 	return 0;
 }
 
+int64_t reg_quota_limit(struct dbconn *c, const char *name)
+{
+	struct ns ns;
+	if (ns_load(c, name, &ns, NULL) || ns.limit <= 0)
+		return INT64_MAX;
+	return ns.limit;
+}
+
 int reg_blob_link(struct registry *rg, struct dbconn *c, const char *name,
 		  const char *hex, int64_t size, struct err *e)
 {

@@ -604,6 +604,13 @@ def test_quota_counts_layers_once(reg):
     assert r.status_code == 403, r.text
     assert "quota" in r.json()["errors"][0]["message"]
     assert c.req("GET", "/v2/%s/c/blobs/%s" % (proj, sha(other))).status_code == 404
+    # a blob larger than the whole quota stops while it arrives
+    r = c.req("POST", "/v2/%s/c/blobs/uploads/" % proj)
+    loc = r.headers["Location"]
+    r = c.req("PATCH", loc, data=os.urandom(250000))
+    assert r.status_code == 403 and "quota" in r.json()["errors"][0]["message"]
+    r = c.req("GET", loc)
+    assert r.status_code == 204 and r.headers["Range"] == "0-0"
 
 
 def test_immutable_tags(reg):
