@@ -5,7 +5,7 @@
 # This is the one place that installs things.
 #
 #   scripts/deps.sh          build, run and test
-#   scripts/deps.sh --bench  also what the benchmarks compare against (nginx, Slurm)
+#   scripts/deps.sh --bench  also what the benchmarks compare against (nginx, Slurm, docker-registry)
 set -euo pipefail
 
 PKGS=(
@@ -19,14 +19,16 @@ PKGS=(
 	bubblewrap python3-pandas python3-numpy octave ffmpeg
 	# images: a tiny root file system for the image tests, layer tools
 	busybox-static zstd
-	# a real registry client for the image registry tests
-	skopeo
+	# real registry clients for the registry tests, and the images they build
+	skopeo podman buildah
 )
 # npm (to fetch DuckDB) from Debian only when the machine has none: some
 # images ship Node.js with its own npm, which Debian's npm package conflicts with.
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 if [ "${1:-}" = "--bench" ]; then
-	PKGS+=(nginx-light slurm-wlm munge)
+	# docker-registry: the reference registry bench/registry.sh compares with
+	# (the conformance suite also runs against it when it is installed)
+	PKGS+=(nginx-light slurm-wlm munge docker-registry)
 fi
 
 # DuckDB: the C library shipped inside this npm package, installed where the

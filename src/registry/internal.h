@@ -84,6 +84,11 @@ int reg_blob_linked(struct dbconn *c, int64_t repo, const char *hex,
  * transaction. */
 int reg_blob_link(struct registry *rg, struct dbconn *c, const char *name,
 		  const char *hex, int64_t size, struct err *e);
+/* The storage quota of the namespace of name (INT64_MAX: none): a blob
+ * larger than it can never be recorded, so its upload stops early. (The
+ * room left is checked when the blob completes: a layer the project holds
+ * already costs nothing, which is not known while bytes arrive.) */
+int64_t reg_quota_limit(struct dbconn *c, const char *name);
 /* Unlink a blob from a repository (COVE_ENOENT when not linked). */
 int reg_blob_unlink(struct dbconn *c, const char *name, const char *hex,
 		    struct err *e);
@@ -105,7 +110,8 @@ struct reg_manifest {
 };
 /* Record manifest m in repository name, tagging it with tag (NULL: by
  * digest only): every referenced blob or manifest must be in the
- * repository (COVE_ENOENT naming it, for MANIFEST_BLOB_UNKNOWN); an
+ * repository (COVE_ENOENT naming it in missing, for MANIFEST_BLOB_UNKNOWN)
+ * with the size the manifest gives (COVE_ECONFLICT, SIZE_INVALID); an
  * immutable tag that already points elsewhere is refused (COVE_EPERM). */
 int reg_manifest_put(struct registry *rg, struct dbconn *c, const char *name,
 		     const struct reg_manifest *m, const char *tag,

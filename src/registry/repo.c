@@ -142,6 +142,14 @@ static int quota_check(struct dbconn *c, const struct ns *ns, const char *hex,
 	return 0;
 }
 
+int64_t reg_quota_limit(struct dbconn *c, const char *name)
+{
+	struct ns ns;
+	if (ns_load(c, name, &ns, NULL) || ns.limit <= 0)
+		return INT64_MAX;
+	return ns.limit;
+}
+
 int reg_blob_link(struct registry *rg, struct dbconn *c, const char *name,
 		  const char *hex, int64_t size, struct err *e)
 {
@@ -253,10 +261,12 @@ int reg_manifest_put(struct registry *rg, struct dbconn *c, const char *name,
 			ok = 1;
 		if (!ok || (m->ref_sizes[i] >= 0 && sz != m->ref_sizes[i])) {
 			snprintf(missing, 72, "sha256:%s", m->refs[i]);
-			rc = err_set(e, COVE_ENOENT, ok ? "size of %s does not match the "
-							  "stored bytes"
-							: "%s is not in the repository",
-				     missing);
+			if (ok)
+				rc = err_set(e, COVE_ECONFLICT,
+					     "the manifest gives %s a size of %lld; it has %lld bytes",
+					     missing, (long long)m->ref_sizes[i], (long long)sz);
+			else
+				rc = err_set(e, COVE_ENOENT, "%s is not in the repository", missing);
 			goto fail;
 		}
 	}

@@ -211,6 +211,14 @@ def test_push_monolithic_pull_by_tag_and_digest(reg):
     assert r.headers["Docker-Content-Digest"] == digest
     r = c.req("GET", "/v2/%s/manifests/%s" % (name, digest))
     assert r.status_code == 200 and r.content == man
+    # Accept: a client listing manifest types without this one does not get it
+    r = c.req("GET", "/v2/%s/manifests/v1" % name, headers={"Accept": DOCKER_MANIFEST})
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+    r = c.req("GET", "/v2/%s/manifests/v1" % name,
+              headers={"Accept": DOCKER_MANIFEST + ", " + OCI_MANIFEST + ";q=0.5"})
+    assert r.status_code == 200
+    for accept in ("*/*", "application/json"):
+        assert c.req("GET", "/v2/%s/manifests/v1" % name, headers={"Accept": accept}).status_code == 200
     r = c.req("HEAD", "/v2/%s/manifests/v1" % name)
     assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == digest
     assert int(r.headers["Content-Length"]) == len(man) and r.content == b""
@@ -299,6 +307,12 @@ def test_manifest_errors(reg):
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN"
     c.push_blob(name, layer)
     c.push_blob(name, config)
+    # a descriptor whose size is not the blob's
+    wrong = json.loads(man)
+    wrong["layers"][0]["size"] += 1
+    r = c.req("PUT", "/v2/%s/manifests/v1" % name, data=json.dumps(wrong).encode(),
+              headers={"Content-Type": OCI_MANIFEST})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "SIZE_INVALID"
     # by digest, the wrong digest
     r = c.req("PUT", "/v2/%s/manifests/%s" % (name, sha(b"x")), data=man,
               headers={"Content-Type": OCI_MANIFEST})
@@ -590,6 +604,13 @@ def test_quota_counts_layers_once(reg):
     assert r.status_code == 403, r.text
     assert "quota" in r.json()["errors"][0]["message"]
     assert c.req("GET", "/v2/%s/c/blobs/%s" % (proj, sha(other))).status_code == 404
+    # a blob larger than the whole quota stops while it arrives
+    r = c.req("POST", "/v2/%s/c/blobs/uploads/" % proj)
+    loc = r.headers["Location"]
+    r = c.req("PATCH", loc, data=os.urandom(250000))
+    assert r.status_code == 403 and "quota" in r.json()["errors"][0]["message"]
+    r = c.req("GET", loc)
+    assert r.status_code == 204 and r.headers["Range"] == "0-0"
 
 
 def test_immutable_tags(reg):
