@@ -748,8 +748,10 @@ def test_concurrent_pushes_of_one_tag(reg):
         assert c.req("GET", "/v2/%s/manifests/%s" % (name, d)).status_code == 200
 
 
-def test_one_writer_per_session(reg):
-    """A second request on a session while one is writing gets 409."""
+def test_latest_request_writes_a_session(reg):
+    """A client that retries a chunk after a broken connection must not wait
+    for the server to notice the break: the latest request on a session
+    becomes its writer, and the earlier one is refused if it goes on."""
     import socket
     import time
     s = reg
@@ -764,12 +766,32 @@ def test_one_writer_per_session(reg):
                   % (loc, tok)).encode() + b"a" * 100)
     time.sleep(0.3)
     r = c.req("PATCH", loc, data=b"b" * 10)
-    assert r.status_code == 409, r.text
+    assert r.status_code == 202, r.text
+    assert r.headers["Range"] == "0-9"
     sock.sendall(b"a" * 900)
-    assert b" 202 " in sock.recv(4096)
+    assert b" 409 " in sock.recv(4096)
     sock.close()
     r = c.req("GET", loc)
-    assert r.headers["Range"] == "0-999"
+    assert r.headers["Range"] == "0-9"
+    data = b"b" * 10 + b"c" * 5
+    r = c.req("PUT", loc + "?digest=" + sha(data), data=b"c" * 5)
+    assert r.status_code == 201, r.text
+    assert c.req("GET", "/v2/%s/blobs/%s" % (name, sha(data))).content == data
+
+
+def test_chunk_length_must_match_its_range(reg):
+    s = reg
+    c = Reg(s, s.owner, s.owner_pw)
+    name = "%s/rng" % s.proj
+    loc = c.req("POST", "/v2/%s/blobs/uploads/" % name).headers["Location"]
+    for rng, body in (("0-9", b"short"), ("0-9", b"x" * 20), ("0-99999999999999999999999", b"x"),
+                      ("a-b", b"x"), ("5-1", b"x")):
+        r = c.req("PATCH", loc, data=body, headers={"Content-Range": rng})
+        assert r.status_code in (400, 416), (rng, r.status_code, r.text)
+        st = c.req("GET", loc)
+        assert st.status_code == 204 and st.headers["Range"] == "0-0"
+    r = c.req("PATCH", loc, data=b"x" * 10, headers={"Content-Range": "0-9"})
+    assert r.status_code == 202 and r.headers["Range"] == "0-9"
 
 
 def test_gc_racing_pushes_never_loses_acknowledged_bytes(reg):
