@@ -3,7 +3,7 @@
 # `make run` installs, builds and starts cove on its embedded defaults.
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libcurl librhonabwy gnutls nettle libargon2 libseccomp
+PKGS    := libmicrohttpd jansson sqlite3 libcurl librhonabwy gnutls nettle libargon2 libseccomp libarchive
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -12,11 +12,13 @@ PKGS=(
 	build-essential pkg-config
 	libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev
 	libcurl4-gnutls-dev librhonabwy-dev libgnutls28-dev nettle-dev
-	libargon2-dev libcmocka-dev libseccomp-dev
+	libargon2-dev libcmocka-dev libseccomp-dev libarchive-dev
 	python3 python3-pytest python3-requests
 	sqlite3 curl wrk hyperfine bc
 	# the job sandbox and the applications jobs run
 	bubblewrap python3-pandas python3-numpy octave ffmpeg
+	# images: a tiny root file system for the image tests, layer tools
+	busybox-static zstd
 	# a real registry client for the image registry tests
 	skopeo
 )

@@ -159,6 +159,10 @@ static int cmd_serve(int argc, char **argv)
 	char self[4096];
 	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	self[sl > 0 ? sl : 0] = '\0';
+	if ((rc = registry_open(&srv.registry, srv.db, srv.files, srv.auth, &cfg, &e))) {
+		fprintf(stderr, "cove serve: %s\n", e.msg);
+		goto out;
+	}
 	struct jobs_options jo = {
 		.data_dir = cfg.data_dir,
 		.self_exe = self,
@@ -168,16 +172,15 @@ static int cmd_serve(int argc, char **argv)
 		.max_queued_user = cfg.max_queued_user,
 		.user_running = cfg.user_running,
 		.host_uid_base = cfg.job_uid_base,
+		.registry = srv.registry,
+		.image_cache_age = cfg.image_cache_age,
+		.image_cache_bytes = cfg.image_cache_bytes,
 	};
 	if ((rc = jobs_open(&srv.jobs, srv.db, srv.files, &jo, &e))) {
 		fprintf(stderr, "cove serve: %s\n", e.msg);
 		goto out;
 	}
 	log_event(LOG_INFO, "jobs", "{s:s}", "sandbox", jobs_limits(srv.jobs));
-	if ((rc = registry_open(&srv.registry, srv.db, srv.files, srv.auth, &cfg, &e))) {
-		fprintf(stderr, "cove serve: %s\n", e.msg);
-		goto out;
-	}
 	srv.cfg = &cfg;
 	if ((rc = server_start(&srv, &e))) {
 		fprintf(stderr, "cove serve: %s\n", e.msg);

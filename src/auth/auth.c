@@ -83,7 +83,8 @@ int auth_open(struct auth **out, struct db *db, const struct config *cfg,
 	struct auth *a = xcalloc(1, sizeof(*a));
 	if (hooks)
 		a->hooks = *hooks;
-	pthread_mutex_init(&a->cache_lock, NULL);
+	for (int i = 0; i < TOKEN_CACHE_LOCKS; i++)
+		pthread_mutex_init(&a->cache_lock[i], NULL);
 	a->cache = xcalloc(TOKEN_CACHE_SLOTS, sizeof(*a->cache));
 	a->db = db;
 	a->cfg = cfg;
@@ -125,7 +126,8 @@ void auth_close(struct auth *a)
 	for (int i = 0; i < TOKEN_CACHE_SLOTS; i++)
 		free(a->cache[i].token);
 	free(a->cache);
-	pthread_mutex_destroy(&a->cache_lock);
+	for (int i = 0; i < TOKEN_CACHE_LOCKS; i++)
+		pthread_mutex_destroy(&a->cache_lock[i]);
 	free(a->issuer);
 	free(a->dummy_hash);
 	free(a);
@@ -216,36 +218,75 @@ static uint64_t fnv1a(const char *s)
 	return h;
 }
 
-/* 1 and the claims we need when token was verified before and is alive. */
-static int cache_get(struct auth *a, const char *token, uint64_t h, int64_t *uid,
-		     char sid[32])
+enum { CACHE_MISS, CACHE_CLAIMS, CACHE_IDENTITY };
+
+/*
+ * What is known of token: CACHE_IDENTITY (act filled: the session and the
+ * user were checked at generation gen, recently), CACHE_CLAIMS (only its
+ * signature was verified before: *uid and sid filled) or CACHE_MISS.
+ */
+static int cache_get(struct auth *a, const char *token, uint64_t h, uint64_t gen,
+		     int64_t *uid, struct actor *act)
 {
-	struct token_slot *s = &a->cache[h % TOKEN_CACHE_SLOTS];
-	int hit = 0;
-	pthread_mutex_lock(&a->cache_lock);
-	if (s->token && s->hash == h && s->exp > time_now() && !strcmp(s->token, token)) {
+	size_t i = h % TOKEN_CACHE_SLOTS;
+	struct token_slot *s = &a->cache[i];
+	pthread_mutex_t *mu = &a->cache_lock[i % TOKEN_CACHE_LOCKS];
+	int hit = CACHE_MISS;
+	int64_t now_ms = time_now_ms();
+	pthread_mutex_lock(mu);
+	if (s->token && s->hash == h && s->exp * 1000 > now_ms && !strcmp(s->token, token)) {
 		*uid = s->uid;
-		memcpy(sid, s->sid, 32);
-		hit = 1;
+		memcpy(act->session_id, s->sid, sizeof(act->session_id));
+		hit = CACHE_CLAIMS;
+		if (s->ident_ok && s->ident_gen == gen &&
+		    now_ms - s->ident_ms < IDENTITY_TTL_MS) {
+			act->uid = s->uid;
+			act->gid = s->gid;
+			act->admin = s->admin;
+			memcpy(act->username, s->username, sizeof(act->username));
+			hit = CACHE_IDENTITY;
+		}
 	}
-	pthread_mutex_unlock(&a->cache_lock);
+	pthread_mutex_unlock(mu);
 	return hit;
 }
 
 static void cache_put(struct auth *a, const char *token, uint64_t h, int64_t uid,
 		      const char *sid, int64_t exp)
 {
-	struct token_slot *s = &a->cache[h % TOKEN_CACHE_SLOTS];
+	size_t i = h % TOKEN_CACHE_SLOTS;
+	struct token_slot *s = &a->cache[i];
+	pthread_mutex_t *mu = &a->cache_lock[i % TOKEN_CACHE_LOCKS];
 	char *copy = xstrdup(token);
-	pthread_mutex_lock(&a->cache_lock);
+	pthread_mutex_lock(mu);
 	char *old = s->token;
 	s->token = copy;
 	s->hash = h;
 	s->uid = uid;
 	s->exp = exp;
+	s->ident_ok = 0;
 	snprintf(s->sid, sizeof(s->sid), "%s", sid);
-	pthread_mutex_unlock(&a->cache_lock);
+	pthread_mutex_unlock(mu);
 	free(old);
+}
+
+/* Remember the identity act of token, checked at generation gen. */
+static void cache_put_identity(struct auth *a, const char *token, uint64_t h,
+			       uint64_t gen, const struct actor *act)
+{
+	size_t i = h % TOKEN_CACHE_SLOTS;
+	struct token_slot *s = &a->cache[i];
+	pthread_mutex_t *mu = &a->cache_lock[i % TOKEN_CACHE_LOCKS];
+	pthread_mutex_lock(mu);
+	if (s->token && s->hash == h && !strcmp(s->token, token) && s->uid == act->uid) {
+		s->ident_ok = 1;
+		s->ident_gen = gen;
+		s->ident_ms = time_now_ms();
+		s->gid = act->gid;
+		s->admin = act->admin;
+		memcpy(s->username, act->username, sizeof(s->username));
+	}
+	pthread_mutex_unlock(mu);
 }
 
 static int auth_jwt(struct auth *a, const char *token, struct actor *act,
@@ -254,7 +295,16 @@ static int auth_jwt(struct auth *a, const char *token, struct actor *act,
 	uint64_t h = fnv1a(token);
 	int64_t uid = 0;
 	int rc;
-	if (!cache_get(a, token, h, &uid, act->session_id)) {
+	/* read before any query: a change committed after this moment moves
+	 * the generation past the one stored with what the query reads */
+	uint64_t gen = db_gen(a->db, DB_GEN_IDENTITY);
+	int hit = cache_get(a, token, h, gen, &uid, act);
+	if (hit == CACHE_IDENTITY) {
+		act->scopes = SCOPE_ALL;
+		act->authenticated = 1;
+		return 0;
+	}
+	if (hit == CACHE_MISS) {
 		json_t *claims = NULL;
 		rc = keyring_verify(a->keys, token, a->issuer, AUDIENCE, &claims, e);
 		if (rc)
@@ -288,6 +338,8 @@ static int auth_jwt(struct auth *a, const char *token, struct actor *act,
 		rc = actor_from_user(act, st, 0, e);
 	}
 	db_done(st);
+	if (!rc)
+		cache_put_identity(a, token, h, gen, act);
 out:
 	db_put(a->db, c);
 	return rc;

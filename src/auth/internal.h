@@ -11,21 +11,36 @@
 
 #include <pthread.h>
 
-/* Verified access tokens, so the signature of a token is checked once,
- * not on every request. Only tokens that passed full verification enter;
- * an entry is used only until the token's own expiry. Session revocation
- * and the user's state are still checked in the database every time. */
+/*
+ * Verified access tokens, so the signature of a token is checked once, not
+ * on every request. Only tokens that passed full verification enter; an
+ * entry is used only until the token's own expiry. The identity behind it
+ * (session not revoked, user active, admin or not) is cached too, but only
+ * for the identity generation it was read at (db_gen DB_GEN_IDENTITY: any change
+ * to users, groups, sessions, tokens or projects moves it) and at most
+ * IDENTITY_TTL_MS, as a second line of defence. Slots are guarded by
+ * striped locks so that threads rarely wait for each other.
+ */
 #define TOKEN_CACHE_SLOTS 4096
+#define TOKEN_CACHE_LOCKS 64
+#define IDENTITY_TTL_MS 1000
 struct token_slot {
 	uint64_t hash;
 	char *token;
 	int64_t uid;
 	int64_t exp;
 	char sid[32];
+	/* the identity, valid while ident_gen is current */
+	int ident_ok;
+	uint64_t ident_gen;
+	int64_t ident_ms;
+	int64_t gid;
+	int admin;
+	char username[AUTH_NAME_MAX + 1];
 };
 
 struct auth {
-	pthread_mutex_t cache_lock;
+	pthread_mutex_t cache_lock[TOKEN_CACHE_LOCKS];
 	struct token_slot *cache;
 	struct db *db;
 	const struct config *cfg;

@@ -691,6 +691,9 @@ static const struct cli_flag run_flags[] = {
 	{"env", "K=V", CLI_FLAG_LIST, "an environment variable of the job"},
 	{"name", "N", CLI_FLAG_VALUE, "a name for the job"},
 	{"project", "P", CLI_FLAG_VALUE, "the project the job counts against"},
+	{"image", "REF", CLI_FLAG_VALUE,
+	 "run inside this registry image (PROJECT/REPO:TAG or @sha256:...): the "
+	 "app's command runs on the image's files instead of the host's"},
 	{"label", "K=V", CLI_FLAG_LIST, "a label"},
 	{"wait", NULL, CLI_FLAG_BOOL,
 	 "follow the job's output and exit with its status (with --json: print "
@@ -762,7 +765,8 @@ static int run_resources(const struct cli_args *a, json_t *body, struct err *e)
 		json_object_set_new(body, "priority", json_integer(p));
 	}
 	static const char *const plain[][2] = {
-		{"queue", "queue"}, {"name", "name"}, {"project", "project"}};
+		{"queue", "queue"}, {"name", "name"}, {"project", "project"},
+		{"image", "image"}};
 	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
 		if ((s = cli_arg_get(a, plain[i][0]))) {
 			if (!*s)
@@ -1025,6 +1029,10 @@ static void job_print(const json_t *j)
 	cli_table_kv(&t, "app", j, "app");
 	cli_table_kv(&t, "user", j, "user");
 	cli_table_kv(&t, "project", j, "project");
+	if (json_is_string(json_object_get(j, "image"))) {
+		cli_table_kv(&t, "image", j, "image");
+		cli_table_kv(&t, "image digest", j, "image_digest");
+	}
 	cli_table_kv(&t, "queue", j, "queue");
 	cli_table_kv(&t, "priority", j, "priority");
 	cli_table_kv(&t, "state", j, "state");

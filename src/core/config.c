@@ -77,6 +77,10 @@ static const struct opt opts[] = {
 	 "running jobs per user (0: no limit beyond fair share)"},
 	{"job-uid-base", "COVE_JOB_UID_BASE", OPT_INT, F(job_uid_base), "200000",
 	 "jobs run as host uids from this one (65,536 of them), never as root"},
+	{"image-cache-age", "COVE_IMAGE_CACHE_AGE", OPT_DUR, F(image_cache_age), "14d",
+	 "unpacked job images unused this long are removed"},
+	{"image-cache-size", "COVE_IMAGE_CACHE_SIZE", OPT_SIZE, F(image_cache_bytes),
+	 "20G", "bytes of unpacked job images kept (least recently used go first)"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 

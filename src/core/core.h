@@ -109,6 +109,10 @@ int rand_bytes(void *out, size_t n); /* 0 or COVE_EIO */
 /* A sortable, URL-safe id: 10 chars of millisecond time and 16 of
  * randomness in Crockford base32 (26 chars + NUL). */
 void id_new(char out[27]);
+/* The same shape from a per-thread generator seeded once from getrandom:
+ * unique enough to correlate log lines (request ids), never a secret nor a
+ * record key. */
+void id_new_weak(char out[27]);
 /* Random token: prefix + base64url(n random bytes). Caller frees. */
 char *token_new(const char *prefix, size_t n);
 /* SHA-256 of data as 64 lowercase hex chars + NUL. */
@@ -185,6 +189,8 @@ struct config {
 	int64_t max_queued_user;    /* waiting jobs before 429, one user */
 	int64_t user_running;       /* running jobs per user; 0: no limit */
 	int64_t job_uid_base;       /* first host uid jobs run as */
+	int64_t image_cache_age;    /* seconds an unused unpacked image is kept */
+	int64_t image_cache_bytes;  /* bytes of unpacked images kept */
 };
 
 /* Fill cfg from defaults, environment and argv (flags only; argv[0] is the

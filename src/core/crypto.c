@@ -28,12 +28,9 @@ int rand_bytes(void *out, size_t n)
 
 static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-void id_new(char out[27])
+static void id_format(char out[27], const unsigned char rnd[10])
 {
 	uint64_t ms = (uint64_t)time_now_ms();
-	unsigned char rnd[10];
-	if (rand_bytes(rnd, sizeof(rnd)) != 0)
-		memset(rnd, 0, sizeof(rnd));
 	/* 48-bit time as 10 base32 digits (50 bits, top two zero). */
 	for (int i = 9; i >= 0; i--) {
 		out[i] = crockford[ms & 31];
@@ -52,6 +49,43 @@ void id_new(char out[27])
 		lo >>= 5;
 	}
 	out[26] = '\0';
+}
+
+void id_new(char out[27])
+{
+	unsigned char rnd[10];
+	if (rand_bytes(rnd, sizeof(rnd)) != 0)
+		memset(rnd, 0, sizeof(rnd));
+	id_format(out, rnd);
+}
+
+/* splitmix64: a statistically good generator, not a secret one. */
+static uint64_t splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void id_new_weak(char out[27])
+{
+	static __thread uint64_t state, salt;
+	static __thread int seeded;
+	if (!seeded) {
+		uint64_t seed[2] = {0, 0};
+		if (rand_bytes(seed, sizeof(seed)) != 0)
+			seed[0] = (uint64_t)time_now_ms() ^ (uint64_t)(uintptr_t)&state;
+		state = seed[0];
+		salt = seed[1];
+		seeded = 1;
+	}
+	uint64_t a = splitmix64(&state);
+	unsigned char rnd[10];
+	memcpy(rnd, &a, 8);
+	rnd[8] = (unsigned char)salt;
+	rnd[9] = (unsigned char)(salt >> 8);
+	id_format(out, rnd);
 }
 
 static const char b64url[] =

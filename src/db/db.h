@@ -64,6 +64,30 @@ int64_t db_last_id(struct dbconn *c);
 int db_ping(struct db *db);
 
 /*
+ * Generations: counters that move after every commit that changed a class
+ * of tables, for in-process caches of what those tables say.
+ *   DB_GEN_IDENTITY: users, groups, group_members, sessions, api_tokens,
+ *                    projects, project_members (who a caller is, and their
+ *                    groups);
+ *   DB_GEN_NODES:    nodes (the file-space tree, for path resolution).
+ * A cache entry records the generation its query's snapshot is at least
+ * as new as, and is valid only while that generation is current: the bump
+ * happens after the commit is visible, so no entry outlives a change.
+ */
+enum db_gen { DB_GEN_IDENTITY, DB_GEN_NODES, DB_GEN_COUNT };
+uint64_t db_gen(struct db *db, enum db_gen which);
+/*
+ * The generation that what c reads next is at least as new as: in
+ * autocommit mode the current one (the next statement's snapshot is taken
+ * after this call); inside db_read_begin .. db_read_end the one read at
+ * db_read_begin (the transaction's snapshot is taken later, at its first
+ * statement). Returns 0 inside a write transaction (what it reads may be
+ * its own uncommitted work) or a transaction begun otherwise: neither use
+ * nor fill a cache then.
+ */
+int db_gen_for_read(struct dbconn *c, enum db_gen which, uint64_t *gen);
+
+/*
  * Group commit. Every acknowledged write must reach the disk, and a commit
  * costs one fsync of the WAL, made one at a time; so callers that write at
  * about the same time commit together. The first becomes the leader, takes

@@ -28,6 +28,10 @@ struct dbconn {
 	sqlite3 *h;
 	int busy;
 	int writing; /* holds db->write_lock */
+	unsigned dirty;    /* bit per enum db_gen changed since its last commit */
+	int reading;       /* inside db_read_begin .. db_read_end */
+	sqlite3_stmt *s_begin, *s_commit; /* prepared once: BEGIN, COMMIT */
+	uint64_t read_gen[DB_GEN_COUNT]; /* generations at db_read_begin */
 	struct stmt cache[STMT_CACHE];
 	int ncache;
 	struct stmt oneoff; /* used when the cache is full */
@@ -45,6 +49,7 @@ struct db {
 	pthread_cond_t cv;
 	int n;
 	struct dbconn *conns;
+	uint64_t gen[DB_GEN_COUNT]; /* db_gen; atomic */
 };
 
 extern const char *const db_migrations[];
@@ -62,6 +67,70 @@ static int map_rc(sqlite3 *h, int rc, struct err *e, const char *what)
 	log_event(LOG_ERROR, "sqlite error", "{s:s,s:i,s:s}", "during", what,
 		  "rc", ext, "error", sqlite3_errmsg(h));
 	return err_set(e, COVE_EIO, "database error");
+}
+
+/* The generation a table's changes move (db_gen), or -1. */
+static int table_gen(const char *t)
+{
+	static const char *const identity[] = {"users",    "groups",   "group_members",
+					       "sessions", "api_tokens", "projects",
+					       "project_members"};
+	if (!strcmp(t, "nodes"))
+		return DB_GEN_NODES;
+	for (size_t i = 0; i < sizeof(identity) / sizeof(identity[0]); i++)
+		if (!strcmp(t, identity[i]))
+			return DB_GEN_IDENTITY;
+	return -1;
+}
+
+/* Runs for every row a statement inserts, updates or deletes (also rows
+ * changed by foreign-key actions); notes which generations must move. */
+static void on_update(void *arg, int op, const char *dbname, const char *table,
+		      sqlite3_int64 rowid)
+{
+	(void)op, (void)dbname, (void)rowid;
+	struct dbconn *c = arg;
+	int g = table_gen(table);
+	if (g >= 0)
+		c->dirty |= 1u << g;
+}
+
+/*
+ * Runs after each commit in WAL mode, once the commit is visible to new
+ * readers: the point where generations may move. Setting a WAL hook
+ * replaces SQLite's automatic checkpoint, so it is done here as SQLite's
+ * default would (passive, from 1,000 frames).
+ */
+static int on_wal_commit(void *arg, sqlite3 *h, const char *dbname, int frames)
+{
+	struct dbconn *c = arg;
+	for (int g = 0; g < DB_GEN_COUNT; g++)
+		if (c->dirty & (1u << g))
+			__atomic_add_fetch(&c->db->gen[g], 1, __ATOMIC_SEQ_CST);
+	c->dirty = 0;
+	if (frames >= 1000)
+		sqlite3_wal_checkpoint_v2(h, dbname, SQLITE_CHECKPOINT_PASSIVE, NULL,
+					  NULL);
+	return SQLITE_OK;
+}
+
+uint64_t db_gen(struct db *db, enum db_gen which)
+{
+	return __atomic_load_n(&db->gen[which], __ATOMIC_SEQ_CST);
+}
+
+int db_gen_for_read(struct dbconn *c, enum db_gen which, uint64_t *gen)
+{
+	if (c->writing)
+		return 0;
+	if (c->reading) {
+		*gen = c->read_gen[which];
+		return 1;
+	}
+	if (!sqlite3_get_autocommit(c->h))
+		return 0;
+	*gen = db_gen(c->db, which);
+	return 1;
 }
 
 static int conn_open(struct dbconn *c, const char *path, struct err *e)
@@ -93,6 +162,8 @@ static int conn_open(struct dbconn *c, const char *path, struct err *e)
 		sqlite3_free(msg);
 		return COVE_EIO;
 	}
+	sqlite3_update_hook(c->h, on_update, c);
+	sqlite3_wal_hook(c->h, on_wal_commit, c);
 	return 0;
 }
 
@@ -103,6 +174,9 @@ static void conn_close(struct dbconn *c)
 	c->ncache = 0;
 	if (c->oneoff.s)
 		sqlite3_finalize(c->oneoff.s);
+	sqlite3_finalize(c->s_begin);
+	sqlite3_finalize(c->s_commit);
+	c->s_begin = c->s_commit = NULL;
 	sqlite3_close(c->h);
 	c->h = NULL;
 }
@@ -245,19 +319,38 @@ int db_commit(struct dbconn *c, struct err *e)
 	return 0;
 }
 
+/* Run a prepared-once statement without results (BEGIN, COMMIT): parsing
+ * them on every request costs more than the read they bracket. */
+static int run_cached(struct dbconn *c, sqlite3_stmt **s, const char *sql)
+{
+	if (!*s && sqlite3_prepare_v2(c->h, sql, -1, s, NULL) != SQLITE_OK) {
+		*s = NULL;
+		return sqlite3_exec(c->h, sql, NULL, NULL, NULL);
+	}
+	int rc = sqlite3_step(*s);
+	sqlite3_reset(*s);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 void db_read_begin(struct dbconn *c)
 {
-	sqlite3_exec(c->h, "BEGIN", NULL, NULL, NULL);
+	/* before BEGIN: the snapshot, taken at the first statement, is at
+	 * least as new as this generation */
+	for (int g = 0; g < DB_GEN_COUNT; g++)
+		c->read_gen[g] = db_gen(c->db, (enum db_gen)g);
+	c->reading = run_cached(c, &c->s_begin, "BEGIN") == SQLITE_OK;
 }
 
 void db_read_end(struct dbconn *c)
 {
+	c->reading = 0;
 	if (!sqlite3_get_autocommit(c->h))
-		sqlite3_exec(c->h, "COMMIT", NULL, NULL, NULL);
+		run_cached(c, &c->s_commit, "COMMIT");
 }
 
 void db_rollback(struct dbconn *c)
 {
+	c->reading = 0;
 	if (!sqlite3_get_autocommit(c->h))
 		sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
 	write_unlock(c);

@@ -59,6 +59,24 @@ struct exec_spec {
 	const char *group_name; /* name of gid_inside in /etc/group (user_name) */
 	int64_t file_bytes;   /* largest file the job may write; 0: unlimited */
 	int64_t log_bytes;    /* cap of DIR/log; 0: 64 MiB */
+	/* Added with images; NULL keeps the host's /usr as the job's system.
+	 * rootfs: a tree bound read-only as the job's / (its /usr, /etc, ...);
+	 * /proc, /dev, /tmp, the generated /etc/passwd, group and hosts and
+	 * the mounts above are placed on top of it, every other isolation
+	 * property is unchanged. image: when set, the shim first unpacks it
+	 * into its cache (image_prepare) and uses that tree as rootfs, holding
+	 * the cache entry (safe from eviction) for the job's life. */
+	const char *rootfs;
+	const struct exec_image *image;
+};
+
+/* An image for exec_spec.image. Every pointer is borrowed. */
+struct exec_image {
+	const char *cache_dir; /* absolute; e.g. $DATA/images */
+	const char *digest;    /* manifest digest "sha256:<hex>": the cache key */
+	char *const *layers;   /* host paths of the layer blobs, bottom first */
+	char *const *media_types;
+	int nlayers;
 };
 
 /* How a job ended, from DIR/status.json. */
@@ -142,5 +160,65 @@ int exec_shim_main(int argc, char **argv);
  * places scripts/deps.sh installs it), printing each result as CSV with a
  * header on stdout and errors on stderr; exit 1 on the first error. */
 int exec_duckdb_main(int argc, char **argv);
+
+/* ---- images (image.c) -------------------------------------------------
+ * An image's layers unpacked into a root file system, cached by manifest
+ * digest under a cache directory (see image.c for the layout, the checks
+ * and the crash rules). */
+
+struct image_limits {
+	int64_t max_bytes;   /* file contents of all layers; 0: 16 GiB */
+	int64_t max_entries; /* tar members of all layers; 0: 1,000,000 */
+};
+
+/* Is mt a layer media type we unpack (OCI and Docker tar, tar+gzip,
+ * tar+zstd)? */
+int image_layer_type_ok(const char *mt);
+
+/*
+ * Make sure cache_dir/<hex of digest>/rootfs holds the image made of the
+ * layers (host paths, bottom first, with their media types), unpacking
+ * them if it does not yet (once, even when several processes ask at the
+ * same time). On success *rootfs is the tree's path (caller frees) and
+ * *lock_fd a shared lock on the entry: the evictor leaves it alone until
+ * it is closed. Errors: COVE_EINVAL (bad digest, unsupported media type,
+ * a layer that is corrupt or tries to escape the tree, with the layer
+ * number and member name in e), COVE_ENOENT (a layer blob is missing),
+ * COVE_ETOOBIG (over lim; NULL: defaults), COVE_EIO. Forks a child that
+ * chroots into the new tree to unpack: needs root.
+ */
+int image_prepare(const char *cache_dir, const char *digest,
+		  char *const *layers, char *const *media_types, int nlayers,
+		  const struct image_limits *lim, char **rootfs, int *lock_fd,
+		  struct err *e);
+
+struct image_evict_stats {
+	int kept, removed;
+	int64_t kept_bytes, removed_bytes;
+};
+
+/*
+ * Remove cache entries not used (prepared) for max_age seconds, then the
+ * least recently used ones while the cache holds more than max_bytes (0:
+ * no such bound). Entries in use by a job are never removed; debris of
+ * crashed unpacks is. A missing cache_dir is an empty cache.
+ */
+int image_cache_evict(const char *cache_dir, int64_t max_age, int64_t max_bytes,
+		      struct image_evict_stats *st, struct err *e);
+
+/* What an image's config blob says about running it (NULL when absent). */
+struct image_config {
+	char **env;        /* "KEY=VALUE", NULL-ended */
+	char **entrypoint; /* NULL-ended */
+	char **cmd;        /* NULL-ended */
+	char *workdir;
+	char *user;        /* informational: jobs run as their submitter */
+};
+
+/* Parse the config JSON (application/vnd.oci.image.config.v1+json or
+ * Docker's container config). COVE_EINVAL with e saying what is wrong. */
+int image_config_parse(const char *json, size_t len, struct image_config *c,
+		       struct err *e);
+void image_config_free(struct image_config *c);
 
 #endif

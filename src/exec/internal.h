@@ -69,6 +69,9 @@ struct exec_run {
 	char **env;
 	struct exec_mount *mounts;
 	struct cgroup_set cg_base;
+	struct exec_image image; /* spec.image points here when present */
+	char **layers;
+	char **media_types;
 };
 
 /* Check a spec before anything is written: names, paths, env entries. */
@@ -94,8 +97,12 @@ enum {
 #define SANDBOX_STAGE "/run"
 void sandbox_stage_path(int i, char out[64]);
 
+/* Where the shim stages spec->rootfs for bwrap. */
+#define SANDBOX_STAGE_ROOT SANDBOX_STAGE "/root"
+
 /* The bwrap command line for spec: a NULL-ended array of strings, freed
- * with sandbox_argv_free. */
+ * with sandbox_argv_free. With spec->rootfs it lists that tree (the
+ * caller is root) to build the job's / from it. */
 char **sandbox_argv(const struct exec_spec *spec);
 void sandbox_argv_free(char **argv);
 /* Memory files with the generated /etc/passwd, /etc/group, /etc/hosts. */

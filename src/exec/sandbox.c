@@ -10,11 +10,23 @@
  * and exactly the mounts of its spec. Nothing else of the host: no /home,
  * /root, /var, /run, /sys, /etc/shadow.
  *
+ * With an image (spec->rootfs) the host's /usr and /etc are not used at
+ * all: the job's / is built from the image's tree, bound read-only entry
+ * by entry, so that the mount points cove adds (/proc, /dev, /tmp, the
+ * generated /etc files, the job's inputs and output) can be made on a
+ * tmpfs without writing to the shared, cached tree: a directory of the
+ * image that holds such a mount point is recreated (same mode) and its
+ * other entries bound one by one; everything else is bound whole;
+ * symbolic links are recreated as they are. At the end / is remounted
+ * read-only. /proc, /dev, /tmp, passwd/group/hosts, the mounts, the
+ * namespaces, seccomp, the environment rules: exactly as without one.
+ *
  * Must not: pass a host path the spec did not name, or any fd beyond the
  * fixed SANDBOX_FD_* numbers. Paths and names were checked by spec.c.
  */
 #include "exec/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +103,113 @@ static void av_env(struct argv_b *a, char *const *env, const char *key,
 		av_add3(a, "--setenv", key, val);
 }
 
+/* ---- a root file system from an image ------------------------------------- */
+
+#define ROOTFS_ENTRIES_MAX 8192
+
+struct points {
+	const char *v[EXEC_MOUNTS_MAX + 16];
+	int n;
+};
+
+/* Is p strictly below dir ("" is the root)? */
+static int path_below(const char *p, const char *dir)
+{
+	size_t n = strlen(dir);
+	return !strncmp(p, dir, n) && p[n] == '/' && p[n + 1];
+}
+
+/*
+ * Mirror the image directory rel ("" for the root; it exists in the new
+ * root already) into the new root: entries that are mount points are left
+ * to the mounts, directories holding mount points are recreated and
+ * descended into, the rest is bound (or, for links, recreated).
+ */
+static void rootfs_dir(struct argv_b *a, const char *host, const char *rel,
+		       const struct points *pts, int depth, int *budget)
+{
+	char *hp = xasprintf("%s%s", host, *rel ? rel : "/");
+	struct dirent **list = NULL;
+	int n = scandir(hp, &list, NULL, alphasort);
+	free(hp);
+	for (int i = 0; i < n; i++) {
+		const char *nm = list[i]->d_name;
+		if (!strcmp(nm, ".") || !strcmp(nm, "..") || *budget <= 0)
+			continue;
+		char *child = xasprintf("%s/%s", rel, nm);
+		char *hc = xasprintf("%s%s", host, child);
+		int exact = 0, under = 0;
+		for (int k = 0; k < pts->n; k++) {
+			if (!strcmp(pts->v[k], child))
+				exact = 1;
+			else if (path_below(pts->v[k], child))
+				under = 1;
+		}
+		struct stat sb;
+		if (exact || lstat(hc, &sb) < 0) {
+			/* a mount point: cove's or the job's own goes there */
+		} else if (under) {
+			/* only a real directory is opened up; a link or file in the
+			 * way of a mount gives way to it */
+			if (S_ISDIR(sb.st_mode) && depth < 64) {
+				char perms[16];
+				snprintf(perms, sizeof perms, "%04o", (unsigned)(sb.st_mode & 07777));
+				av_add2(a, "--perms", perms);
+				av_add2(a, "--dir", child);
+				rootfs_dir(a, host, child, pts, depth + 1, budget);
+			}
+		} else if (S_ISLNK(sb.st_mode)) {
+			char target[4096];
+			ssize_t tl = readlink(hc, target, sizeof target - 1);
+			if (tl > 0) {
+				target[tl] = '\0';
+				av_add3(a, "--symlink", target, child);
+			}
+		} else if (S_ISDIR(sb.st_mode) || S_ISREG(sb.st_mode)) {
+			char *src = xasprintf("%s%s", SANDBOX_STAGE_ROOT, child);
+			av_add3(a, "--ro-bind", src, child);
+			free(src);
+		}
+		--*budget;
+		free(child);
+		free(hc);
+	}
+	if (n > 0 && *budget <= 0 && depth == 0)
+		log_event(LOG_WARN, "image root: too many entries around mount points, "
+				    "some left out", "{s:i}", "max", ROOTFS_ENTRIES_MAX);
+	for (int i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+static void rootfs_tree(struct argv_b *a, const struct exec_spec *s)
+{
+	static const char *const fixed[] = {"/proc", "/dev", "/tmp", "/var/tmp",
+					    "/etc/passwd", "/etc/group", "/etc/hosts"};
+	struct points pts = {.n = 0};
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		pts.v[pts.n++] = fixed[i];
+	if (s->network)
+		pts.v[pts.n++] = "/etc/resolv.conf";
+	for (int i = 0; i < s->nmounts && i < EXEC_MOUNTS_MAX; i++)
+		pts.v[pts.n++] = s->mounts[i].inside;
+	/* a working directory the image lacks is made on the tmpfs */
+	const char *cwd = s->cwd && *s->cwd ? s->cwd : "/";
+	struct stat sb;
+	char *hcwd = xasprintf("%s%s", s->rootfs, cwd);
+	int make_cwd = strcmp(cwd, "/") && lstat(hcwd, &sb) < 0;
+	free(hcwd);
+	for (int i = 0; make_cwd && i < pts.n; i++)
+		if (!strcmp(pts.v[i], cwd) || path_below(cwd, pts.v[i]))
+			make_cwd = 0;
+	if (make_cwd)
+		pts.v[pts.n++] = cwd;
+	int budget = ROOTFS_ENTRIES_MAX;
+	rootfs_dir(a, s->rootfs, "", &pts, 0, &budget);
+	if (make_cwd)
+		av_add2(a, "--dir", cwd);
+}
+
 char **sandbox_argv(const struct exec_spec *s)
 {
 	struct argv_b a = {0};
@@ -113,23 +232,27 @@ char **sandbox_argv(const struct exec_spec *s)
 	av_add(&a, "--new-session");
 	av_add2(&a, "--cap-drop", "ALL");
 
-	/* The file system. */
-	av_add3(&a, "--ro-bind", "/usr", "/usr");
+	/* The file system: the image's, or the host's /usr and some /etc. */
 	static const char *const links[][2] = {
 		{"usr/bin", "/bin"},     {"usr/sbin", "/sbin"},
 		{"usr/lib", "/lib"},     {"usr/lib64", "/lib64"},
 		{"usr/lib32", "/lib32"}, {"usr/libx32", "/libx32"},
 	};
-	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-		char *target = xasprintf("/%s", links[i][0]);
-		if (access(target, F_OK) == 0)
-			av_add3(&a, "--symlink", links[i][0], links[i][1]);
-		free(target);
-	}
-	for (size_t i = 0; i < sizeof sandbox_etc / sizeof sandbox_etc[0]; i++) {
-		char *p = xasprintf("/etc/%s", sandbox_etc[i]);
-		av_add3(&a, "--ro-bind-try", p, p);
-		free(p);
+	if (s->rootfs) {
+		rootfs_tree(&a, s);
+	} else {
+		av_add3(&a, "--ro-bind", "/usr", "/usr");
+		for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+			char *target = xasprintf("/%s", links[i][0]);
+			if (access(target, F_OK) == 0)
+				av_add3(&a, "--symlink", links[i][0], links[i][1]);
+			free(target);
+		}
+		for (size_t i = 0; i < sizeof sandbox_etc / sizeof sandbox_etc[0]; i++) {
+			char *p = xasprintf("/etc/%s", sandbox_etc[i]);
+			av_add3(&a, "--ro-bind-try", p, p);
+			free(p);
+		}
 	}
 	if (s->network)
 		av_add3(&a, "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf");
@@ -154,6 +277,9 @@ char **sandbox_argv(const struct exec_spec *s)
 		av_add3(&a, s->mounts[i].writable ? "--bind" : "--ro-bind", src,
 			s->mounts[i].inside);
 	}
+	/* An image's root is read-only, like the host's /usr. */
+	if (s->rootfs)
+		av_add2(&a, "--remount-ro", "/");
 	av_add2(&a, "--chdir", s->cwd && *s->cwd ? s->cwd : "/");
 
 	/* The environment: only what the spec says, plus sane defaults. */

@@ -59,6 +59,8 @@ struct shim {
 	char bwrap_err[200];   /* last "bwrap: ..." line on stderr */
 	pid_t child;           /* bwrap */
 	int killed;            /* KILL_* */
+	char *rootfs;          /* the image's tree, prepared here */
+	int image_lock;        /* shared lock on its cache entry, or -1 */
 	struct exec_status st;
 };
 
@@ -73,7 +75,7 @@ static const char *const shim_steps[] = {
 	"exec succeeded",   "joining the job's cgroups", "setting rlimits",
 	"arranging file descriptors", "dropping privileges",
 	"privileges not dropped", "executing " EXEC_BWRAP,
-	"staging the job's mounts",
+	"staging the job's mounts (and image)",
 };
 
 /* ---- the log ------------------------------------------------------------ */
@@ -225,12 +227,20 @@ static void shim_rlimit(int resource, int64_t value, int rep)
  * source at SANDBOX_STAGE/m<i>. The host's mounts are untouched (the new
  * namespace is private). Only syscalls: this runs after fork.
  */
-static int shim_stage_mounts(const struct exec_mount *m, int nm)
+static int shim_stage_mounts(const struct exec_mount *m, int nm,
+			     const char *rootfs)
 {
 	if (unshare(CLONE_NEWNS) < 0 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("cove-stage", SANDBOX_STAGE, "tmpfs", MS_NOSUID | MS_NODEV,
 		  "mode=0755,size=64k") < 0)
+		return -1;
+	/* the image's tree, read-only from here on */
+	if (rootfs && (mkdir(SANDBOX_STAGE_ROOT, 0755) < 0 ||
+		       mount(rootfs, SANDBOX_STAGE_ROOT, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		       mount(NULL, SANDBOX_STAGE_ROOT, NULL,
+			     MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+			     NULL) < 0))
 		return -1;
 	for (int i = 0; i < nm; i++) {
 		char target[64];
@@ -292,7 +302,7 @@ shim_child(struct shim *sh, char **argv, const int fds[SANDBOX_FD_COUNT],
 	for (int i = 0; i < SANDBOX_FD_COUNT; i++)
 		if ((tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64)) < 0)
 			shim_child_fail(rep, 3);
-	if (shim_stage_mounts(s->mounts, s->nmounts) < 0)
+	if (shim_stage_mounts(s->mounts, s->nmounts, s->rootfs) < 0)
 		shim_child_fail(rep, 7);
 	int rep_tmp = fcntl(rep, F_DUPFD_CLOEXEC, 64);
 	if (rep_tmp < 0)
@@ -597,6 +607,29 @@ static int shim_run(struct shim *sh)
 		rc = shim_fail(sh, "signalfd: %s", strerror(errno));
 		goto out;
 	}
+	if (s->image) {
+		/* unpacked once per digest (or found in the cache), and held for
+		 * the job's life so that eviction leaves it alone */
+		const struct exec_image *im = s->image;
+		double t0 = time_mono();
+		if (image_prepare(im->cache_dir, im->digest, im->layers, im->media_types,
+				  im->nlayers, NULL, &sh->rootfs, &sh->image_lock, &e)) {
+			rc = shim_fail(sh, "image %.80s: %s", im->digest, e.msg);
+			goto out;
+		}
+		sh->run.spec.rootfs = sh->rootfs;
+		double took = time_mono() - t0;
+		if (took >= 1) {
+			/* a first unpack: worth a word in the job's log */
+			char line[160];
+			int n = snprintf(line, sizeof line, "[cove] image %.19s... unpacked in %.1f s",
+					 im->digest, took);
+			shim_log_record(sh, 'E', line,
+					n > 0 && n < (int)sizeof line ? (size_t)n : 0);
+		}
+		log_event(LOG_INFO, "image ready", "{s:s,s:f}", "digest", im->digest,
+			  "seconds", took);
+	}
 	if (cgroup_create(&sh->run.cg_base, s, &sh->cg, &e)) {
 		rc = shim_fail(sh, "%s", e.msg);
 		goto out;
@@ -701,7 +734,7 @@ int exec_shim_main(int argc, char **argv)
 	struct err e = {0};
 	int rc = 1;
 	memset(&sh, 0, sizeof sh);
-	sh.dirfd = sh.lockfd = sh.log_fd = sh.status_fd = -1;
+	sh.dirfd = sh.lockfd = sh.log_fd = sh.status_fd = sh.image_lock = -1;
 	sh.child = -1;
 	log_setup(LOG_INFO, 2);
 	/* Before anyone can learn our pid: a SIGTERM (cancel) must never kill
@@ -775,6 +808,9 @@ out:
 	for (int i = 0; i < 2; i++)
 		buf_free(&sh.pending[i]);
 	buf_free(&sh.jstatus);
+	free(sh.rootfs);
+	if (sh.image_lock >= 0)
+		close(sh.image_lock);
 	if (sh.log_fd >= 0)
 		close(sh.log_fd);
 	if (sh.dirfd >= 0)

@@ -78,6 +78,19 @@ int exec_spec_check(const struct exec_spec *s, struct err *e)
 	}
 	if (s->nmounts < 0 || (s->nmounts && !s->mounts))
 		return err_set(e, COVE_EINVAL, "bad mount list");
+	if (s->rootfs && !spec_path_ok(s->rootfs))
+		return err_set(e, COVE_EINVAL, "root file system must be an absolute path");
+	if (s->image) {
+		const struct exec_image *im = s->image;
+		if (!spec_path_ok(im->cache_dir) || !im->digest ||
+		    strlen(im->digest) > 200 || im->nlayers < 0 || im->nlayers > 1000 ||
+		    (im->nlayers && (!im->layers || !im->media_types)))
+			return err_set(e, COVE_EINVAL, "bad image (cache, digest or layers)");
+		for (int i = 0; i < im->nlayers; i++)
+			if (!spec_path_ok(im->layers[i]) || !im->media_types[i])
+				return err_set(e, COVE_EINVAL, "image layer %d: bad path or "
+							      "media type", i + 1);
+	}
 	if (s->cwd && !spec_path_ok(s->cwd))
 		return err_set(e, COVE_EINVAL, "working directory must be absolute");
 	if (!spec_id_ok(s->uid_inside) || !spec_id_ok(s->gid_inside))
@@ -119,9 +132,19 @@ json_t *exec_spec_to_json(const struct exec_spec *s,
 		if (cg_base->dir[i])
 			json_object_set_new(cg, cgroup_ctrl_names[i],
 					    json_string(cg_base->dir[i]));
+	json_t *image = json_null();
+	if (s->image) {
+		json_t *l = json_array(), *mt = json_array();
+		for (int i = 0; i < s->image->nlayers; i++) {
+			json_array_append_new(l, json_string(s->image->layers[i]));
+			json_array_append_new(mt, json_string(s->image->media_types[i]));
+		}
+		image = json_pack("{s:s,s:s,s:o,s:o}", "cache_dir", s->image->cache_dir,
+				  "digest", s->image->digest, "layers", l, "media_types", mt);
+	}
 	return json_pack(
 		"{s:s,s:s,s:o,s:o,s:o,s:s,s:I,s:I,s:s,s:s,s:I,s:I,s:f,s:I,s:I,s:I,"
-		"s:I,s:b,s:I,s:I,s:o}",
+		"s:I,s:b,s:I,s:I,s:o,s:o,s:o}",
 		"job_id", s->job_id, "dir", s->dir, "argv", spec_strv(s->argv), "env",
 		spec_strv(s->env), "mounts", mounts, "cwd", s->cwd ? s->cwd : "/",
 		"uid_inside", (json_int_t)s->uid_inside, "gid_inside",
@@ -132,7 +155,8 @@ json_t *exec_spec_to_json(const struct exec_spec *s,
 		(json_int_t)s->pids, "tmp_bytes", (json_int_t)s->tmp_bytes,
 		"time_limit", (json_int_t)s->time_limit, "network", s->network,
 		"file_bytes", (json_int_t)s->file_bytes, "log_bytes",
-		(json_int_t)s->log_bytes, "cgroups", cg);
+		(json_int_t)s->log_bytes, "cgroups", cg, "rootfs",
+		s->rootfs ? json_string(s->rootfs) : json_null(), "image", image);
 }
 
 static char **run_strv(json_t *a)
@@ -203,6 +227,31 @@ int exec_run_load(int dirfd, struct exec_run *run, struct err *e)
 		}
 	}
 	s->mounts = run->mounts;
+	/* rootfs and image came with images: absent in older run.json */
+	s->rootfs = json_string_value(json_object_get(run->root, "rootfs"));
+	json_t *im = json_object_get(run->root, "image");
+	if (im && !json_is_null(im)) {
+		json_t *l = NULL, *mt = NULL;
+		if (json_unpack(im, "{s:s,s:s,s:o,s:o}", "cache_dir", &run->image.cache_dir,
+				"digest", &run->image.digest, "layers", &l, "media_types",
+				&mt) < 0 ||
+		    !json_is_array(l) || !json_is_array(mt) ||
+		    json_array_size(l) != json_array_size(mt)) {
+			rc = err_set(e, COVE_EINVAL, "bad image in run.json");
+			goto out;
+		}
+		run->layers = run_strv(l);
+		run->media_types = run_strv(mt);
+		run->image.layers = run->layers;
+		run->image.media_types = run->media_types;
+		run->image.nlayers = (int)json_array_size(l);
+		for (int i = 0; i < run->image.nlayers; i++)
+			if (!run->layers[i] || !run->media_types[i]) {
+				rc = err_set(e, COVE_EINVAL, "bad image layer in run.json");
+				goto out;
+			}
+		s->image = &run->image;
+	}
 	for (int i = 0; i < CG_N; i++) {
 		const char *d = json_string_value(json_object_get(cg, cgroup_ctrl_names[i]));
 		if (d)
@@ -228,6 +277,8 @@ void exec_run_free(struct exec_run *run)
 	free(run->argv);
 	free(run->env);
 	free(run->mounts);
+	free(run->layers);
+	free(run->media_types);
 	cgroup_set_free(&run->cg_base);
 	json_decref(run->root);
 	memset(run, 0, sizeof *run);

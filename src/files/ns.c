@@ -42,16 +42,72 @@ static void node_read(struct stmt *st, struct fs_attr *a)
 	a->uid = db_int(st, 4);
 	a->gid = db_int(st, 5);
 	a->size = db_int(st, 6);
-	if (db_text(st, 7))
-		snprintf(a->sha256, sizeof(a->sha256), "%s", db_text(st, 7));
+	const char *sha = db_text(st, 7);
+	size_t n = sha ? strnlen(sha, sizeof(a->sha256) - 1) : 0;
+	memcpy(a->sha256, sha ? sha : "", n);
+	a->sha256[n] = '\0';
 	a->mtime_ms = db_int(st, 8);
 	a->ctime_ms = db_int(st, 9);
+}
+
+/*
+ * Path resolution reads a node per component. Each thread remembers the
+ * nodes it looked up last (a small direct-mapped cache, like the kernel's
+ * dentry cache), valid only for the generation of the nodes table they
+ * were read at (db_gen DB_GEN_NODES: any commit that changed a node moves
+ * it) and never inside a write transaction. Read-mostly loads (listings,
+ * downloads) then cost one statement instead of one per component.
+ */
+#define DENT_SLOTS 64
+struct dent_slot {
+	uint64_t gen;
+	int used;
+	int64_t parent; /* -1: a lookup by id (then a.id is the key) */
+	struct fs_attr a;
+	char name[FS_NAME_MAX + 1];
+};
+static __thread struct dent_slot dent_cache[DENT_SLOTS];
+
+static struct dent_slot *dent_slot(int64_t parent, const char *name)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)parent;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h *= 1099511628211ULL;
+	return &dent_cache[(h >> 20) % DENT_SLOTS];
+}
+
+static int dent_get(int64_t parent, const char *name, uint64_t gen, struct fs_attr *a)
+{
+	struct dent_slot *s = dent_slot(parent, name);
+	if (!s->used || s->gen != gen || s->parent != parent || strcmp(s->name, name))
+		return 0;
+	*a = s->a;
+	return 1;
+}
+
+static void dent_put(int64_t parent, const char *name, uint64_t gen,
+		     const struct fs_attr *a)
+{
+	size_t n = strlen(name);
+	if (n > FS_NAME_MAX)
+		return;
+	struct dent_slot *s = dent_slot(parent, name);
+	s->used = 1;
+	s->gen = gen;
+	s->parent = parent;
+	memcpy(s->name, name, n + 1);
+	s->a = *a;
 }
 
 /* 1 found, 0 not, < 0 error. */
 static int node_child(struct dbconn *c, int64_t parent, const char *name,
 		      struct fs_attr *a, struct err *e)
 {
+	uint64_t gen = 0;
+	int cacheable = db_gen_for_read(c, DB_GEN_NODES, &gen);
+	if (cacheable && dent_get(parent, name, gen, a))
+		return 1;
 	struct stmt *st;
 	int rc = db_query(c, &st, e,
 			  "SELECT " NODE_COLS " FROM nodes WHERE parent = ? AND name = ?",
@@ -62,12 +118,20 @@ static int node_child(struct dbconn *c, int64_t parent, const char *name,
 	if (rc == 1)
 		node_read(st, a);
 	db_done(st);
+	if (rc == 1 && cacheable)
+		dent_put(parent, name, gen, a);
 	return rc;
 }
 
 static int node_by_id(struct dbconn *c, int64_t id, struct fs_attr *a,
 		      struct err *e)
 {
+	uint64_t gen = 0;
+	int cacheable = db_gen_for_read(c, DB_GEN_NODES, &gen);
+	char key[24];
+	snprintf(key, sizeof(key), "#%lld", (long long)id);
+	if (cacheable && dent_get(-1, key, gen, a))
+		return 0;
 	struct stmt *st;
 	int rc = db_query(c, &st, e, "SELECT " NODE_COLS " FROM nodes WHERE id = ?",
 			  "i", id);
@@ -79,6 +143,8 @@ static int node_by_id(struct dbconn *c, int64_t id, struct fs_attr *a,
 	db_done(st);
 	if (rc == 0)
 		return err_set(e, COVE_ENOENT, "no such file or directory");
+	if (rc == 1 && cacheable)
+		dent_put(-1, key, gen, a);
 	return rc < 0 ? rc : 0;
 }
 
@@ -88,6 +154,57 @@ static int denied(struct err *e, const char *what, const char *path)
 }
 
 /* Credentials of a user (see files.h). */
+/*
+ * Credentials are read on every file request; each thread remembers the
+ * last few it read, valid for the identity generation they were read at
+ * (db_gen DB_GEN_IDENTITY moves with any change to users, groups or members) and
+ * for at most CRED_TTL_MS.
+ */
+#define CRED_SLOTS 4
+#define CRED_GIDS 32
+#define CRED_TTL_MS 1000
+struct cred_slot {
+	int64_t uid, gid;
+	uint64_t gen;
+	int64_t ms;
+	unsigned umask;
+	int ngids;
+	int64_t gids[CRED_GIDS];
+};
+static __thread struct cred_slot cred_cache[CRED_SLOTS];
+static __thread unsigned cred_next;
+
+static int cred_cached(int64_t uid, int64_t gid, uint64_t gen, int64_t now,
+		       struct fs_cred *cr)
+{
+	for (int i = 0; i < CRED_SLOTS; i++) {
+		struct cred_slot *s = &cred_cache[i];
+		if (s->ngids && s->uid == uid && s->gid == gid && s->gen == gen &&
+		    now - s->ms < CRED_TTL_MS) {
+			cr->umask = s->umask;
+			cr->ngids = s->ngids;
+			cr->gids = xmalloc(sizeof(int64_t) * (size_t)s->ngids);
+			memcpy(cr->gids, s->gids, sizeof(int64_t) * (size_t)s->ngids);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void cred_remember(const struct fs_cred *cr, uint64_t gen, int64_t now)
+{
+	if (cr->ngids < 1 || cr->ngids > CRED_GIDS)
+		return;
+	struct cred_slot *s = &cred_cache[cred_next++ % CRED_SLOTS];
+	s->uid = cr->uid;
+	s->gid = cr->gid;
+	s->gen = gen;
+	s->ms = now;
+	s->umask = cr->umask;
+	s->ngids = cr->ngids;
+	memcpy(s->gids, cr->gids, sizeof(int64_t) * (size_t)cr->ngids);
+}
+
 int fs_cred_load(struct dbconn *c, int64_t uid, int64_t gid, int admin,
 		 struct fs_cred *cr, struct err *e)
 {
@@ -96,7 +213,13 @@ int fs_cred_load(struct dbconn *c, int64_t uid, int64_t gid, int admin,
 	cr->gid = gid;
 	cr->admin = admin;
 	cr->umask = 022;
-	/* umask and every group in one query: this runs on every file request */
+	/* taken before the query reads (see db_gen) */
+	uint64_t gen = 0;
+	int cacheable = db_gen_for_read(c, DB_GEN_IDENTITY, &gen);
+	int64_t now = time_now_ms();
+	if (cacheable && cred_cached(uid, gid, gen, now, cr))
+		return 0;
+	/* umask and every group in one query */
 	struct stmt *st;
 	int rc = db_query(c, &st, e,
 			  "SELECT umask, gid FROM users WHERE uid = ? UNION ALL "
@@ -114,7 +237,11 @@ int fs_cred_load(struct dbconn *c, int64_t uid, int64_t gid, int admin,
 		cr->gids[cr->ngids++] = db_int(st, 1);
 	}
 	db_done(st);
-	return rc < 0 ? rc : 0;
+	if (rc < 0)
+		return rc;
+	if (cacheable)
+		cred_remember(cr, gen, now);
+	return 0;
 }
 
 int fs_resolve(struct dbconn *c, const struct fs_cred *cr, const char *path,
@@ -329,7 +456,9 @@ int fs_list(struct dbconn *c, const struct fs_cred *cr, const char *path,
 		struct fs_attr a;
 		node_read(st, &a);
 		const char *name = db_text(st, 10);
-		snprintf(last, sizeof(last), "%s", name);
+		size_t nl = strnlen(name, FS_NAME_MAX);
+		memcpy(last, name, nl);
+		last[nl] = '\0';
 		if (n++)
 			buf_addc(out, ',');
 		if (details) {

@@ -595,7 +595,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		r->path = xstrdup(url);
 		r->t0 = time_mono();
 		box->scratch = xmalloc(strlen(url) + 2 * ROUTE_PARAMS_MAX + 2);
-		id_new(r->actor.request_id);
+		id_new_weak(r->actor.request_id);
 		client_ip(conn, r->actor.ip, sizeof(r->actor.ip));
 		if (s->stopping) {
 			reply_problem(r, 503, "server is shutting down");

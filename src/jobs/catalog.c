@@ -34,6 +34,10 @@ static const struct builtin_app BUILTIN[] = {
 	 "script", "{}"},
 	{"ffmpeg", "5", "FFmpeg with the job's arguments",
 	 "[\"/usr/bin/ffmpeg\",\"-hide_banner\",\"-nostdin\",\"-y\",\"{args}\"]", "args", "{}"},
+	{"image", "1",
+	 "The image's own command (needs an image): its Entrypoint, then the job's "
+	 "arguments or else its Cmd, in its WorkingDir",
+	 "[\"{image}\"]", "args", "{}"},
 	{NULL, NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -341,9 +341,12 @@ static int launch(struct jobs *j, struct dbconn *c, const struct jobrec *rec,
 	char kind[8];
 	struct strv argv = {0}, env = {0};
 	struct stage st = {0};
+	struct job_image ji = {0};
 	char *script = NULL;
 	int rc = app_load(c, rec->app, &command, &appenv, kind, e);
 	if (rc)
+		goto out;
+	if ((rc = job_image_load(j, c, rec, &ji, e)))
 		goto out;
 	json_t *inputs = json_object_get(rec->spec, "inputs");
 	const char *output = json_string_value(json_object_get(rec->spec, "output"));
@@ -383,6 +386,31 @@ static int launch(struct jobs *j, struct dbconn *c, const struct jobrec *rec,
 			}
 			continue;
 		}
+		/* {image} (a whole element): the image's own command */
+		if (!strcmp(t, "{image}")) {
+			if (!ji.present) {
+				rc = err_set(e, COVE_EINVAL, "app '%s' runs an image's command, and "
+							     "the job has no image", rec->app);
+				goto out;
+			}
+			for (char **v = ji.cfg.entrypoint; v && *v; v++)
+				strv_add(&argv, xstrdup(*v));
+			if (json_array_size(args)) {
+				size_t k;
+				json_t *a;
+				json_array_foreach(args, k, a)
+					strv_add(&argv, placeholders(json_string_value(a), inputs, output));
+			} else {
+				for (char **v = ji.cfg.cmd; v && *v; v++)
+					strv_add(&argv, xstrdup(*v));
+			}
+			if (!argv.n) {
+				rc = err_set(e, COVE_EINVAL, "the image has no Entrypoint or Cmd: "
+							     "give the command to run as arguments");
+				goto out;
+			}
+			continue;
+		}
 		/* {script} anywhere in an element: the script's path inside */
 		const char *p = strstr(t, "{script}");
 		if (p)
@@ -394,9 +422,14 @@ static int launch(struct jobs *j, struct dbconn *c, const struct jobrec *rec,
 		goto out;
 
 	strv_add(&env, xstrdup("PATH=/usr/local/bin:/usr/bin:/bin"));
+	strv_add(&env, xstrdup("LANG=C.UTF-8"));
+	/* the image's Env overrides those two (and adds its own); what
+	 * follows describes the sandbox and stays; the app's and the job's
+	 * env override everything (later entries win) */
+	for (char **v = ji.cfg.env; v && *v; v++)
+		strv_add(&env, xstrdup(*v));
 	strv_add(&env, xstrdup("HOME=/tmp"));
 	strv_add(&env, xstrdup("TMPDIR=/tmp"));
-	strv_add(&env, xstrdup("LANG=C.UTF-8"));
 	strv_add(&env, xasprintf("USER=%s", rec->user));
 	strv_add(&env, xasprintf("COVE_JOB_ID=%s", rec->id));
 	strv_add(&env, xasprintf("COVE_OUTPUT=%s", output));
@@ -420,7 +453,7 @@ static int launch(struct jobs *j, struct dbconn *c, const struct jobrec *rec,
 		.env = env.v,
 		.mounts = st.mounts,
 		.nmounts = st.nmounts,
-		.cwd = output,
+		.cwd = ji.cfg.workdir && !strcmp(rec->app, "image") ? ji.cfg.workdir : output,
 		.uid_inside = rec->uid,
 		.gid_inside = rec->uid,
 		.user_name = rec->user,
@@ -432,9 +465,11 @@ static int launch(struct jobs *j, struct dbconn *c, const struct jobrec *rec,
 		.tmp_bytes = json_integer_value(json_object_get(rec->spec, "scratch")),
 		.time_limit = json_integer_value(json_object_get(rec->spec, "time")),
 		.network = network,
+		.image = ji.present ? &ji.ex : NULL,
 	};
 	rc = exec_start(j->exec, &spec, h, e);
 out:
+	job_image_free(&ji);
 	stage_free(&st);
 	strv_free(&argv);
 	strv_free(&env);
@@ -866,6 +901,31 @@ static void on_event(struct jobs *j, int fd)
 		engine_wake(j);
 }
 
+static void *evict_main(void *arg)
+{
+	struct jobs *j = arg;
+	job_images_evict(j);
+	__atomic_store_n(&j->evicting, 0, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* At most hourly, off the engine thread: rm -rf of a large tree is slow. */
+static void maybe_evict(struct jobs *j)
+{
+	int64_t now = time_now_ms();
+	if (now - j->evicted_ms < 3600 * 1000 || __atomic_load_n(&j->evicting, __ATOMIC_SEQ_CST))
+		return;
+	j->evicted_ms = now;
+	__atomic_store_n(&j->evicting, 1, __ATOMIC_SEQ_CST);
+	pthread_t t;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &at, evict_main, j) != 0)
+		__atomic_store_n(&j->evicting, 0, __ATOMIC_SEQ_CST);
+	pthread_attr_destroy(&at);
+}
+
 static void *engine_main(void *arg)
 {
 	struct jobs *j = arg;
@@ -888,6 +948,8 @@ static void *engine_main(void *arg)
 		}
 		if (sched)
 			schedule(j);
+		if (n == 0)
+			maybe_evict(j);
 		/* shims whose exit raced exec_reap: no zombies left behind */
 		while (waitpid(-1, NULL, WNOHANG) > 0)
 			;
@@ -1009,6 +1071,9 @@ void engine_stop(struct jobs *j)
 	__atomic_store_n(&j->stop, 1, __ATOMIC_SEQ_CST);
 	engine_wake(j);
 	pthread_join(j->engine, NULL);
+	/* an eviction under way uses j */
+	while (__atomic_load_n(&j->evicting, __ATOMIC_SEQ_CST))
+		usleep(10000);
 	pthread_mutex_lock(&j->mu);
 	pthread_cond_broadcast(&j->finish_cv);
 	pthread_mutex_unlock(&j->mu);

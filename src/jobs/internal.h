@@ -101,6 +101,9 @@ struct jobs {
 	struct jobs_options opt;
 	char *jobs_dir;   /* $DATA/jobs: one directory per started job */
 	char *logs_dir;   /* $DATA/logs: logs of finished jobs */
+	char *images_dir; /* $DATA/images: unpacked images (exec/image.c) */
+	int evicting;     /* an eviction thread runs (atomic) */
+	int64_t evicted_ms; /* when the last one started */
 	double cpus;
 	int64_t memory;
 	struct db_batcher *batch;
@@ -190,6 +193,27 @@ int engine_count_queued(struct jobs *j, int64_t uid, int *user_count);
 int engine_unqueue(struct jobs *j, const char *id);
 char *job_dir(const struct jobs *j, const char *id);
 char *job_log_path(const struct jobs *j, const char *id, int over);
+
+/* image.c: jobs in registry images */
+/* At submission: resolve ref for act (pull permission) and pin it in spec
+ * ("image", "image_digest"). */
+int job_image_check(struct jobs *j, struct dbconn *c, const struct actor *act,
+		    const char *ref, json_t *spec, struct err *e);
+struct job_image {
+	int present; /* 0: the job runs on the host's environment */
+	char digest[72];
+	char **layers, **types;
+	int n;
+	struct image_config cfg;
+	struct exec_image ex; /* for exec_spec.image; points into the above */
+};
+/* At start: the pinned image of rec, its layers and config (ji->present
+ * = 0 when the job has no image). */
+int job_image_load(struct jobs *j, struct dbconn *c, const struct jobrec *rec,
+		   struct job_image *ji, struct err *e);
+void job_image_free(struct job_image *ji);
+/* Evict unused cached images (blocking: call off the engine thread). */
+void job_images_evict(struct jobs *j);
 
 /* stage.c: the job's files */
 /* Prepare dir for rec: inputs linked under dir/in, dir/out for the

@@ -23,6 +23,7 @@ int jobs_open(struct jobs **out, struct db *db, struct files *files,
 	j->batch = db_batcher_new();
 	j->jobs_dir = xasprintf("%s/jobs", opt->data_dir);
 	j->logs_dir = xasprintf("%s/logs", opt->data_dir);
+	j->images_dir = xasprintf("%s/images", opt->data_dir);
 	int rc = 0;
 	/* Private to the server: the shim stages what a sandbox may see as
 	 * root, so no job uid ever needs to pass through these. */
@@ -93,5 +94,6 @@ void jobs_close(struct jobs *j)
 	free(j->limits);
 	free(j->jobs_dir);
 	free(j->logs_dir);
+	free(j->images_dir);
 	free(j);
 }

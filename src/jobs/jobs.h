@@ -20,6 +20,7 @@
 #include "files/files.h"
 
 struct jobs;
+struct registry;
 
 struct jobs_options {
 	const char *data_dir;
@@ -30,6 +31,13 @@ struct jobs_options {
 	int64_t max_queued_user;  /* one user */
 	int64_t user_running;     /* running jobs per user; 0: no limit */
 	int64_t host_uid_base;    /* jobs run as host uids base .. base+65535 */
+	/* Images: jobs may name a registry image ("image" in a submission)
+	 * when registry is set; their unpacked trees are cached in
+	 * $DATA/images and evicted when unused for image_cache_age seconds
+	 * or beyond image_cache_bytes (0: no such bound). */
+	struct registry *registry;
+	int64_t image_cache_age;
+	int64_t image_cache_bytes;
 };
 
 /* Open the engine: probe the executor, seed the catalog, re-adopt or

@@ -130,6 +130,8 @@ json_t *jobrec_json(const struct jobrec *r)
 	json_object_set_new(o, "overwrite", spec_get(r, "overwrite"));
 	json_object_set_new(o, "env", spec_get(r, "env"));
 	json_object_set_new(o, "labels", spec_get(r, "labels"));
+	json_object_set_new(o, "image", spec_get(r, "image"));
+	json_object_set_new(o, "image_digest", spec_get(r, "image_digest"));
 	json_t *res = json_object();
 	json_object_set_new(res, "cpu", json_real((double)r->cpu_milli / 1000.0));
 	json_object_set_new(res, "memory", json_integer(r->memory));
@@ -475,20 +477,24 @@ static int submit_prepare(struct jobs *j, struct dbconn *c, const struct actor *
 	static const char *const allowed[] = {
 		"app", "script", "args", "inputs", "output", "overwrite", "env", "cpu",
 		"memory", "time", "pids", "scratch", "queue", "priority", "name",
-		"labels", "project", NULL};
+		"labels", "project", "image", NULL};
 	int rc = json_only_fields(req, allowed, e);
 	if (rc)
 		return rc;
 	struct jobrec *r = &s->rec;
 	const char *app, *script = NULL, *output = NULL, *queue = NULL, *name = NULL,
-			 *project = NULL;
+			 *project = NULL, *image = NULL;
 	if ((rc = json_req_str(req, "app", &app, e)) ||
 	    (rc = json_opt_str(req, "script", &script, e)) ||
 	    (rc = json_opt_str(req, "output", &output, e)) ||
 	    (rc = json_opt_str(req, "queue", &queue, e)) ||
 	    (rc = json_opt_str(req, "name", &name, e)) ||
-	    (rc = json_opt_str(req, "project", &project, e)))
+	    (rc = json_opt_str(req, "project", &project, e)) ||
+	    (rc = json_opt_str(req, "image", &image, e)))
 		return rc;
+	if (!image && !strcmp(app, "image"))
+		return err_set(e, COVE_EINVAL, "app 'image' runs an image's own command: "
+					       "give 'image' (PROJECT/REPO:TAG)");
 	char input_kind[8];
 	if ((rc = app_kind(j, app, input_kind, e)))
 		return rc;
@@ -622,6 +628,10 @@ static int submit_prepare(struct jobs *j, struct dbconn *c, const struct actor *
 				       project);
 		r->project = xstrdup(project);
 	}
+
+	/* image: pulled with the submitter's identity, pinned to its digest */
+	if (image && (rc = job_image_check(j, c, act, image, r->spec, e)))
+		return rc;
 
 	/* inputs: readable by the submitter now (checked again at start) */
 	json_t *inputs = json_object_get(req, "inputs");

@@ -372,6 +372,204 @@ static void test_isolation(void **state)
 	job_done(&j);
 }
 
+/* ---- jobs in an image (busybox-static as its only program) ---------------- */
+
+struct tiny {
+	char top[64];
+	char *cache;
+	char *layers[3];
+	char *types[3];
+	char digest[80];
+	struct exec_image im;
+};
+
+static void tiny_sh(const char *cmd)
+{
+	if (system(cmd) != 0)
+		fail_msg("failed: %s", cmd);
+}
+
+/* Two layers: busybox, its applet links, /etc (with a passwd of its own
+ * that the job must not see) and /usr/share; then a zstd layer that
+ * whites out one file. */
+static void tiny_image(struct tiny *t)
+{
+	memset(t, 0, sizeof *t);
+	snprintf(t->top, sizeof t->top, "/tmp/cove-exec-image-XXXXXX");
+	assert_non_null(mkdtemp(t->top));
+	char *cmd = xasprintf(
+		"set -e; cd '%s'; mkdir -p a/bin a/etc a/usr/share/tiny a/home b/etc;"
+		"cp /bin/busybox a/bin/busybox;"
+		"for x in sh cat id ls touch grep wc tail tr echo test pwd sleep head; do "
+		"ln -s busybox a/bin/$x; done;"
+		"echo 'PRETTY_NAME=\"cove tiny test image\"' > a/etc/os-release;"
+		"echo 'imageuser:x:7:7::/:/bin/sh' > a/etc/passwd;"
+		"echo gone > a/etc/remove-me; echo marker > a/usr/share/tiny/marker;"
+		"touch b/etc/.wh.remove-me;"
+		"tar -C a -cf - . | gzip > l1.tgz; tar -C b -cf - . | zstd -q > l2.tzst",
+		t->top);
+	tiny_sh(cmd);
+	free(cmd);
+	t->cache = xasprintf("%s/cache", t->top);
+	t->layers[0] = xasprintf("%s/l1.tgz", t->top);
+	t->layers[1] = xasprintf("%s/l2.tzst", t->top);
+	t->types[0] = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+	t->types[1] = "application/vnd.oci.image.layer.v1.tar+zstd";
+	char hex[65];
+	sha256_hex(t->top, strlen(t->top), hex);
+	snprintf(t->digest, sizeof t->digest, "sha256:%s", hex);
+	t->im.cache_dir = t->cache;
+	t->im.digest = t->digest;
+	t->im.layers = t->layers;
+	t->im.media_types = t->types;
+	t->im.nlayers = 2;
+}
+
+static void tiny_free(struct tiny *t)
+{
+	if (!getenv("TEST_KEEP")) {
+		char *cmd = xasprintf("rm -rf '%s'", t->top);
+		tiny_sh(cmd);
+		free(cmd);
+	}
+	free(t->cache);
+	free(t->layers[0]);
+	free(t->layers[1]);
+}
+
+/* the image cache's host path, which the job must not see */
+#define CACHE_MARK "/tmp/cove-exec-image-*/cache"
+
+static void test_image(void **state)
+{
+	struct tiny t;
+	tiny_image(&t);
+	struct job j;
+	job_init(&j, "cat /etc/os-release; echo UID=$(id -u) NAME=$(id -un);"
+		     "echo USR=$(ls /usr | tr '\n' ' ');"
+		     "test -e /usr/bin/bash && echo HOSTUSR;"
+		     "test -e /usr/lib && echo HOSTLIB;"
+		     "test -e /etc/remove-me && echo NOWHITEOUT;"
+		     "grep -q imageuser /etc/passwd && echo IMAGEPASSWD;"
+		     "touch /newfile 2>/dev/null && echo ROOT-WRITABLE;"
+		     "touch /etc/newfile 2>/dev/null && echo ETC-WRITABLE;"
+		     "touch /bin/newfile 2>/dev/null && echo BIN-WRITABLE;"
+		     "touch /usr/share/tiny/x 2>/dev/null && echo USR-WRITABLE;"
+		     "echo scratch > /tmp/t && cat /tmp/t;"
+		     "echo NPROC=$(ls -d /proc/[0-9]* | wc -l);"
+		     "echo NETDEVS=$(tail -n +3 /proc/net/dev | wc -l);"
+		     "cat /in/data.txt; echo written > o.txt; echo CWD=$(pwd);"
+		     "cat /usr/share/tiny/marker; echo PATH=$PATH;"
+		     "test -e /run/root && echo STAGE-VISIBLE;"
+		     "test -e " CACHE_MARK " && echo CACHE-VISIBLE;"
+		     "grep -q '^NoNewPrivs:.*1' /proc/self/status && echo NNP;"
+		     "grep -q '^Seccomp:.*2' /proc/self/status && echo SECCOMP;"
+		     "grep -q '^CapEff:.*0000000000000000' /proc/self/status && echo NOCAPS");
+	j.argv[0] = "/bin/sh";
+	j.spec.image = &t.im;
+	job_mount(&j, "in", "/in", 0);
+	job_mount(&j, "out", "/home/alice/out", 1);
+	j.spec.cwd = "/home/alice/out";
+	char *data = xasprintf("%s/in/data.txt", j.dir);
+	write_file(data, "the data\n", 0644);
+	job_run(&j, 60);
+	char *log = job_log(&j);
+	if (j.st.exit_code != 0 || !j.st.started)
+		fail_msg("exit %d, error '%s':\n%s", j.st.exit_code, j.st.error, log);
+	assert_true(log_has(log, "O", "PRETTY_NAME=\"cove tiny test image\""));
+	char *want = xasprintf("UID=%lld NAME=alice", (long long)j.spec.uid_inside);
+	if (!log_has(log, "O", want))
+		fail_msg("want '%s' in:\n%s", want, log);
+	free(want);
+	/* the image's /usr only: the host's is nowhere */
+	assert_true(log_has(log, "O", "USR=share"));
+	assert_true(log_has(log, "O", "NNP"));
+	assert_true(log_has(log, "O", "SECCOMP"));
+	assert_true(log_has(log, "O", "NOCAPS"));
+	for (const char *w = "HOSTUSR\0HOSTLIB\0NOWHITEOUT\0IMAGEPASSWD\0ROOT-WRITABLE\0"
+			     "ETC-WRITABLE\0BIN-WRITABLE\0USR-WRITABLE\0STAGE-VISIBLE\0"
+			     "CACHE-VISIBLE\0";
+	     *w; w += strlen(w) + 1)
+		if (log_has(log, "O", w))
+			fail_msg("in the image: %s:\n%s", w, log);
+	assert_true(log_has(log, "O", "scratch"));
+	const char *np = strstr(log, "O NPROC=");
+	assert_non_null(np);
+	if (atoi(np + 8) > 6)
+		fail_msg("the sandbox sees %d processes:\n%s", atoi(np + 8), log);
+	assert_true(log_has(log, "O", "NETDEVS=1")); /* lo only */
+	assert_true(log_has(log, "O", "the data"));
+	assert_true(log_has(log, "O", "CWD=/home/alice/out"));
+	assert_true(log_has(log, "O", "marker"));
+	char *out = xasprintf("%s/out/o.txt", j.dir);
+	struct stat sb;
+	assert_int_equal(stat(out, &sb), 0);
+	assert_int_equal(sb.st_uid, (uid_t)j.spec.host_uid);
+	free(out);
+	free(log);
+	free(data);
+	job_done(&j);
+
+	/* The cached tree is untouched by the job's mount points. */
+	char *root = xasprintf("%s/%s/rootfs", t.cache, t.digest + 7);
+	char *p = xasprintf("%s/home/alice", root);
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
+	p = xasprintf("%s/proc", root);
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
+
+	/* A second job finds it in the cache, and holds it while it runs:
+	 * the evictor leaves it alone until the job is over. */
+	struct job k;
+	job_init(&k, "sleep 2; cat /usr/share/tiny/marker");
+	k.argv[0] = "/bin/sh";
+	k.spec.image = &t.im;
+	job_start(&k);
+	assert_true(k.running);
+	print_message("image job, cached tree: submit to running %.1f ms\n", k.r_latency * 1000);
+	struct image_evict_stats es;
+	struct err e = {0};
+	assert_int_equal(image_cache_evict(t.cache, 0, 1, &es, &e), 0);
+	assert_int_equal(es.removed, 0);
+	assert_int_equal(access(root, F_OK), 0);
+	if (job_wait(&k, 30) < 0)
+		fail_msg("job did not end");
+	assert_int_equal(k.st.exit_code, 0);
+	char *klog = job_log(&k);
+	assert_true(log_has(klog, "O", "marker"));
+	free(klog);
+	job_done(&k);
+	assert_int_equal(image_cache_evict(t.cache, 0, 1, &es, &e), 0);
+	assert_int_equal(es.removed, 1);
+	assert_int_equal(access(root, F_OK), -1);
+	free(root);
+	tiny_free(&t);
+}
+
+/* An image that cannot be unpacked: the job fails to start, and says why. */
+static void test_image_bad(void **state)
+{
+	struct tiny t;
+	tiny_image(&t);
+	char *junk = xasprintf("head -c 1000 /dev/urandom > '%s'", t.layers[1]);
+	tiny_sh(junk);
+	free(junk);
+	struct job j;
+	job_init(&j, "echo never");
+	j.argv[0] = "/bin/sh";
+	j.spec.image = &t.im;
+	job_run(&j, 60);
+	assert_int_equal(j.st.started, 0);
+	if (!strstr(j.st.error, "layer 2"))
+		fail_msg("error: %s", j.st.error);
+	char *log = job_log(&j);
+	assert_false(log_has(log, "O", "never"));
+	free(log);
+	job_done(&j);
+	tiny_free(&t);
+}
+
 static void test_network(void **state)
 {
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -842,6 +1040,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_mounts),
 		cmocka_unit_test(test_isolation),
 		cmocka_unit_test(test_network),
+		cmocka_unit_test(test_image),
+		cmocka_unit_test(test_image_bad),
 		cmocka_unit_test(test_seccomp),
 		cmocka_unit_test(test_setup_failure),
 		cmocka_unit_test(test_log_limits),
