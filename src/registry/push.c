@@ -149,6 +149,10 @@ struct v2ctx {
 
 static void slot_put(struct registry *rg, struct writer_slot *w);
 
+/* part_open's answer for a chunk that does not start at the offset (a
+ * code of this file only, never returned elsewhere) */
+#define COVE_ERANGE_OFFSET (-100)
+
 static void ctx_free(struct registry *rg, struct v2ctx *x)
 {
 	if (!x)
@@ -214,13 +218,22 @@ static int part_open(struct registry *rg, struct dbconn *c, const char *name,
 	struct session *s = &x->s;
 	x->slot = slot_get(rg, s->id);
 	pthread_mutex_lock(&x->slot->mu);
-	x->gen = ++x->slot->gen;
 	int fd = -1;
 	char id[32];
 	snprintf(id, sizeof(id), "%s", s->id);
 	char *path = v2_part_path(rg, id);
-	if (!v2_session_load(c, id, name, p, s) ||
-	    (fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+	if (!v2_session_load(c, id, name, p, s)) {
+		err_set(e, COVE_ENOENT, "no such upload session");
+		goto out;
+	}
+	if (x->op == OP_CHUNK && x->start >= 0 && x->start != s->received) {
+		/* an out-of-order chunk does not take the session over */
+		err_set(e, COVE_ERANGE_OFFSET, "upload is at offset %lld, not %lld",
+			(long long)s->received, (long long)x->start);
+		goto out;
+	}
+	x->gen = ++x->slot->gen;
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
 		err_set(e, COVE_ENOENT, "no such upload session");
 		goto out;
 	}
@@ -462,18 +475,15 @@ static int v2_stream_begin(struct req *r)
 	}
 	if ((x->fd = part_open(RG(r), c, x->vp.name, &x->p, x, &e)) < 0) {
 		x->fd = -1;
-		oci_from_err(r, &e, "BLOB_UPLOAD_UNKNOWN");
+		if (e.code == COVE_ERANGE_OFFSET) {
+			oci_error(r, 416, "BLOB_UPLOAD_INVALID", NULL, "%s", e.msg);
+			upload_headers(r, x->vp.name, x->s.id, x->s.received);
+		} else {
+			oci_from_err(r, &e, "BLOB_UPLOAD_UNKNOWN");
+		}
 		goto out;
 	}
 	x->began_at = x->s.received;
-	if (x->op == OP_CHUNK && x->start >= 0 && x->start != x->s.received) {
-		close(x->fd);
-		x->fd = -1;
-		oci_error(r, 416, "BLOB_UPLOAD_INVALID", NULL, "upload is at offset %lld, not %lld",
-			  (long long)x->s.received, (long long)x->start);
-		upload_headers(r, x->vp.name, x->s.id, x->s.received);
-		goto out;
-	}
 	x->kicked = x->s.received;
 	x->room = reg_quota_limit(c, x->vp.name);
 	replied = 0;
