@@ -704,7 +704,7 @@ static void registry_referrers(struct req *r, struct dbconn *c,
 
 /* ---- GET / HEAD / DELETE dispatch --------------------------------------------------------- */
 
-void v2_get(struct req *r)
+static void get_work(struct req *r)
 {
 	struct v2path vp;
 	struct principal p;
@@ -740,7 +740,7 @@ out:
 	db_put(r->srv->db, c);
 }
 
-void v2_delete(struct req *r)
+static void delete_work(struct req *r)
 {
 	struct v2path vp;
 	struct principal p;
@@ -816,4 +816,28 @@ static void registry_referrers(struct req *r, struct dbconn *c,
 	if (at)
 		reply_header(r, "OCI-Filters-Applied", "artifactType");
 	v2_api_version(r);
+}
+
+/* HTTP Basic with a password costs an Argon2 verification: such requests
+ * run on the I/O workers, off the event loop (tokens are cheap to check). */
+static int basic_auth(struct req *r)
+{
+	const char *h = req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	return h && !strncasecmp(h, "Basic ", 6);
+}
+
+void v2_get(struct req *r)
+{
+	if (basic_auth(r))
+		req_offload(r, get_work);
+	else
+		get_work(r);
+}
+
+void v2_delete(struct req *r)
+{
+	if (basic_auth(r))
+		req_offload(r, delete_work);
+	else
+		delete_work(r);
 }

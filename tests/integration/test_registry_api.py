@@ -152,6 +152,14 @@ def test_base_challenges_then_accepts_a_token(reg):
     # ordinary cove tokens work too (the CLI uses them)
     r = requests.get(s.url + "/v2/", headers={"Authorization": "Bearer " + s.owner_tok})
     assert r.status_code == 200
+    # and HTTP Basic, directly
+    assert requests.get(s.url + "/v2/", auth=(s.owner, s.owner_pw)).status_code == 200
+    r = requests.get(s.url + "/v2/", auth=(s.owner, "Wrong-pass-123"))
+    assert r.status_code == 401 and r.json()["errors"][0]["code"] == "UNAUTHORIZED"
+    r = requests.get(s.url + "/v2/", headers={"Authorization": "Basic !!!"})
+    assert r.status_code == 401
+    r = requests.get(s.url + "/v2/", headers={"Authorization": "Bearer not.a.token"})
+    assert r.status_code == 401 and "WWW-Authenticate" in r.headers
 
 
 def claims(token):
