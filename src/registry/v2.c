@@ -332,6 +332,12 @@ int v2_enter(struct req *r, struct dbconn *c, struct v2path *vp,
 		v2_challenge(r, NULL, e.msg);
 		return 1;
 	}
+	/* the access log names who it was (registry tokens and Basic
+	 * credentials are not known to the HTTP layer) */
+	if (p->kind != PR_ANON && !r->actor.authenticated)
+		snprintf(r->actor.username, sizeof(r->actor.username), "%s", p->act.username);
+	if (p->kind != PR_ANON)
+		r->actor.authenticated = 1;
 	return 0;
 }
 
