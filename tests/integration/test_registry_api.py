@@ -884,3 +884,29 @@ def test_deleting_a_project_with_images_is_refused(reg):
         assert c.req("DELETE", "/v2/%s/blobs/%s" % (name, sha(b))).status_code == 202
     r = s.req("DELETE", "/v1/projects/" + proj, s.owner_tok)
     assert r.status_code == 204, r.text
+
+
+def test_password_change_ends_remembered_basic_credentials(reg):
+    """Verified passwords are remembered briefly (clients ask a token per
+    repository); a password change forgets them at once."""
+    import time
+    s = reg
+    who = unique("pwc")
+    tok = s.register(who)
+    old, new = "Pw-%s-2026!" % who, "New-%s-2027!" % who
+    url = s.url + "/v1/registry/token"
+    t0 = time.time()
+    assert requests.get(url, params={"service": "cove"}, auth=(who, old)).status_code == 200
+    t1 = time.time()
+    for _ in range(5):
+        assert requests.get(url, params={"service": "cove"}, auth=(who, old)).status_code == 200
+    t2 = time.time()
+    assert (t2 - t1) / 5 <= (t1 - t0) * 2 + 0.05
+    r = s.post("/v1/me/password", tok, json={"current_password": old, "new_password": new})
+    assert r.status_code == 204, r.text
+    assert requests.get(url, params={"service": "cove"}, auth=(who, old)).status_code == 401
+    assert requests.get(url, params={"service": "cove"}, auth=(who, new)).status_code == 200
+    # a locked account is refused even with a remembered password
+    admin = s.admin_token()
+    assert s.req("PATCH", "/v1/users/" + who, admin, json={"state": "locked"}).status_code == 200
+    assert requests.get(url, params={"service": "cove"}, auth=(who, new)).status_code == 401
