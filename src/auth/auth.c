@@ -86,6 +86,12 @@ int auth_open(struct auth **out, struct db *db, const struct config *cfg,
 	for (int i = 0; i < TOKEN_CACHE_LOCKS; i++)
 		pthread_mutex_init(&a->cache_lock[i], NULL);
 	a->cache = xcalloc(TOKEN_CACHE_SLOTS, sizeof(*a->cache));
+	pthread_mutex_init(&a->basic_lock, NULL);
+	a->basic = xcalloc(BASIC_CACHE_SLOTS, sizeof(*a->basic));
+	if (rand_bytes(a->basic_secret, sizeof(a->basic_secret))) {
+		free(a->basic); /* no secret, no cache: every check is a full one */
+		a->basic = NULL;
+	}
 	a->db = db;
 	a->cfg = cfg;
 	a->pw.m_kib = (uint32_t)cfg->argon2_m_kib;
@@ -126,6 +132,8 @@ void auth_close(struct auth *a)
 	for (int i = 0; i < TOKEN_CACHE_SLOTS; i++)
 		free(a->cache[i].token);
 	free(a->cache);
+	free(a->basic);
+	pthread_mutex_destroy(&a->basic_lock);
 	for (int i = 0; i < TOKEN_CACHE_LOCKS; i++)
 		pthread_mutex_destroy(&a->cache_lock[i]);
 	free(a->issuer);
@@ -374,6 +382,93 @@ int auth_authenticate(struct auth *a, const char *authorization,
 	return rc;
 }
 
+/* The cache key of a credential: SHA-256 over the server's random secret,
+ * the username and the password (never stored or logged as such). */
+static void basic_key(struct auth *a, const char *user, const char *secret,
+		      char out[65])
+{
+	struct buf b = {0};
+	buf_add(&b, a->basic_secret, sizeof(a->basic_secret));
+	buf_adds(&b, user);
+	buf_addc(&b, '\0');
+	buf_adds(&b, secret);
+	sha256_hex(b.data, b.len, out);
+	memset(b.data, 0, b.len);
+	buf_free(&b);
+}
+
+/* The stored password hash of user, its fingerprint, and the actor:
+ * 1 when the user is active and the fingerprint is fp_want (or fp_want is
+ * NULL, then fp_out is filled). */
+static int basic_user(struct dbconn *c, const char *user, const char *fp_want,
+		      char fp_out[65], struct actor *act)
+{
+	struct stmt *st;
+	if (db_query(c, &st, NULL,
+		     "SELECT uid, gid, state, password_hash FROM users WHERE username = ?",
+		     "s", user))
+		return 0;
+	int ok = 0;
+	if (db_step(st, NULL) == 1 && db_text(st, 3) && !strcmp(db_text(st, 2), "active")) {
+		char fp[65];
+		sha256_hex(db_text(st, 3), strlen(db_text(st, 3)), fp);
+		if (!fp_want || !strcmp(fp, fp_want)) {
+			ok = 1;
+			if (fp_out)
+				memcpy(fp_out, fp, 65);
+			if (act) {
+				act->uid = db_int(st, 0);
+				act->gid = db_int(st, 1);
+			}
+		}
+	}
+	db_done(st);
+	return ok;
+}
+
+static struct basic_slot *basic_slot_of(struct auth *a, const char *key)
+{
+	unsigned v = 0;
+	for (int i = 0; i < 4; i++)
+		v = v * 16 + (unsigned)(key[i] <= '9' ? key[i] - '0' : key[i] - 'a' + 10);
+	return &a->basic[v % BASIC_CACHE_SLOTS];
+}
+
+static int basic_cached(struct auth *a, struct dbconn *c, const char *key,
+			const char *user, struct actor *act)
+{
+	struct basic_slot *s = basic_slot_of(a, key);
+	char fp[65];
+	int hit = 0;
+	pthread_mutex_lock(&a->basic_lock);
+	if (s->exp > time_now() && !strcmp(s->key, key)) {
+		memcpy(fp, s->fp, 65);
+		hit = 1;
+	}
+	pthread_mutex_unlock(&a->basic_lock);
+	if (!hit || !basic_user(c, user, fp, NULL, act))
+		return 0;
+	act->authenticated = 1;
+	act->scopes = SCOPE_ALL;
+	act->admin = users_is_admin(c, act->uid);
+	snprintf(act->username, sizeof(act->username), "%s", user);
+	return 1;
+}
+
+static void basic_remember(struct auth *a, struct dbconn *c, const char *key,
+			   const char *user)
+{
+	char fp[65];
+	if (!basic_user(c, user, NULL, fp, NULL))
+		return;
+	struct basic_slot *s = basic_slot_of(a, key);
+	pthread_mutex_lock(&a->basic_lock);
+	memcpy(s->key, key, 65);
+	memcpy(s->fp, fp, 65);
+	s->exp = time_now() + BASIC_CACHE_TTL;
+	pthread_mutex_unlock(&a->basic_lock);
+}
+
 int auth_basic(struct auth *a, const char *username, const char *secret,
 	       struct actor *act, struct err *e)
 {
@@ -391,8 +486,17 @@ int auth_basic(struct auth *a, const char *username, const char *secret,
 		return rc == COVE_EAUTH || rc == 0 ? rc
 			: err_set(e, COVE_EAUTH, "cannot verify token");
 	}
+	char key[65];
+	basic_key(a, username, secret, key);
 	struct dbconn *c = db_get(a->db);
-	int rc = sessions_password(a, c, act, username, secret, e);
+	int rc;
+	if (a->basic && basic_cached(a, c, key, username, act) == 1) {
+		rc = 0;
+	} else {
+		rc = sessions_password(a, c, act, username, secret, e);
+		if (rc == 0 && a->basic)
+			basic_remember(a, c, key, username);
+	}
 	db_put(a->db, c);
 	if (rc)
 		act->authenticated = 0;

@@ -39,7 +39,22 @@ struct token_slot {
 	char username[AUTH_NAME_MAX + 1];
 };
 
+/* Passwords verified for HTTP Basic (registry clients ask a token per
+ * repository, each time with the password): remembered for a minute by a
+ * keyed hash of username and password, with a fingerprint of the stored
+ * password hash, so a password change forgets them at once. */
+#define BASIC_CACHE_SLOTS 256
+#define BASIC_CACHE_TTL 60
+struct basic_slot {
+	char key[65];  /* HMAC-like SHA-256 of the server's secret, user, password */
+	char fp[65];   /* SHA-256 of the stored password hash */
+	int64_t exp;
+};
+
 struct auth {
+	pthread_mutex_t basic_lock;
+	struct basic_slot *basic;
+	unsigned char basic_secret[32];
 	pthread_mutex_t cache_lock[TOKEN_CACHE_LOCKS];
 	struct token_slot *cache;
 	struct db *db;

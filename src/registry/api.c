@@ -259,6 +259,7 @@ int registry_open(struct registry **out, struct db *db, struct files *files,
 	rg->files = files;
 	rg->auth = auth;
 	rg->cfg = cfg;
+	pthread_mutex_init(&rg->slots_mu, NULL);
 	char *dir = xasprintf("%s/registry", cfg->data_dir);
 	rg->uploads = xasprintf("%s/uploads", dir);
 	int ok = (mkdir(dir, 0700) == 0 || errno == EEXIST) &&
@@ -301,6 +302,7 @@ void registry_close(struct registry *rg)
 {
 	if (!rg)
 		return;
+	pthread_mutex_destroy(&rg->slots_mu);
 	free(rg->uploads);
 	free(rg);
 }

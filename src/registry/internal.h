@@ -8,12 +8,28 @@
 
 #include "registry/registry.h"
 
+#include <pthread.h>
+
+/* Who writes an upload session now: the latest request to open it. A
+ * request that was superseded (its client vanished, or raced) may not
+ * write again: every write and the final save check the generation under
+ * the slot's mutex. */
+struct writer_slot {
+	char id[32];
+	uint64_t gen;
+	int refs;
+	pthread_mutex_t mu;
+	struct writer_slot *next;
+};
+
 struct registry {
 	struct db *db;
 	struct files *files;
 	struct auth *auth;
 	const struct config *cfg;
 	char *uploads; /* $DATA/registry/uploads: staged bytes of sessions */
+	pthread_mutex_t slots_mu;
+	struct writer_slot *slots;
 };
 
 #define REG_AUDIENCE "cove-registry"

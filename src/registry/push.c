@@ -15,7 +15,6 @@
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -133,6 +132,10 @@ struct v2ctx {
 	struct session s;
 	int64_t start;             /* Content-Range start */
 	int64_t room;              /* the namespace's quota: no blob is larger */
+	struct writer_slot *slot;  /* sessions: who writes it now */
+	uint64_t gen;              /* this request's turn as its writer */
+	int64_t expect;            /* bytes Content-Range announces, or -1 */
+	int64_t began_at;          /* the session's offset when this began */
 	int64_t mono_bytes;        /* a monolithic upload's bytes so far */
 	struct buf body;           /* a manifest */
 	char *stage;               /* session bytes, written 1 MiB at a time */
@@ -144,10 +147,17 @@ struct v2ctx {
 	const char *code;
 };
 
-static void ctx_free(struct v2ctx *x)
+static void slot_put(struct registry *rg, struct writer_slot *w);
+
+/* part_open's answer for a chunk that does not start at the offset (a
+ * code of this file only, never returned elsewhere) */
+#define COVE_ERANGE_OFFSET (-100)
+
+static void ctx_free(struct registry *rg, struct v2ctx *x)
 {
 	if (!x)
 		return;
+	slot_put(rg, x->slot);
 	files_blob_abort(x->w);
 	if (x->fd >= 0)
 		close(x->fd);
@@ -159,32 +169,73 @@ static void ctx_free(struct v2ctx *x)
 
 static void v2_stream_cleanup(struct req *r)
 {
-	ctx_free(r->stream_ctx);
+	ctx_free(RG(r), r->stream_ctx);
 	r->stream_ctx = NULL;
 }
 
-/* Open the part of session s for appending at its durable length, locked
- * against other requests on the same session (COVE_ECONFLICT when one is
- * writing). The session is loaded again under the lock: a session that
- * completed or was cancelled meanwhile is gone (COVE_ENOENT). */
-static int part_open(struct registry *rg, struct dbconn *c, const char *name,
-		     const struct principal *p, struct session *s, struct err *e)
+static struct writer_slot *slot_get(struct registry *rg, const char *id)
 {
-	char *path = v2_part_path(rg, s->id);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	free(path);
-	if (fd < 0)
-		return err_set(e, COVE_ENOENT, "no such upload session");
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		return err_set(e, COVE_ECONFLICT,
-			       "another request is writing to this upload session");
+	pthread_mutex_lock(&rg->slots_mu);
+	struct writer_slot *w = rg->slots;
+	while (w && strcmp(w->id, id))
+		w = w->next;
+	if (!w) {
+		w = xcalloc(1, sizeof(*w));
+		snprintf(w->id, sizeof(w->id), "%s", id);
+		pthread_mutex_init(&w->mu, NULL);
+		w->next = rg->slots;
+		rg->slots = w;
 	}
+	w->refs++;
+	pthread_mutex_unlock(&rg->slots_mu);
+	return w;
+}
+
+static void slot_put(struct registry *rg, struct writer_slot *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&rg->slots_mu);
+	if (--w->refs == 0) {
+		struct writer_slot **pp = &rg->slots;
+		while (*pp != w)
+			pp = &(*pp)->next;
+		*pp = w->next;
+		pthread_mutex_destroy(&w->mu);
+		free(w);
+	}
+	pthread_mutex_unlock(&rg->slots_mu);
+}
+
+/* Become the writer of session s and open its part for appending at its
+ * durable length. The session is loaded again as the writer: one that
+ * completed or was cancelled meanwhile is gone (COVE_ENOENT). A request
+ * still writing it is superseded (a client that retries after a broken
+ * connection must not wait for the server to notice the break). */
+static int part_open(struct registry *rg, struct dbconn *c, const char *name,
+		     const struct principal *p, struct v2ctx *x, struct err *e)
+{
+	struct session *s = &x->s;
+	x->slot = slot_get(rg, s->id);
+	pthread_mutex_lock(&x->slot->mu);
+	int fd = -1;
 	char id[32];
 	snprintf(id, sizeof(id), "%s", s->id);
+	char *path = v2_part_path(rg, id);
 	if (!v2_session_load(c, id, name, p, s)) {
-		close(fd);
-		return err_set(e, COVE_ENOENT, "no such upload session");
+		err_set(e, COVE_ENOENT, "no such upload session");
+		goto out;
+	}
+	if (x->op == OP_CHUNK && x->start >= 0 && x->start != s->received) {
+		/* an out-of-order chunk does not take the session over */
+		err_set(e, COVE_ERANGE_OFFSET, "upload is at offset %lld, not %lld",
+			(long long)s->received, (long long)x->start);
+		goto out;
+	}
+	x->gen = ++x->slot->gen;
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+		err_set(e, COVE_ENOENT, "no such upload session");
+		goto out;
 	}
 	/* bytes after the durable offset came from a request that did not
 	 * finish: they are dropped, and the client resumes at the offset */
@@ -192,14 +243,19 @@ static int part_open(struct registry *rg, struct dbconn *c, const char *name,
 	if (fstat(fd, &st) < 0 || (st.st_size != s->received &&
 				   ftruncate(fd, s->received) < 0) ||
 	    lseek(fd, s->received, SEEK_SET) < 0) {
+		err_set(e, COVE_EIO, "cannot resume the upload: %s", strerror(errno));
 		close(fd);
-		return err_set(e, COVE_EIO, "cannot resume the upload: %s", strerror(errno));
+		fd = -1;
+		goto out;
 	}
 	if (!s->sha_ok && s->received == 0) {
 		sha256_init(&s->sha);
 		s->sha_ok = 1;
 	}
-	return fd;
+out:
+	pthread_mutex_unlock(&x->slot->mu);
+	free(path);
+	return fd < 0 ? (e->code ? e->code : COVE_EIO) : fd;
 }
 
 /* Sessions untouched for a week are abandoned: their rows and bytes go. */
@@ -300,10 +356,29 @@ static int try_mount(struct req *r, struct dbconn *c, struct v2ctx *x,
 	return 1;
 }
 
+/* "<start>-<end>" of a chunk, both decimal, without overflow. */
+static int range_header(const char *h, int64_t *a, int64_t *b)
+{
+	char *end;
+	if (*h < '0' || *h > '9')
+		return -1;
+	errno = 0;
+	long long x = strtoll(h, &end, 10);
+	if (errno || *end != '-' || end[1] < '0' || end[1] > '9')
+		return -1;
+	long long y = strtoll(end + 1, &end, 10);
+	if (errno || *end || y < x)
+		return -1;
+	*a = x;
+	*b = y;
+	return 0;
+}
+
 static int v2_stream_begin(struct req *r)
 {
 	struct v2ctx *x = xcalloc(1, sizeof(*x));
 	x->fd = -1;
+	x->start = x->expect = -1;
 	r->stream_ctx = x;
 	struct dbconn *c = db_get(r->srv->db);
 	int replied = 1;
@@ -378,37 +453,37 @@ static int v2_stream_begin(struct req *r)
 		if (cr && (!strncmp(cr, "bytes=", 6) || !strncmp(cr, "bytes ", 6)))
 			cr += 6; /* some clients write it as for responses */
 		if (cr) {
-			long long a, b;
-			char tail;
-			if (sscanf(cr, "%lld-%lld%c", &a, &b, &tail) != 2 || a < 0 || b < a) {
+			int64_t a, b;
+			if (range_header(cr, &a, &b)) {
 				oci_error(r, 400, "BLOB_UPLOAD_INVALID", NULL,
 					  "Content-Range must be <start>-<end>");
 				goto out;
 			}
-			x->start = a; /* compared under the session's lock below */
-		} else {
-			x->start = -1;
+			x->start = a; /* compared with the offset as the writer, below */
+			x->expect = b - a + 1;
+			const char *cl = req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+			if (cl && strtoll(cl, NULL, 10) != x->expect) {
+				oci_error(r, 416, "BLOB_UPLOAD_INVALID", NULL,
+					  "Content-Range announces %lld bytes, Content-Length %s",
+					  (long long)x->expect, cl);
+				goto out;
+			}
 		}
 	} else {
 		oci_error(r, 405, "UNSUPPORTED", NULL, "%s is not supported here", m);
 		goto out;
 	}
-	if ((x->fd = part_open(RG(r), c, x->vp.name, &x->p, &x->s, &e)) < 0) {
+	if ((x->fd = part_open(RG(r), c, x->vp.name, &x->p, x, &e)) < 0) {
 		x->fd = -1;
-		if (e.code == COVE_ECONFLICT)
-			oci_error(r, 409, "BLOB_UPLOAD_INVALID", NULL, "%s", e.msg);
-		else
+		if (e.code == COVE_ERANGE_OFFSET) {
+			oci_error(r, 416, "BLOB_UPLOAD_INVALID", NULL, "%s", e.msg);
+			upload_headers(r, x->vp.name, x->s.id, x->s.received);
+		} else {
 			oci_from_err(r, &e, "BLOB_UPLOAD_UNKNOWN");
+		}
 		goto out;
 	}
-	if (x->op == OP_CHUNK && x->start >= 0 && x->start != x->s.received) {
-		close(x->fd);
-		x->fd = -1;
-		oci_error(r, 416, "BLOB_UPLOAD_INVALID", NULL, "upload is at offset %lld, not %lld",
-			  (long long)x->s.received, (long long)x->start);
-		upload_headers(r, x->vp.name, x->s.id, x->s.received);
-		goto out;
-	}
+	x->began_at = x->s.received;
 	x->kicked = x->s.received;
 	x->room = reg_quota_limit(c, x->vp.name);
 	replied = 0;
@@ -419,10 +494,24 @@ out:
 
 #define STAGE_SIZE (1 << 20)
 
+static int stage_write(struct v2ctx *x);
+
 /* Write the staged bytes of a session; start write-back every 8 MiB so
  * that the fsync at the end has little left to do. */
 static int stage_flush(struct v2ctx *x)
 {
+	pthread_mutex_lock(&x->slot->mu);
+	int rc = stage_write(x);
+	pthread_mutex_unlock(&x->slot->mu);
+	return rc;
+}
+
+/* Write the staged bytes, as the session's writer (slot mutex held). */
+static int stage_write(struct v2ctx *x)
+{
+	if (x->slot->gen != x->gen)
+		return err_set(&x->e, COVE_ECONFLICT,
+			       "a later request on this upload session took it over");
 	const char *p = x->stage;
 	size_t n = x->staged;
 	while (n) {
@@ -521,6 +610,8 @@ static void data_failed(struct req *r, struct v2ctx *x)
 {
 	if (x->status)
 		oci_error(r, x->status, x->code, NULL, "%s", x->e.msg);
+	else if (x->e.code == COVE_ECONFLICT)
+		oci_error(r, 409, "BLOB_UPLOAD_INVALID", NULL, "%s", x->e.msg);
 	else
 		oci_from_err(r, &x->e, "BLOB_UPLOAD_INVALID");
 }
@@ -571,9 +662,23 @@ static void finish_monolithic(struct req *r)
 }
 
 /* Make the bytes of this request durable and record the new offset. */
-static int chunk_save(struct req *r, struct dbconn *c, struct v2ctx *x)
+/* As the session's writer (slot mutex held): make this request's bytes
+ * durable and record the new offset and hash state. */
+static int chunk_save_locked(struct req *r, struct dbconn *c, struct v2ctx *x)
 {
-	if (x->staged && stage_flush(x)) {
+	if (x->slot->gen != x->gen) {
+		oci_error(r, 409, "BLOB_UPLOAD_INVALID", NULL,
+			  "a later request on this upload session took it over");
+		return 1;
+	}
+	if (x->expect >= 0 && x->s.received - x->began_at != x->expect) {
+		/* nothing recorded: the next request starts at the old offset */
+		oci_error(r, 416, "BLOB_UPLOAD_INVALID", NULL,
+			  "Content-Range announced %lld bytes, the body had %lld",
+			  (long long)x->expect, (long long)(x->s.received - x->began_at));
+		return 1;
+	}
+	if (x->staged && stage_write(x)) {
 		oci_from_err(r, &x->e, "BLOB_UPLOAD_INVALID");
 		return 1;
 	}
@@ -599,9 +704,9 @@ static void finish_chunk(struct req *r)
 {
 	struct v2ctx *x = r->stream_ctx;
 	struct dbconn *c = db_get(r->srv->db);
-	int bad = chunk_save(r, c, x);
-	/* unlock before the answer leaves: the client's next request on the
-	 * session may arrive before this one's cleanup runs */
+	pthread_mutex_lock(&x->slot->mu);
+	int bad = chunk_save_locked(r, c, x);
+	pthread_mutex_unlock(&x->slot->mu);
 	close(x->fd);
 	x->fd = -1;
 	if (!bad) {
@@ -615,11 +720,18 @@ static void finish_upload(struct req *r)
 {
 	struct v2ctx *x = r->stream_ctx;
 	struct dbconn *c = db_get(r->srv->db);
-	if (chunk_save(r, c, x))
+	pthread_mutex_lock(&x->slot->mu);
+	int bad = chunk_save_locked(r, c, x);
+	if (!bad) {
+		/* the session ends here, whatever the digest says; its row
+		 * goes while this request is its writer, and a later one finds
+		 * no session */
+		db_exec(c, NULL, "DELETE FROM registry_uploads WHERE id = ?", "s", x->s.id);
+		x->slot->gen++;
+	}
+	pthread_mutex_unlock(&x->slot->mu);
+	if (bad)
 		goto out;
-	/* the session ends here, whatever the digest says; its row goes
-	 * while the part is still locked, so no other request writes on */
-	db_exec(c, NULL, "DELETE FROM registry_uploads WHERE id = ?", "s", x->s.id);
 	close(x->fd);
 	x->fd = -1;
 	char *part = v2_part_path(RG(r), x->s.id);

@@ -332,6 +332,12 @@ int v2_enter(struct req *r, struct dbconn *c, struct v2path *vp,
 		v2_challenge(r, NULL, e.msg);
 		return 1;
 	}
+	/* the access log names who it was (registry tokens and Basic
+	 * credentials are not known to the HTTP layer) */
+	if (p->kind != PR_ANON && !r->actor.authenticated)
+		snprintf(r->actor.username, sizeof(r->actor.username), "%s", p->act.username);
+	if (p->kind != PR_ANON)
+		r->actor.authenticated = 1;
 	return 0;
 }
 
@@ -704,7 +710,7 @@ static void registry_referrers(struct req *r, struct dbconn *c,
 
 /* ---- GET / HEAD / DELETE dispatch --------------------------------------------------------- */
 
-void v2_get(struct req *r)
+static void get_work(struct req *r)
 {
 	struct v2path vp;
 	struct principal p;
@@ -740,7 +746,7 @@ out:
 	db_put(r->srv->db, c);
 }
 
-void v2_delete(struct req *r)
+static void delete_work(struct req *r)
 {
 	struct v2path vp;
 	struct principal p;
@@ -816,4 +822,28 @@ static void registry_referrers(struct req *r, struct dbconn *c,
 	if (at)
 		reply_header(r, "OCI-Filters-Applied", "artifactType");
 	v2_api_version(r);
+}
+
+/* HTTP Basic with a password costs an Argon2 verification: such requests
+ * run on the I/O workers, off the event loop (tokens are cheap to check). */
+static int basic_auth(struct req *r)
+{
+	const char *h = req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	return h && !strncasecmp(h, "Basic ", 6);
+}
+
+void v2_get(struct req *r)
+{
+	if (basic_auth(r))
+		req_offload(r, get_work);
+	else
+		get_work(r);
+}
+
+void v2_delete(struct req *r)
+{
+	if (basic_auth(r))
+		req_offload(r, delete_work);
+	else
+		delete_work(r);
 }

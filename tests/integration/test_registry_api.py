@@ -152,6 +152,14 @@ def test_base_challenges_then_accepts_a_token(reg):
     # ordinary cove tokens work too (the CLI uses them)
     r = requests.get(s.url + "/v2/", headers={"Authorization": "Bearer " + s.owner_tok})
     assert r.status_code == 200
+    # and HTTP Basic, directly
+    assert requests.get(s.url + "/v2/", auth=(s.owner, s.owner_pw)).status_code == 200
+    r = requests.get(s.url + "/v2/", auth=(s.owner, "Wrong-pass-123"))
+    assert r.status_code == 401 and r.json()["errors"][0]["code"] == "UNAUTHORIZED"
+    r = requests.get(s.url + "/v2/", headers={"Authorization": "Basic !!!"})
+    assert r.status_code == 401
+    r = requests.get(s.url + "/v2/", headers={"Authorization": "Bearer not.a.token"})
+    assert r.status_code == 401 and "WWW-Authenticate" in r.headers
 
 
 def claims(token):
@@ -748,8 +756,10 @@ def test_concurrent_pushes_of_one_tag(reg):
         assert c.req("GET", "/v2/%s/manifests/%s" % (name, d)).status_code == 200
 
 
-def test_one_writer_per_session(reg):
-    """A second request on a session while one is writing gets 409."""
+def test_latest_request_writes_a_session(reg):
+    """A client that retries a chunk after a broken connection must not wait
+    for the server to notice the break: the latest request on a session
+    becomes its writer, and the earlier one is refused if it goes on."""
     import socket
     import time
     s = reg
@@ -764,12 +774,32 @@ def test_one_writer_per_session(reg):
                   % (loc, tok)).encode() + b"a" * 100)
     time.sleep(0.3)
     r = c.req("PATCH", loc, data=b"b" * 10)
-    assert r.status_code == 409, r.text
+    assert r.status_code == 202, r.text
+    assert r.headers["Range"] == "0-9"
     sock.sendall(b"a" * 900)
-    assert b" 202 " in sock.recv(4096)
+    assert b" 409 " in sock.recv(4096)
     sock.close()
     r = c.req("GET", loc)
-    assert r.headers["Range"] == "0-999"
+    assert r.headers["Range"] == "0-9"
+    data = b"b" * 10 + b"c" * 5
+    r = c.req("PUT", loc + "?digest=" + sha(data), data=b"c" * 5)
+    assert r.status_code == 201, r.text
+    assert c.req("GET", "/v2/%s/blobs/%s" % (name, sha(data))).content == data
+
+
+def test_chunk_length_must_match_its_range(reg):
+    s = reg
+    c = Reg(s, s.owner, s.owner_pw)
+    name = "%s/rng" % s.proj
+    loc = c.req("POST", "/v2/%s/blobs/uploads/" % name).headers["Location"]
+    for rng, body in (("0-9", b"short"), ("0-9", b"x" * 20), ("0-99999999999999999999999", b"x"),
+                      ("a-b", b"x"), ("5-1", b"x")):
+        r = c.req("PATCH", loc, data=body, headers={"Content-Range": rng})
+        assert r.status_code in (400, 416), (rng, r.status_code, r.text)
+        st = c.req("GET", loc)
+        assert st.status_code == 204 and st.headers["Range"] == "0-0"
+    r = c.req("PATCH", loc, data=b"x" * 10, headers={"Content-Range": "0-9"})
+    assert r.status_code == 202 and r.headers["Range"] == "0-9"
 
 
 def test_gc_racing_pushes_never_loses_acknowledged_bytes(reg):
@@ -854,3 +884,29 @@ def test_deleting_a_project_with_images_is_refused(reg):
         assert c.req("DELETE", "/v2/%s/blobs/%s" % (name, sha(b))).status_code == 202
     r = s.req("DELETE", "/v1/projects/" + proj, s.owner_tok)
     assert r.status_code == 204, r.text
+
+
+def test_password_change_ends_remembered_basic_credentials(reg):
+    """Verified passwords are remembered briefly (clients ask a token per
+    repository); a password change forgets them at once."""
+    import time
+    s = reg
+    who = unique("pwc")
+    tok = s.register(who)
+    old, new = "Pw-%s-2026!" % who, "New-%s-2027!" % who
+    url = s.url + "/v1/registry/token"
+    t0 = time.time()
+    assert requests.get(url, params={"service": "cove"}, auth=(who, old)).status_code == 200
+    t1 = time.time()
+    for _ in range(5):
+        assert requests.get(url, params={"service": "cove"}, auth=(who, old)).status_code == 200
+    t2 = time.time()
+    assert (t2 - t1) / 5 <= (t1 - t0) * 2 + 0.05
+    r = s.post("/v1/me/password", tok, json={"current_password": old, "new_password": new})
+    assert r.status_code == 204, r.text
+    assert requests.get(url, params={"service": "cove"}, auth=(who, old)).status_code == 401
+    assert requests.get(url, params={"service": "cove"}, auth=(who, new)).status_code == 200
+    # a locked account is refused even with a remembered password
+    admin = s.admin_token()
+    assert s.req("PATCH", "/v1/users/" + who, admin, json={"state": "locked"}).status_code == 200
+    assert requests.get(url, params={"service": "cove"}, auth=(who, new)).status_code == 401
