@@ -319,7 +319,9 @@ start_cove() { # $1: data directory
 		COVE_MAX_QUEUED_USER=100000000 "$BIN" serve --listen "127.0.0.1:$PORT" \
 		--data "$1" >>"$WORK/server.log" 2>&1 &
 	SRV=$!
-	for _ in $(seq 100); do curl -fs "$URL/healthz" >/dev/null && break; sleep 0.1; done
+	# up to 60 s: the machine may still be busy with the jobs of the last test
+	for _ in $(seq 600); do curl -fs "$URL/healthz" >/dev/null && break; sleep 0.1; done
+	curl -fs "$URL/healthz" >/dev/null || { echo "jobs.sh: cove did not answer on $URL; its log:" >&2; tail -20 "$WORK/server.log" >&2; }
 	TOKEN=$(curl -fs "$URL/v1/auth/login" -H 'Content-Type: application/json' \
 		-d "{\"username\":\"admin\",\"password\":\"$PW\"}" |
 		python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])') || TOKEN=
