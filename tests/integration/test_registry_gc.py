@@ -236,6 +236,34 @@ def test_gc_racing_pushes_loses_nothing_acknowledged(world):
             assert rb.status_code == 200 and rb.content == b, (tag, digest(b))
 
 
+def test_upload_sessions_in_progress_are_left_alone(world):
+    w, s = world, world["s"]
+    c = client(w)
+    repo = w["proj"] + "/" + unique("sess")
+    img = make_image("sess", layer_size=5000)
+    layer = img.blobs[1]
+    r = c.req("POST", "/v2/%s/blobs/uploads/" % repo)
+    assert r.status_code == 202, r.text
+    loc = c.abs(r.headers["Location"])
+    half = len(layer) // 2
+    r = c.req("PATCH", loc, data=layer[:half], headers={
+        "Content-Type": "application/octet-stream", "Content-Range": "0-%d" % (half - 1)})
+    assert r.status_code == 202, r.text
+    loc = c.abs(r.headers["Location"])
+    assert gc(w, project=w["proj"], grace="0s").status_code == 200
+    assert s.post("/v1/admin/gc?grace=0s", w["admin"]).status_code == 200
+    r = c.req("GET", loc)
+    assert r.status_code == 204 and r.headers["Range"] == "0-%d" % (half - 1)
+    sep = "&" if "?" in loc else "?"
+    r = c.req("PUT", loc + sep + "digest=" + digest(layer), data=layer[half:],
+              headers={"Content-Type": "application/octet-stream",
+                       "Content-Range": "%d-%d" % (half, len(layer) - 1)})
+    assert r.status_code == 201, r.text
+    c.push_blob(repo, img.blobs[0])
+    assert c.push_manifest(repo, "v1", img.manifest, img.media_type).status_code == 201
+    assert pullable(c, repo, "v1", img)
+
+
 def test_retention_keeps_last_n_and_never_immutable(world):
     w, s = world, world["s"]
     c = client(w)
