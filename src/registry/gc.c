@@ -26,8 +26,11 @@
 #include "registry/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define GC_ITEMS_MAX 1000
 
@@ -373,6 +376,34 @@ out:
 
 /* ---- the periodic run ------------------------------------------------------ */
 
+/* $DATA/registry/gc.stamp: its mtime is when the last periodic run
+ * ended, so that a server restarted more often than the interval still
+ * collects on schedule. */
+static char *gc_stamp_path(struct registry *rg)
+{
+	return xasprintf("%s/registry/gc.stamp", rg->cfg->data_dir);
+}
+
+/* Seconds until the next periodic run is due. */
+static int64_t gc_due_in(struct registry *rg)
+{
+	char *path = gc_stamp_path(rg);
+	struct stat st;
+	int64_t last = 0, now = time_now();
+	if (stat(path, &st) == 0) {
+		last = (int64_t)st.st_mtime;
+	} else {
+		/* first start: one interval from now */
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+		last = now;
+	}
+	free(path);
+	int64_t due = last + rg->cfg->registry_gc_interval - now;
+	return due < 0 ? 0 : due > rg->cfg->registry_gc_interval ? rg->cfg->registry_gc_interval : due;
+}
+
 static void *gc_main(void *arg)
 {
 	struct registry *rg = arg;
@@ -380,7 +411,7 @@ static void *gc_main(void *arg)
 	for (;;) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)rg->cfg->registry_gc_interval;
+		ts.tv_sec += (time_t)gc_due_in(rg);
 		while (!rg->gc_stop) {
 			if (pthread_cond_timedwait(&rg->gc_cv, &rg->gc_mu, &ts) == ETIMEDOUT)
 				break;
@@ -389,6 +420,13 @@ static void *gc_main(void *arg)
 			break;
 		pthread_mutex_unlock(&rg->gc_mu);
 		registry_gc_periodic(rg);
+		char *path = gc_stamp_path(rg);
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			futimens(fd, NULL);
+			close(fd);
+		}
+		free(path);
 		pthread_mutex_lock(&rg->gc_mu);
 	}
 	pthread_mutex_unlock(&rg->gc_mu);
