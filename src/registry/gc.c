@@ -439,7 +439,10 @@ void registry_gc_periodic(struct registry *rg)
 	struct err e = {0};
 	json_t *o = NULL, *f = NULL;
 	int64_t grace = rg->cfg->registry_gc_grace;
-	if (reg_gc_run(rg, c, NULL, NULL, grace, 0, &o, &e))
+	/* the audit log names the server itself */
+	struct actor sys = {.authenticated = 1, .admin = 1};
+	snprintf(sys.username, sizeof(sys.username), "system");
+	if (reg_gc_run(rg, c, &sys, NULL, grace, 0, &o, &e))
 		log_event(LOG_WARN, "registry gc", "{s:s}", "error", e.msg);
 	else if (files_gc(rg->files, c, grace, &f, &e))
 		log_event(LOG_WARN, "registry gc: files gc", "{s:s}", "error", e.msg);
