@@ -15,7 +15,7 @@
 static const struct cli_cmd *const cli_tables[] = {
 	cli_auth_cmds,	  cli_user_cmds,  cli_group_cmds,
 	cli_project_cmds, cli_token_cmds, cli_admin_cmds, cli_files_cmds,
-	cli_job_cmds,	  cli_queue_app_cmds,
+	cli_job_cmds,	  cli_queue_app_cmds, cli_image_cmds,
 };
 
 #define CLI_NTABLES (sizeof(cli_tables) / sizeof(cli_tables[0]))

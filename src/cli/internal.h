@@ -91,6 +91,7 @@ extern const struct cli_cmd cli_admin_cmds[];
 extern const struct cli_cmd cli_files_cmds[];
 extern const struct cli_cmd cli_job_cmds[];
 extern const struct cli_cmd cli_queue_app_cmds[];
+extern const struct cli_cmd cli_image_cmds[];
 
 /* Parse argv (the command's own arguments, without its name) against
  * flags plus the global flags. CLI_EUSAGE with e naming the problem. */

@@ -81,6 +81,11 @@ static const struct opt opts[] = {
 	 "unpacked job images unused this long are removed"},
 	{"image-cache-size", "COVE_IMAGE_CACHE_SIZE", OPT_SIZE, F(image_cache_bytes),
 	 "20G", "bytes of unpacked job images kept (least recently used go first)"},
+	{"registry-gc-interval", "COVE_REGISTRY_GC_INTERVAL", OPT_DUR,
+	 F(registry_gc_interval), "1d",
+	 "collect untagged images and unused layers this often (0: never)"},
+	{"registry-gc-grace", "COVE_REGISTRY_GC_GRACE", OPT_DUR, F(registry_gc_grace),
+	 "1h", "the periodic collection leaves image parts pushed more recently"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 

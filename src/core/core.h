@@ -191,6 +191,8 @@ struct config {
 	int64_t job_uid_base;       /* first host uid jobs run as */
 	int64_t image_cache_age;    /* seconds an unused unpacked image is kept */
 	int64_t image_cache_bytes;  /* bytes of unpacked images kept */
+	int64_t registry_gc_interval; /* seconds between registry collections; 0: off */
+	int64_t registry_gc_grace;    /* seconds an unreferenced image part is kept */
 };
 
 /* Fill cfg from defaults, environment and argv (flags only; argv[0] is the

@@ -299,5 +299,8 @@ const char *const db_migrations[] = {
 	"  keep INTEGER NOT NULL CHECK (keep >= 0),"
 	"  created_at INTEGER NOT NULL,"
 	"  updated_at INTEGER NOT NULL)",
+	/* 6: retention may spare tags pushed recently (seconds; 0: none) */
+	"ALTER TABLE retention_policies ADD COLUMN older_than INTEGER NOT NULL "
+	"DEFAULT 0",
 	NULL,
 };

@@ -230,6 +230,112 @@ static void rules_delete(struct req *r)
 	db_put(r->srv->db, c);
 }
 
+/* ---- tags, garbage collection, retention (/v1) ----------------------------------------------- */
+
+static void tags_get(struct req *r)
+{
+	struct err e = {0};
+	struct principal p;
+	user_principal(r, &p);
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	if (reg_tags_list(c, &p, req_param(r, "name"), &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 200, o);
+	db_put(r->srv->db, c);
+}
+
+/* A collection walks every repository of a namespace and waits on the
+ * disk: on the I/O workers. */
+static void gc_work(struct req *r)
+{
+	struct err e = {0};
+	json_t *body = req_json(r, &e);
+	static const char *const fields[] = {"project", "grace", "dry_run", NULL};
+	const char *project = NULL, *grace_s = NULL;
+	int dry = 0, present = 0;
+	int64_t grace = 3600;
+	if (!body || json_only_fields(body, fields, &e) ||
+	    json_opt_str(body, "project", &project, &e) ||
+	    json_opt_bool(body, "dry_run", &dry, &present, &e)) {
+		reply_err(r, &e);
+		return;
+	}
+	json_t *g = json_object_get(body, "grace");
+	if (json_is_string(g)) {
+		grace_s = json_string_value(g);
+		if ((grace = duration_parse(grace_s)) < 0) {
+			reply_problem(r, 400, "grace must be a duration like 1h, 10m or 0s");
+			return;
+		}
+	} else if (json_is_integer(g) && json_integer_value(g) >= 0) {
+		grace = json_integer_value(g);
+	} else if (g && !json_is_null(g)) {
+		reply_problem(r, 400, "grace must be a duration like 1h, 10m or 0s");
+		return;
+	}
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	if (reg_gc_run(RG(r), c, &r->actor, project, grace, dry, &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 200, o);
+	db_put(r->srv->db, c);
+}
+
+static void gc_post(struct req *r)
+{
+	req_offload(r, gc_work);
+}
+
+static void retention_get(struct req *r)
+{
+	struct err e = {0};
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	if (reg_retention_list(c, &r->actor, req_param(r, "name"), &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 200, o);
+	db_put(r->srv->db, c);
+}
+
+static void retention_post(struct req *r)
+{
+	struct err e = {0};
+	json_t *body = req_json(r, &e);
+	if (!body) {
+		reply_err(r, &e);
+		return;
+	}
+	struct dbconn *c = db_get(r->srv->db);
+	json_t *o = NULL;
+	if (reg_retention_add(c, &r->actor, req_param(r, "name"), body, &o, &e))
+		reply_err(r, &e);
+	else
+		reply_json(r, 201, o);
+	db_put(r->srv->db, c);
+}
+
+static void retention_delete(struct req *r)
+{
+	struct err e = {0};
+	const char *id = req_param(r, "id");
+	char *end;
+	long long v = strtoll(id, &end, 10);
+	if (!*id || *end || v <= 0) {
+		reply_problem(r, 404, "no such retention policy");
+		return;
+	}
+	struct dbconn *c = db_get(r->srv->db);
+	if (reg_retention_delete(c, &r->actor, req_param(r, "name"), v, &e))
+		reply_err(r, &e);
+	else
+		reply_empty(r, 204);
+	db_put(r->srv->db, c);
+}
+
 const struct route registry_routes[] = {
 	{"GET", "/v2/{path*}", v2_get, ROUTE_PUBLIC, NULL},
 	{"DELETE", "/v2/{path*}", v2_delete, ROUTE_PUBLIC, NULL},
@@ -243,6 +349,11 @@ const struct route registry_routes[] = {
 	{"GET", "/v1/projects/{name}/tag-rules", rules_get, ROUTE_AUTH, NULL},
 	{"POST", "/v1/projects/{name}/tag-rules", rules_post, ROUTE_AUTH, NULL},
 	{"DELETE", "/v1/projects/{name}/tag-rules/{id}", rules_delete, ROUTE_AUTH, NULL},
+	{"GET", "/v1/projects/{name}/retention", retention_get, ROUTE_AUTH, NULL},
+	{"POST", "/v1/projects/{name}/retention", retention_post, ROUTE_AUTH, NULL},
+	{"DELETE", "/v1/projects/{name}/retention/{id}", retention_delete, ROUTE_AUTH, NULL},
+	{"POST", "/v1/registry/gc", gc_post, ROUTE_AUTH, NULL},
+	{"GET", "/v1/registry/tags/{name*}", tags_get, ROUTE_AUTH, NULL},
 	{"GET", "/v1/registry/repositories", repos_list, ROUTE_AUTH, NULL},
 	{"GET", "/v1/registry/repositories/{name*}", repos_get, ROUTE_AUTH, NULL},
 	{"PATCH", "/v1/registry/repositories/{name*}", repos_patch, ROUTE_AUTH, NULL},
@@ -294,6 +405,10 @@ int registry_open(struct registry **out, struct db *db, struct files *files,
 		db_put(db, c);
 		closedir(d);
 	}
+	if (reg_gc_start(rg)) {
+		registry_close(rg);
+		return err_set(e, COVE_EINTERNAL, "cannot start the registry collector");
+	}
 	*out = rg;
 	return 0;
 }
@@ -302,6 +417,7 @@ void registry_close(struct registry *rg)
 {
 	if (!rg)
 		return;
+	reg_gc_stop(rg);
 	pthread_mutex_destroy(&rg->slots_mu);
 	free(rg->uploads);
 	free(rg);

@@ -30,6 +30,11 @@ struct registry {
 	char *uploads; /* $DATA/registry/uploads: staged bytes of sessions */
 	pthread_mutex_t slots_mu;
 	struct writer_slot *slots;
+	/* the periodic collection (gc.c) */
+	pthread_t gc_thread;
+	pthread_mutex_t gc_mu;
+	pthread_cond_t gc_cv;
+	int gc_inited, gc_running, gc_stop;
 };
 
 #define REG_AUDIENCE "cove-registry"
@@ -163,3 +168,28 @@ int reg_rules_add(struct dbconn *c, const struct actor *act, const char *project
 		  json_t *body, json_t **out, struct err *e);
 int reg_rules_delete(struct dbconn *c, const struct actor *act,
 		     const char *project, int64_t id, struct err *e);
+
+/* ---- gc.c: garbage collection and retention ---- */
+
+/* Collect the repositories of namespace ns (a project or a user; NULL:
+ * every repository, administrators only; act NULL: the server itself):
+ * retention, untagged unreferenced manifests and unreferenced blob links
+ * older than grace seconds. dry_run: report only. *out: the report. */
+int reg_gc_run(struct registry *rg, struct dbconn *c, const struct actor *act,
+	       const char *ns, int64_t grace, int dry_run, json_t **out,
+	       struct err *e);
+/* Start (when configured) and stop the periodic collection thread. */
+int reg_gc_start(struct registry *rg);
+void reg_gc_stop(struct registry *rg);
+/* Retention policies of a project: list (members), add ({"repository",
+ * "tag","keep","older_than"}) and remove (owners, maintainers, admins). */
+int reg_retention_list(struct dbconn *c, const struct actor *act,
+		       const char *project, json_t **out, struct err *e);
+int reg_retention_add(struct dbconn *c, const struct actor *act,
+		      const char *project, json_t *body, json_t **out,
+		      struct err *e);
+int reg_retention_delete(struct dbconn *c, const struct actor *act,
+			 const char *project, int64_t id, struct err *e);
+/* Tags of a repository with digest, size and push time (pull needed). */
+int reg_tags_list(struct dbconn *c, const struct principal *p, const char *name,
+		  json_t **out, struct err *e);

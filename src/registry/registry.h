@@ -45,7 +45,34 @@ void registry_image_free(char **layer_paths, char **layer_media_types, int n);
  * while any still holds images or blobs. */
 int registry_namespace_release(struct dbconn *c, const char *ns, struct err *e);
 
-/* ---- pure checks (names.c), exposed for unit tests ----------------------- */
+/* One collection of every repository with the configured grace period,
+ * then files_gc (what the server runs every registry_gc_interval). */
+void registry_gc_periodic(struct registry *rg);
+
+/* ---- pure checks (names.c, gc.c), exposed for unit tests ----------------- */
+
+/* A tag as retention sees it. */
+struct reg_tag_info {
+	const char *name;
+	char hex[65];
+	int64_t pushed_ms;
+	int immutable;
+};
+/* A retention policy: keep the keep newest tags matching tag_pattern; with
+ * older_than (seconds, 0: none) tags pushed more recently stay too. */
+struct reg_retention_rule {
+	const char *tag_pattern;
+	int64_t keep;
+	int64_t older_than;
+};
+/* Which tags the rules remove: remove[i] = 1 when some rule matches tag i,
+ * no rule matching it keeps it (among its keep newest by push time, ties
+ * by name, or younger than its older_than), and it is not immutable.
+ * Tags no rule matches stay. Returns how many go. */
+int reg_retention_select(const struct reg_tag_info *tags, int ntags,
+			 const struct reg_retention_rule *rules, int nrules,
+			 int64_t now_ms, int *remove);
+
 
 #define REG_NAME_MAX 255
 #define REG_MANIFEST_MAX (4 << 20)

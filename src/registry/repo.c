@@ -161,8 +161,11 @@ int reg_blob_link(struct registry *rg, struct dbconn *c, const char *name,
 	if ((rc = ns_load(c, name, &ns, e)) || (rc = repo_ensure(c, name, &ns, &repo, e)))
 		goto fail;
 	if (reg_blob_linked(c, repo, hex, &have)) {
-		db_rollback(c);
-		return 0;
+		/* pushed again: the collector's grace period starts anew */
+		db_exec(c, NULL,
+			"UPDATE registry_blobs SET created_at = ? WHERE repo = ? AND sha256 = ?",
+			"iis", time_now(), repo, hex);
+		return db_commit(c, e);
 	}
 	if ((rc = quota_check(c, &ns, hex, size, e)))
 		goto fail;
@@ -270,7 +273,12 @@ int reg_manifest_put(struct registry *rg, struct dbconn *c, const char *name,
 			goto fail;
 		}
 	}
-	if (!manifest_exists(c, repo, m->hex, &sz)) {
+	if (manifest_exists(c, repo, m->hex, &sz)) {
+		/* pushed again: the collector's grace period starts anew */
+		db_exec(c, NULL,
+			"UPDATE manifests SET created_at = ? WHERE repo = ? AND sha256 = ?",
+			"iis", time_now(), repo, m->hex);
+	} else {
 		if ((rc = quota_check(c, &ns, m->hex, m->size, e)))
 			goto fail;
 		if ((rc = db_exec(c, e,
@@ -420,13 +428,15 @@ fail:
 
 static json_t *repo_json(struct stmt *st)
 {
-	/* columns: name, immutable_tags, created_at, updated_at, tags, manifests */
+	/* columns: name, immutable_tags, created_at, updated_at, tags, manifests,
+	 * size */
 	const char *name = db_text(st, 0);
 	const char *slash = strchr(name, '/');
-	json_t *o = json_pack("{s:s,s:s%,s:b,s:I,s:I}", "name", name, "namespace", name,
+	json_t *o = json_pack("{s:s,s:s%,s:b,s:I,s:I,s:I}", "name", name, "namespace", name,
 			      slash ? (size_t)(slash - name) : strlen(name),
 			      "immutable_tags", (int)db_int(st, 1), "tags",
-			      (json_int_t)db_int(st, 4), "manifests", (json_int_t)db_int(st, 5));
+			      (json_int_t)db_int(st, 4), "manifests", (json_int_t)db_int(st, 5),
+			      "size", (json_int_t)db_int(st, 6));
 	json_set_time(o, "created_at", db_int(st, 2));
 	json_set_time(o, "updated_at", db_int(st, 3));
 	return o;
@@ -435,7 +445,11 @@ static json_t *repo_json(struct stmt *st)
 #define REPO_COLS                                                               \
 	"r.name, r.immutable_tags, r.created_at, r.updated_at, "                \
 	"(SELECT count(*) FROM tags t WHERE t.repo = r.id), "                   \
-	"(SELECT count(*) FROM manifests m WHERE m.repo = r.id)"
+	"(SELECT count(*) FROM manifests m WHERE m.repo = r.id), "              \
+	"(SELECT coalesce(sum(size), 0) FROM (SELECT sha256, max(size) AS size " \
+	"FROM (SELECT sha256, size FROM registry_blobs b WHERE b.repo = r.id "   \
+	"UNION ALL SELECT sha256, size FROM manifests m WHERE m.repo = r.id) "   \
+	"GROUP BY sha256))"
 
 int reg_repos_list(struct dbconn *c, const struct principal *p,
 		   const char *cursor, int limit, json_t **out, struct err *e)
@@ -652,5 +666,43 @@ int registry_namespace_release(struct dbconn *c, const char *ns, struct err *e)
 	if (rc < 0)
 		return rc;
 	db_exec(c, NULL, "DELETE FROM registry_uploads WHERE repo_name LIKE ? || '/%'", "s", ns);
+	return 0;
+}
+
+int reg_tags_list(struct dbconn *c, const struct principal *p, const char *name,
+		  json_t **out, struct err *e)
+{
+	int ns;
+	int64_t repo = 0;
+	if (!reg_name_valid(name) || !(reg_allowed(c, p, name, &ns) & ACT_PULL) ||
+	    !reg_repo_find(c, name, &repo))
+		return err_set(e, COVE_ENOENT, "no repository %s that you may see", name);
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT t.name, t.sha256, t.updated_at, m.media_type, m.size + "
+			  "coalesce((SELECT sum(b.size) FROM manifest_refs r JOIN "
+			  "registry_blobs b ON b.repo = r.repo AND b.sha256 = r.child WHERE "
+			  "r.repo = t.repo AND r.parent = t.sha256), 0) FROM tags t JOIN "
+			  "manifests m ON m.repo = t.repo AND m.sha256 = t.sha256 WHERE "
+			  "t.repo = ? ORDER BY t.updated_at DESC, t.name DESC",
+			  "i", repo);
+	if (rc)
+		return rc;
+	json_t *items = json_array();
+	while ((rc = db_step(st, e)) == 1) {
+		json_t *o = json_pack("{s:s,s:s+,s:s,s:I,s:b}", "tag", db_text(st, 0),
+				      "digest", "sha256:", db_text(st, 1), "media_type",
+				      db_text(st, 3), "size", (json_int_t)db_int(st, 4),
+				      "immutable",
+				      reg_tag_immutable(c, name, repo, db_text(st, 0)));
+		json_set_time_ms(o, "pushed_at", db_int(st, 2));
+		json_array_append_new(items, o);
+	}
+	db_done(st);
+	if (rc < 0) {
+		json_decref(items);
+		return rc;
+	}
+	*out = json_pack("{s:s,s:o}", "repository", name, "items", items);
 	return 0;
 }

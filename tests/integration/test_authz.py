@@ -50,6 +50,9 @@ def fresh(s, admin, user_tok, ctx):
     r = s.post("/v1/projects/%s/tag-rules" % ctx["proj"], user_tok, json={"tag": "v*"})
     assert r.status_code == 201, r.text
     ctx["rule"] = r.json()["id"]
+    r = s.post("/v1/projects/%s/retention" % ctx["proj"], user_tok, json={"keep": 5})
+    assert r.status_code == 201, r.text
+    ctx["retention"] = r.json()["id"]
 
 
 def new_user_body():
@@ -173,6 +176,12 @@ MATRIX = [
     ("GET", "/v1/projects/{proj}/tag-rules", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
     ("POST", "/v1/projects/{proj}/tag-rules", {"tag": "v*"}, {ANON: 401, OTHER: 403, USER: 201, ADMIN: 201}),
     ("DELETE", "/v1/projects/{proj}/tag-rules/{rule}", None, {ANON: 401, OTHER: 403, USER: 204, ADMIN: 404}),
+    ("GET", "/v1/projects/{proj}/retention", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/projects/{proj}/retention", {"keep": 5}, {ANON: 401, OTHER: 403, USER: 201, ADMIN: 201}),
+    ("DELETE", "/v1/projects/{proj}/retention/{retention}", None, {ANON: 401, OTHER: 403, USER: 204, ADMIN: 404}),
+    ("POST", "/v1/registry/gc", lambda: {"project": _CTX["proj"], "dry_run": True},
+     {ANON: 401, OTHER: 403, USER: 200, ADMIN: 200}),
+    ("GET", "/v1/registry/tags/{proj}/app", None, {ANON: 401, OTHER: 404, USER: 404, ADMIN: 404}),
     ("GET", "/v1/registry/repositories", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
     ("GET", "/v1/registry/repositories/{proj}/app", None, {ANON: 401, OTHER: 404, USER: 404, ADMIN: 404}),
     ("PATCH", "/v1/registry/repositories/{proj}/app", {"immutable_tags": True},

@@ -104,6 +104,56 @@ static void put_blob(struct files *f, const char *data, size_t len, char hex[65]
 	assert_int_equal(size, (int64_t)len);
 }
 
+/* Retention: the newest `keep` matching tags stay, by push time (ties by
+ * name); immutable and unmatched tags always stay; older_than spares
+ * recent pushes; a tag stays when any rule matching it keeps it. */
+static void test_retention_select(void **state)
+{
+	(void)state;
+	int64_t now = 1000000000; /* ms */
+	struct reg_tag_info t[] = {
+		{"v1", "", now - 7000, 1}, /* immutable */
+		{"v2", "", now - 6000, 0},
+		{"v3", "", now - 5000, 0},
+		{"v4", "", now - 4000, 0},
+		{"v5", "", now - 3000, 0},
+		{"latest", "", now - 1000, 0},
+		{"dev-1", "", now - 3600 * 1000 - 1, 0},
+		{"dev-2", "", now - 10, 0},
+	};
+	int n = (int)(sizeof(t) / sizeof(t[0]));
+	int rm[8];
+	struct reg_retention_rule keep2 = {"v*", 2, 0};
+	assert_int_equal(reg_retention_select(t, n, &keep2, 1, now, rm), 2);
+	int want1[] = {0, 1, 1, 0, 0, 0, 0, 0};
+	assert_memory_equal(rm, want1, sizeof(want1));
+
+	/* keep 0 of dev-* older than an hour: only dev-1 is old enough */
+	struct reg_retention_rule dev = {"dev-*", 0, 3600};
+	assert_int_equal(reg_retention_select(t, n, &dev, 1, now, rm), 1);
+	int want2[] = {0, 0, 0, 0, 0, 0, 1, 0};
+	assert_memory_equal(rm, want2, sizeof(want2));
+
+	/* two rules: v5 is kept by the second even though the first drops it */
+	struct reg_retention_rule two[] = {{"v*", 0, 0}, {"v5", 1, 0}};
+	assert_int_equal(reg_retention_select(t, n, two, 2, now, rm), 3);
+	int want3[] = {0, 1, 1, 1, 0, 0, 0, 0};
+	assert_memory_equal(rm, want3, sizeof(want3));
+
+	/* keep more than there are: nothing goes; no rules: nothing goes */
+	struct reg_retention_rule many = {"*", 100, 0};
+	assert_int_equal(reg_retention_select(t, n, &many, 1, now, rm), 0);
+	assert_int_equal(reg_retention_select(t, n, NULL, 0, now, rm), 0);
+
+	/* same push time: the name decides, deterministically */
+	struct reg_tag_info same[] = {{"a", "", 5, 0}, {"b", "", 5, 0}, {"c", "", 5, 0}};
+	struct reg_retention_rule one = {"*", 1, 0};
+	assert_int_equal(reg_retention_select(same, 3, &one, 1, now, rm), 2);
+	assert_int_equal(rm[2], 0);
+	assert_int_equal(rm[0] + rm[1], 2);
+	assert_int_equal(reg_retention_select(t, 0, &one, 1, now, rm), 0);
+}
+
 static void test_image_resolve(void **state)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cove-unit-XXXXXX");
@@ -220,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_tags),
 		cmocka_unit_test(test_digests),
 		cmocka_unit_test(test_globs),
+		cmocka_unit_test(test_retention_select),
 		cmocka_unit_test(test_image_resolve),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
