@@ -280,6 +280,21 @@ void db_put(struct db *db, struct dbconn *c)
 			  NULL);
 		db_rollback(c);
 	}
+	/* A statement stepped and never finished (db_done) keeps its read
+	 * snapshot open even in autocommit mode: every later query on this
+	 * connection would see the past, and the caches stamped with the
+	 * current generation would keep it. Finish it here, loudly. */
+	for (int i = 0; i < c->ncache; i++)
+		if (c->cache[i].in_use) {
+			log_event(LOG_WARN, "statement left unfinished", "{s:s}", "sql",
+				  c->cache[i].sql);
+			db_done(&c->cache[i]);
+		}
+	if (c->oneoff.in_use) {
+		log_event(LOG_WARN, "statement left unfinished", "{s:s}", "sql",
+			  c->oneoff.sql ? c->oneoff.sql : "?");
+		db_done(&c->oneoff);
+	}
 	pthread_mutex_lock(&db->mu);
 	c->busy = 0;
 	pthread_cond_signal(&db->cv);
