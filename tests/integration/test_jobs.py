@@ -225,7 +225,10 @@ def test_permissions_between_users(js):
 
 def test_cancel_kills_every_process(js):
     tok = js.register(unique("j"))
-    r = submit(js, tok, {"app": "bash", "script": "sleep 300 & sleep 300 & (sleep 300; echo) & wait"})
+    # a duration no other job on this machine uses, to find exactly these
+    nap = "300.%d" % (os.getpid() * 1000 + int(time.time() * 1000) % 1000)
+    r = submit(js, tok, {"app": "bash",
+                         "script": "sleep %s & sleep %s & (sleep %s; echo) & wait" % (nap, nap, nap)})
     jid = r.json()["id"]
     wait_state(js, tok, jid, "running")
     time.sleep(0.3)
@@ -234,7 +237,7 @@ def test_cancel_kills_every_process(js):
     end = wait(js, tok, jid, 20)
     assert end["state"] == "cancelled" and "cancelled by" in end["reason"]
     assert js.post("/v1/jobs/%s/cancel" % jid, tok).status_code == 409
-    left = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True)
+    left = subprocess.run(["pgrep", "-f", "sleep " + nap], capture_output=True, text=True)
     assert left.stdout.strip() == "", "processes survived the cancel"
 
 
