@@ -208,7 +208,7 @@ PAGE_Q = ["limit", "cursor"]
 ROUTES = [
     ("get", "/healthz", "getHealth", "system", P, "Liveness", None, (200, "object"), [], []),
     ("get", "/readyz", "getReady", "system", P, "Readiness (database reachable)", None, (200, "object"), [], []),
-    ("get", "/metrics", "getMetrics", "system", P, "Prometheus metrics", None, (200, "text/plain"), [], []),
+    ("get", "/metrics", "getMetrics", "system", D, "Prometheus metrics (an administrator's token with read scope; no token when the server runs with --metrics-public)", None, (200, "text/plain"), [], []),
     ("get", "/v1/openapi.json", "getOpenApi", "system", P, "This document", None, (200, "object"), [], []),
     ("get", "/.well-known/jwks.json", "getJwks", "auth", P, "Public keys that sign access tokens", None, (200, "object"), [], []),
     ("post", "/v1/auth/register", "register", "auth", P, "Register an account", "Register", (201, "User"), ["400", "403", "409", "413", "415"], []),

@@ -41,6 +41,8 @@ static const struct opt opts[] = {
 	 "close connections idle (or trickling) this long"},
 	{"max-conns", "COVE_MAX_CONNS", OPT_INT, F(max_conns), "1000",
 	 "simultaneous connections"},
+	{"metrics-public", "COVE_METRICS_PUBLIC", OPT_BOOL, F(metrics_public), "off",
+	 "serve /metrics without a token (default: an administrator's token, read scope)"},
 	{"registration", "COVE_REGISTRATION", OPT_BOOL, F(registration), "on",
 	 "allow self-registration at first start (admins can change it later)"},
 	{"access-ttl", "COVE_ACCESS_TTL", OPT_DUR, F(access_ttl), "15m",

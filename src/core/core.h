@@ -172,6 +172,7 @@ struct config {
 	int64_t conn_timeout;   /* idle seconds before a connection is closed */
 	int64_t max_conns;      /* simultaneous connections */
 	int64_t registration;   /* 1: anyone may register (until the admin says no) */
+	int64_t metrics_public; /* 1: /metrics needs no token */
 	int64_t access_ttl;     /* seconds an access token lives */
 	int64_t refresh_ttl;    /* seconds a session (refresh family) lives */
 	int64_t argon2_m_kib;   /* Argon2id memory cost */

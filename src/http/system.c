@@ -25,8 +25,25 @@ static void get_readyz(struct req *r)
 	reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
 }
 
+/* /metrics tells who uses which routes how often: an administrator's
+ * token (a read-scoped API token is what a scraper should hold) unless the
+ * operator opened it with --metrics-public. */
 static void get_metrics(struct req *r)
 {
+	if (!r->srv->cfg->metrics_public) {
+		if (!r->actor.authenticated) {
+			struct err e = {0};
+			err_set(&e, COVE_EAUTH, "authentication required: send an "
+						"administrator's token (or start the server "
+						"with --metrics-public)");
+			reply_err(r, &e);
+			return;
+		}
+		if (!r->actor.admin || !(r->actor.scopes & SCOPE_READ)) {
+			reply_problem(r, 403, "permission denied: administrators only");
+			return;
+		}
+	}
 	struct buf b = {0};
 	metrics_render(r->srv->metrics, r->srv, &b);
 	reply_text(r, 200, "text/plain; version=0.0.4", buf_str(&b), b.len);

@@ -66,7 +66,7 @@ TEXT = ("text", "imp%s:x:%d:%d::/home/x:/bin/sh\n")
 MATRIX = [
     ("GET", "/healthz", None, {ANON: 200, OTHER: 200, USER: 200, ADMIN: 200}),
     ("GET", "/readyz", None, {ANON: 200, OTHER: 200, USER: 200, ADMIN: 200}),
-    ("GET", "/metrics", None, {ANON: 200, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/metrics", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("GET", "/v1/openapi.json", None, {ANON: 200, OTHER: 200, USER: 200, ADMIN: 200}),
     ("GET", "/.well-known/jwks.json", None, {ANON: 200, OTHER: 200, USER: 200, ADMIN: 200}),
     ("POST", "/v1/auth/register", new_user_body, {ANON: 201, OTHER: 201, USER: 201, ADMIN: 201}),

@@ -23,7 +23,11 @@ def test_probes_and_metrics(shared_server):
     for _ in range(3):
         s.get("/v1/me", at)
     s.get("/v1/me")
-    m = s.get("/metrics")
+    # who uses which route is for administrators (and their scrapers' tokens)
+    assert s.get("/metrics").status_code == 401
+    assert s.get("/metrics", s.register(unique("mx"))).status_code == 403
+    m = s.get("/metrics", at)
+    assert m.status_code == 200
     assert m.headers["Content-Type"].startswith("text/plain")
     text = m.text
     assert 'cove_http_requests_total{method="GET",route="/v1/me",code="2xx"}' in text
@@ -32,6 +36,16 @@ def test_probes_and_metrics(shared_server):
     assert "# TYPE cove_http_request_duration_seconds histogram" in text
     line = [l for l in text.splitlines() if l.startswith('cove_http_request_duration_seconds_count{method="GET",route="/v1/me"}')][0]
     assert int(line.split()[-1]) >= 4
+
+
+def test_metrics_public_when_the_operator_says_so(tmp_path):
+    s = start_server(str(tmp_path), env={"COVE_METRICS_PUBLIC": "on"})
+    try:
+        m = s.get("/metrics")
+        assert m.status_code == 200 and "cove_http_requests_total" in m.text
+    finally:
+        assert s.stop() == 0
+    s.assert_clean()
 
 
 def test_openapi_matches_routes(shared_server):
