@@ -228,6 +228,14 @@ static uint64_t fnv1a(const char *s)
 
 enum { CACHE_MISS, CACHE_CLAIMS, CACHE_IDENTITY };
 
+/* The slot of a token's hash, and the lock that guards it. */
+static struct token_slot *cache_slot(struct auth *a, uint64_t h, pthread_mutex_t **mu)
+{
+	size_t i = h % TOKEN_CACHE_SLOTS;
+	*mu = &a->cache_lock[i % TOKEN_CACHE_LOCKS];
+	return &a->cache[i];
+}
+
 /*
  * What is known of token: CACHE_IDENTITY (act filled: the session and the
  * user were checked at generation gen, recently), CACHE_CLAIMS (only its
@@ -236,9 +244,8 @@ enum { CACHE_MISS, CACHE_CLAIMS, CACHE_IDENTITY };
 static int cache_get(struct auth *a, const char *token, uint64_t h, uint64_t gen,
 		     int64_t *uid, struct actor *act)
 {
-	size_t i = h % TOKEN_CACHE_SLOTS;
-	struct token_slot *s = &a->cache[i];
-	pthread_mutex_t *mu = &a->cache_lock[i % TOKEN_CACHE_LOCKS];
+	pthread_mutex_t *mu;
+	struct token_slot *s = cache_slot(a, h, &mu);
 	int hit = CACHE_MISS;
 	int64_t now_ms = time_now_ms();
 	pthread_mutex_lock(mu);
@@ -262,9 +269,8 @@ static int cache_get(struct auth *a, const char *token, uint64_t h, uint64_t gen
 static void cache_put(struct auth *a, const char *token, uint64_t h, int64_t uid,
 		      const char *sid, int64_t exp)
 {
-	size_t i = h % TOKEN_CACHE_SLOTS;
-	struct token_slot *s = &a->cache[i];
-	pthread_mutex_t *mu = &a->cache_lock[i % TOKEN_CACHE_LOCKS];
+	pthread_mutex_t *mu;
+	struct token_slot *s = cache_slot(a, h, &mu);
 	char *copy = xstrdup(token);
 	pthread_mutex_lock(mu);
 	char *old = s->token;
@@ -282,9 +288,8 @@ static void cache_put(struct auth *a, const char *token, uint64_t h, int64_t uid
 static void cache_put_identity(struct auth *a, const char *token, uint64_t h,
 			       uint64_t gen, const struct actor *act)
 {
-	size_t i = h % TOKEN_CACHE_SLOTS;
-	struct token_slot *s = &a->cache[i];
-	pthread_mutex_t *mu = &a->cache_lock[i % TOKEN_CACHE_LOCKS];
+	pthread_mutex_t *mu;
+	struct token_slot *s = cache_slot(a, h, &mu);
 	pthread_mutex_lock(mu);
 	if (s->token && s->hash == h && !strcmp(s->token, token) && s->uid == act->uid) {
 		s->ident_ok = 1;

@@ -71,21 +71,32 @@ static void token_get(struct req *r)
 	req_offload(r, token_work);
 }
 
-/* ---- robots ------------------------------------------------------------------------------------ */
+/* ---- project-scoped lists (robots, tag rules, retention) ---------------------------------- */
 
-static void robots_get(struct req *r)
+/* The /v1/projects/{name}/... collections share one shape: list, add a
+ * JSON body (201), remove by id (204); the domain function checks the
+ * caller's role in the project. */
+typedef int (*project_list_fn)(struct dbconn *c, const struct actor *act,
+			       const char *project, json_t **out, struct err *e);
+typedef int (*project_add_fn)(struct dbconn *c, const struct actor *act,
+			      const char *project, json_t *body, json_t **out,
+			      struct err *e);
+typedef int (*project_remove_fn)(struct dbconn *c, const struct actor *act,
+				 const char *project, int64_t id, struct err *e);
+
+static void project_list(struct req *r, project_list_fn fn)
 {
-	struct dbconn *c = db_get(r->srv->db);
 	struct err e = {0};
+	struct dbconn *c = db_get(r->srv->db);
 	json_t *o = NULL;
-	if (reg_robots_list(c, &r->actor, req_param(r, "name"), &o, &e))
+	if (fn(c, &r->actor, req_param(r, "name"), &o, &e))
 		reply_err(r, &e);
 	else
 		reply_json(r, 200, o);
 	db_put(r->srv->db, c);
 }
 
-static void robots_post(struct req *r)
+static void project_add(struct req *r, project_add_fn fn)
 {
 	struct err e = {0};
 	json_t *body = req_json(r, &e);
@@ -95,11 +106,42 @@ static void robots_post(struct req *r)
 	}
 	struct dbconn *c = db_get(r->srv->db);
 	json_t *o = NULL;
-	if (reg_robots_create(c, &r->actor, req_param(r, "name"), body, &o, &e))
+	if (fn(c, &r->actor, req_param(r, "name"), body, &o, &e))
 		reply_err(r, &e);
 	else
 		reply_json(r, 201, o);
 	db_put(r->srv->db, c);
+}
+
+/* Remove entry {id} (a positive integer; anything else: 404 naming what). */
+static void project_remove(struct req *r, project_remove_fn fn, const char *what)
+{
+	struct err e = {0};
+	const char *id = req_param(r, "id");
+	char *end;
+	long long v = strtoll(id, &end, 10);
+	if (!*id || *end || v <= 0) {
+		reply_problem(r, 404, "no such %s", what);
+		return;
+	}
+	struct dbconn *c = db_get(r->srv->db);
+	if (fn(c, &r->actor, req_param(r, "name"), v, &e))
+		reply_err(r, &e);
+	else
+		reply_empty(r, 204);
+	db_put(r->srv->db, c);
+}
+
+/* ---- robots ------------------------------------------------------------------------------------ */
+
+static void robots_get(struct req *r)
+{
+	project_list(r, reg_robots_list);
+}
+
+static void robots_post(struct req *r)
+{
+	project_add(r, reg_robots_create);
 }
 
 static void robots_delete(struct req *r)
@@ -185,49 +227,17 @@ static void repos_patch(struct req *r)
 
 static void rules_get(struct req *r)
 {
-	struct err e = {0};
-	struct dbconn *c = db_get(r->srv->db);
-	json_t *o = NULL;
-	if (reg_rules_list(c, &r->actor, req_param(r, "name"), &o, &e))
-		reply_err(r, &e);
-	else
-		reply_json(r, 200, o);
-	db_put(r->srv->db, c);
+	project_list(r, reg_rules_list);
 }
 
 static void rules_post(struct req *r)
 {
-	struct err e = {0};
-	json_t *body = req_json(r, &e);
-	if (!body) {
-		reply_err(r, &e);
-		return;
-	}
-	struct dbconn *c = db_get(r->srv->db);
-	json_t *o = NULL;
-	if (reg_rules_add(c, &r->actor, req_param(r, "name"), body, &o, &e))
-		reply_err(r, &e);
-	else
-		reply_json(r, 201, o);
-	db_put(r->srv->db, c);
+	project_add(r, reg_rules_add);
 }
 
 static void rules_delete(struct req *r)
 {
-	struct err e = {0};
-	const char *id = req_param(r, "id");
-	char *end;
-	long long v = strtoll(id, &end, 10);
-	if (!*id || *end || v <= 0) {
-		reply_problem(r, 404, "no such tag rule");
-		return;
-	}
-	struct dbconn *c = db_get(r->srv->db);
-	if (reg_rules_delete(c, &r->actor, req_param(r, "name"), v, &e))
-		reply_err(r, &e);
-	else
-		reply_empty(r, 204);
-	db_put(r->srv->db, c);
+	project_remove(r, reg_rules_delete, "tag rule");
 }
 
 /* ---- tags, garbage collection, retention (/v1) ----------------------------------------------- */
@@ -291,49 +301,17 @@ static void gc_post(struct req *r)
 
 static void retention_get(struct req *r)
 {
-	struct err e = {0};
-	struct dbconn *c = db_get(r->srv->db);
-	json_t *o = NULL;
-	if (reg_retention_list(c, &r->actor, req_param(r, "name"), &o, &e))
-		reply_err(r, &e);
-	else
-		reply_json(r, 200, o);
-	db_put(r->srv->db, c);
+	project_list(r, reg_retention_list);
 }
 
 static void retention_post(struct req *r)
 {
-	struct err e = {0};
-	json_t *body = req_json(r, &e);
-	if (!body) {
-		reply_err(r, &e);
-		return;
-	}
-	struct dbconn *c = db_get(r->srv->db);
-	json_t *o = NULL;
-	if (reg_retention_add(c, &r->actor, req_param(r, "name"), body, &o, &e))
-		reply_err(r, &e);
-	else
-		reply_json(r, 201, o);
-	db_put(r->srv->db, c);
+	project_add(r, reg_retention_add);
 }
 
 static void retention_delete(struct req *r)
 {
-	struct err e = {0};
-	const char *id = req_param(r, "id");
-	char *end;
-	long long v = strtoll(id, &end, 10);
-	if (!*id || *end || v <= 0) {
-		reply_problem(r, 404, "no such retention policy");
-		return;
-	}
-	struct dbconn *c = db_get(r->srv->db);
-	if (reg_retention_delete(c, &r->actor, req_param(r, "name"), v, &e))
-		reply_err(r, &e);
-	else
-		reply_empty(r, 204);
-	db_put(r->srv->db, c);
+	project_remove(r, reg_retention_delete, "retention policy");
 }
 
 const struct route registry_routes[] = {

@@ -176,13 +176,36 @@ out:
 
 /* ---- manifests and blobs ------------------------------------------------ */
 
-/* Remove what matches the candidate query (columns sha256, size) one row
- * at a time; returns how many went, or a negative code. */
+/* The rows (sha256, size) of a candidate query over repo's entries older
+ * than the cutoff (parameters ?1 repo, ?2 cutoff), as [[sha, size], ...],
+ * read whole before anything is removed. 0 or a negative code. */
+static int gc_candidates(struct gc_run *g, const char *sql, int64_t repo,
+			 json_t **out, struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(g->c, &st, e, sql, "ii", repo, g->cutoff);
+	if (rc)
+		return rc;
+	json_t *cand = json_array();
+	while ((rc = db_step(st, e)) == 1)
+		json_array_append_new(cand, json_pack("[s,I]", db_text(st, 0),
+						      (json_int_t)db_int(st, 1)));
+	db_done(st);
+	if (rc < 0) {
+		json_decref(cand);
+		return rc;
+	}
+	*out = cand;
+	return 0;
+}
+
+/* Remove unreferenced, untagged manifests older than the cutoff; returns
+ * how many went, or a negative code. */
 static int gc_manifests_pass(struct gc_run *g, int64_t repo, const char *name,
 			     struct err *e)
 {
-	struct stmt *st;
-	int rc = db_query(g->c, &st, e,
+	json_t *cand;
+	int rc = gc_candidates(g,
 			  "SELECT m.sha256, m.size FROM manifests m WHERE m.repo = ?1 "
 			  "AND m.created_at <= ?2 "
 			  "AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo "
@@ -193,14 +216,9 @@ static int gc_manifests_pass(struct gc_run *g, int64_t repo, const char *name,
 			  "AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s "
 			  "  WHERE s.repo = m.repo AND s.sha256 = m.subject "
 			  "  AND s.sha256 != m.sha256))",
-			  "ii", repo, g->cutoff);
+			  repo, &cand, e);
 	if (rc)
 		return rc;
-	json_t *cand = json_array();
-	while ((rc = db_step(st, e)) == 1)
-		json_array_append_new(cand, json_pack("[s,I]", db_text(st, 0),
-						      (json_int_t)db_int(st, 1)));
-	db_done(st);
 	size_t i;
 	json_t *v;
 	int n = 0;
@@ -229,21 +247,16 @@ static int gc_manifests_pass(struct gc_run *g, int64_t repo, const char *name,
 static int gc_blobs(struct gc_run *g, int64_t repo, const char *name,
 		    struct err *e)
 {
-	struct stmt *st;
-	int rc = db_query(g->c, &st, e,
+	json_t *cand;
+	int rc = gc_candidates(g,
 			  "SELECT b.sha256, b.size FROM registry_blobs b WHERE b.repo = ?1 "
 			  "AND b.created_at <= ?2 "
 			  "AND NOT EXISTS (SELECT 1 FROM manifest_refs r JOIN manifests p "
 			  "  ON p.repo = r.repo AND p.sha256 = r.parent WHERE r.repo = b.repo "
 			  "  AND r.child = b.sha256)",
-			  "ii", repo, g->cutoff);
+			  repo, &cand, e);
 	if (rc)
 		return rc;
-	json_t *cand = json_array();
-	while ((rc = db_step(st, e)) == 1)
-		json_array_append_new(cand, json_pack("[s,I]", db_text(st, 0),
-						      (json_int_t)db_int(st, 1)));
-	db_done(st);
 	size_t i;
 	json_t *v;
 	json_array_foreach(cand, i, v) {
