@@ -100,9 +100,17 @@ echo "== ${GIB} GiB upload and download vs cp between the same directories"
 SIZE=$((GIB * 1024))
 dd if=/dev/urandom of="$WORK/big" bs=1M count=$SIZE status=none
 sync
-t0=$(date +%s.%N); cp "$WORK/big" "$WORK/data/tmp/cp-copy"; sync; t1=$(date +%s.%N)
-rm -f "$WORK/data/tmp/cp-copy"
-CP=$(echo "$SIZE / ($t1 - $t0)" | bc -l)
+# cp's speed on these virtual machines swings 3x from one run to the next
+# (fresh guest memory costs the host a fault per page): three copies, the
+# median is the anchor and all three are printed.
+CPS=()
+for _ in 1 2 3; do
+	t0=$(date +%s.%N); cp "$WORK/big" "$WORK/data/tmp/cp-copy"; sync; t1=$(date +%s.%N)
+	rm -f "$WORK/data/tmp/cp-copy"
+	CPS+=("$(echo "$SIZE / ($t1 - $t0)" | bc -l)")
+done
+CP=$(printf '%s\n' "${CPS[@]}" | sort -g | sed -n 2p)
+printf 'cp + sync: %.0f %.0f %.0f MB/s (median %.0f)\n' "${CPS[@]}" "$CP"
 t0=$(date +%s.%N)
 curl -fs -X PUT "$URL/v1/fs/home/admin/big" -H "$AUTH" -T "$WORK/big" -o /dev/null
 t1=$(date +%s.%N)

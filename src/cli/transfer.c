@@ -10,6 +10,7 @@
  * No command logic here: files_cmds.c decides what to move where.
  */
 #include "cli/internal.h"
+#include "core/sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,6 +60,7 @@ struct xfer {
 	off_t in_start;    /* where in was when we started (for a retry) */
 	int in_rewind;     /* in can be rewound to in_start */
 	FILE *out;         /* where the bytes of a 2xx answer go; NULL: body */
+	struct blob_sink *sink; /* ... or, for a download to a file, here */
 	int want_file;     /* out expects file bytes: refuse a listing */
 	struct buf body;   /* any other answer: entry JSON or a problem */
 	int64_t got;       /* bytes written to out */
@@ -96,7 +98,13 @@ static size_t xfer_write(char *data, size_t size, size_t n, void *arg)
 		size_t take = len;
 		if (x->limit >= 0 && (int64_t)take > x->limit - x->got)
 			take = (size_t)(x->limit - x->got);
-		if (take && fwrite(data, 1, take, x->out) != take) {
+		if (take && x->sink) {
+			int err = sink_write(x->sink, data, take);
+			if (err) {
+				x->write_errno = err;
+				return 0;
+			}
+		} else if (take && fwrite(data, 1, take, x->out) != take) {
 			x->write_errno = errno ? errno : EIO;
 			return 0;
 		}
@@ -497,6 +505,7 @@ int cli_fs_download(struct client *c, const char *remote, const char *local,
 		    int progress, struct err *e)
 {
 	struct xfer x = {.want_file = 1, .limit = -1, .progress = progress};
+	struct blob_sink sink;
 	const char *slash = strrchr(remote, '/');
 	char *tmp = NULL, *url = NULL;
 	int rc = 0;
@@ -505,8 +514,20 @@ int cli_fs_download(struct client *c, const char *remote, const char *local,
 		x.out = stdout;
 	else if ((rc = download_open(local, &tmp, &x.out, e)))
 		return rc;
+	else {
+		/* big downloads go to disk from threads of their own (sink.c) */
+		sink_init(&sink, fileno(x.out), 0, NULL);
+		x.sink = &sink;
+	}
 	url = cli_fs_url(c, remote, NULL);
 	rc = xfer_run(c, "GET", url, NULL, &x, e);
+	if (x.sink) {
+		int err = sink_end(&sink, rc != 0);
+		if (err && !rc) {
+			x.write_errno = err;
+			rc = CLI_EFAIL;
+		}
+	}
 	if (rc && x.is_dir)
 		err_set(e, CLI_EFAIL, "'%s' is a directory", remote);
 	else if (rc && x.write_errno)

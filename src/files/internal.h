@@ -5,6 +5,7 @@
 #ifndef COVE_FILES_INTERNAL_H
 #define COVE_FILES_INTERNAL_H
 
+#include "core/sink.h"
 #include "files/files.h"
 
 #include <nettle/sha2.h>
@@ -39,8 +40,6 @@ int64_t store_writer_size(const struct blob_writer *w);
 int store_writer_finish(const struct store *s, struct blob_writer *w,
 			char sha_out[65], int64_t *size, struct err *e);
 void store_writer_abort(struct blob_writer *w);
-/* Start write-back of what was written since *kicked (every few MiB). */
-void store_writeback(int fd, int64_t size, int64_t *kicked);
 /* Hash the finished file at path, fsync it and move it into the store
  * (or drop it when the content is already there). */
 int store_adopt(const struct store *s, const char *path, char sha_out[65],

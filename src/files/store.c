@@ -23,48 +23,13 @@ struct blob_writer {
 	int fd;
 	char *tmp;
 	struct sha256_ctx sha;
-	int64_t size;
-	int64_t kicked; /* bytes already handed to write-back */
-	/* bytes are staged and written 1 MiB at a time: libmicrohttpd hands
-	 * them over in small pieces, and one write per piece is costly */
-	char *stage;
-	size_t staged;
+	struct blob_sink sink; /* stages, hashes and writes (core/sink.c) */
 };
 
-#define STAGE_SIZE (1 << 20)
-
-static int stage_flush(struct blob_writer *w, struct err *e)
+static int write_err(int err, struct err *e)
 {
-	const char *p = w->stage;
-	size_t len = w->staged;
-	while (len > 0) {
-		ssize_t n = write(w->fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return err_set(e, errno == ENOSPC ? COVE_ETOOBIG : COVE_EIO,
-				       "cannot store bytes: %s", strerror(errno));
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	w->staged = 0;
-	return 0;
-}
-
-#define WRITEBACK_STEP (8LL << 20)
-
-/*
- * Start writing the bytes received so far to disk, without waiting, every
- * few megabytes: the fsync at the end then has little left to do, and the
- * disk works while the network still delivers. *kicked tracks the offset.
- */
-void store_writeback(int fd, int64_t size, int64_t *kicked)
-{
-	if (size - *kicked < WRITEBACK_STEP)
-		return;
-	sync_file_range(fd, *kicked, size - *kicked, SYNC_FILE_RANGE_WRITE);
-	*kicked = size;
+	return err_set(e, err == ENOSPC ? COVE_ETOOBIG : COVE_EIO,
+		       "cannot store bytes: %s", strerror(err));
 }
 
 static int mkdir_if(const char *path, struct err *e)
@@ -129,6 +94,7 @@ int store_writer_open(const struct store *s, struct blob_writer **out,
 		return rc;
 	}
 	sha256_init(&w->sha);
+	sink_init(&w->sink, w->fd, 0, &w->sha);
 	*out = w;
 	return 0;
 }
@@ -136,41 +102,24 @@ int store_writer_open(const struct store *s, struct blob_writer **out,
 int store_writer_write(struct blob_writer *w, const void *data, size_t len,
 		       struct err *e)
 {
-	const char *p = data;
-	sha256_update(&w->sha, len, (const uint8_t *)data);
-	w->size += (int64_t)len;
-	while (len > 0) {
-		if (!w->stage)
-			w->stage = xmalloc(STAGE_SIZE);
-		size_t n = STAGE_SIZE - w->staged < len ? STAGE_SIZE - w->staged : len;
-		memcpy(w->stage + w->staged, p, n);
-		w->staged += n;
-		p += n;
-		len -= n;
-		if (w->staged == STAGE_SIZE) {
-			int rc = stage_flush(w, e);
-			if (rc)
-				return rc;
-			store_writeback(w->fd, w->size, &w->kicked);
-		}
-	}
-	return 0;
+	int err = sink_write(&w->sink, data, len);
+	return err ? write_err(err, e) : 0;
 }
 
 int64_t store_writer_size(const struct blob_writer *w)
 {
-	return w->size;
+	return sink_bytes(&w->sink);
 }
 
 void store_writer_abort(struct blob_writer *w)
 {
 	if (!w)
 		return;
+	sink_end(&w->sink, 1);
 	if (w->fd >= 0)
 		close(w->fd);
 	unlink(w->tmp);
 	free(w->tmp);
-	free(w->stage);
 	free(w);
 }
 
@@ -186,6 +135,12 @@ static void fsync_dir(const char *path)
 int store_writer_finish(const struct store *s, struct blob_writer *w,
 			char sha_out[65], int64_t *size, struct err *e)
 {
+	int rc = 0;
+	int err = sink_end(&w->sink, 0);
+	if (err) {
+		rc = write_err(err, e);
+		goto out;
+	}
 	uint8_t dig[SHA256_DIGEST_SIZE];
 	sha256_digest(&w->sha, sizeof(dig), dig);
 	static const char hex[] = "0123456789abcdef";
@@ -194,10 +149,7 @@ int store_writer_finish(const struct store *s, struct blob_writer *w,
 		sha_out[2 * i + 1] = hex[dig[i] & 15];
 	}
 	sha_out[64] = '\0';
-	*size = w->size;
-	int rc = 0;
-	if (w->staged && (rc = stage_flush(w, e)))
-		goto out;
+	*size = w->sink.done;
 	if (fsync(w->fd) < 0) {
 		rc = err_set(e, COVE_EIO, "cannot flush bytes to disk: %s", strerror(errno));
 		goto out;
@@ -239,7 +191,8 @@ int store_adopt_hashed(const struct store *s, const char *path,
 	}
 	w->tmp = xstrdup(path);
 	w->sha = *state;
-	w->size = size;
+	sink_init(&w->sink, w->fd, 0, NULL);
+	w->sink.done = size; /* already written */
 	int64_t got;
 	return store_writer_finish(s, w, sha_out, &got, e);
 }
@@ -255,11 +208,12 @@ int store_adopt(const struct store *s, const char *path, char sha_out[65],
 	}
 	w->tmp = xstrdup(path);
 	sha256_init(&w->sha);
+	sink_init(&w->sink, w->fd, 0, NULL);
 	static __thread char buf[1 << 16];
 	ssize_t n;
 	while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
 		sha256_update(&w->sha, (size_t)n, (const uint8_t *)buf);
-		w->size += n;
+		w->sink.done += n; /* already written */
 	}
 	if (n < 0) {
 		int rc = err_set(e, COVE_EIO, "cannot read upload data: %s", strerror(errno));

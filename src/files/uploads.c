@@ -28,7 +28,7 @@ struct upload_append {
 	struct sha256_ctx sha;
 	int sha_ok;
 	char *sidecar;
-	int64_t kicked; /* write-back started up to here */
+	struct blob_sink sink; /* writes (and hashes) from offset on */
 };
 
 /* The sidecar: the hash state and the offset it covers. It is trusted only
@@ -187,7 +187,7 @@ int uploads_append_begin(struct files *f, struct dbconn *c,
 		return COVE_ECONFLICT;
 	}
 	char *p = part_path(f, id);
-	int fd = open(p, O_WRONLY | O_APPEND | O_CLOEXEC);
+	int fd = open(p, O_WRONLY | O_CLOEXEC);
 	free(p);
 	if (fd < 0)
 		return err_set(e, COVE_EIO, "cannot continue the upload: %s", strerror(errno));
@@ -196,13 +196,13 @@ int uploads_append_begin(struct files *f, struct dbconn *c,
 	a->offset = have;
 	a->limit = size >= 0 && size < room ? size : room;
 	a->sidecar = sidecar_path(f, id);
-	a->kicked = have;
 	if (have == 0) {
 		sha256_init(&a->sha);
 		a->sha_ok = 1;
 	} else {
 		a->sha_ok = sidecar_load(a->sidecar, have, &a->sha);
 	}
+	sink_init(&a->sink, fd, have, a->sha_ok ? &a->sha : NULL);
 	*out = a;
 	return 0;
 }
@@ -210,24 +210,13 @@ int uploads_append_begin(struct files *f, struct dbconn *c,
 int uploads_append_data(struct upload_append *a, const void *buf, size_t len,
 			struct err *e)
 {
-	if ((int64_t)len > a->limit - a->offset)
+	if ((int64_t)len > a->limit - a->offset - sink_bytes(&a->sink))
 		return err_set(e, COVE_ETOOBIG,
 			       "more bytes than the upload's size or the quota allow");
-	const char *p = buf;
-	while (len) {
-		ssize_t n = write(a->fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return err_set(e, COVE_EIO, "cannot store bytes: %s", strerror(errno));
-		}
-		if (a->sha_ok)
-			sha256_update(&a->sha, (size_t)n, (const uint8_t *)p);
-		p += n;
-		len -= (size_t)n;
-		a->offset += n;
-	}
-	store_writeback(a->fd, a->offset, &a->kicked);
+	int err = sink_write(&a->sink, buf, len);
+	if (err)
+		return err_set(e, err == ENOSPC ? COVE_ETOOBIG : COVE_EIO,
+			       "cannot store bytes: %s", strerror(err));
 	return 0;
 }
 
@@ -235,12 +224,18 @@ int64_t uploads_append_end(struct upload_append *a)
 {
 	if (!a)
 		return -1;
-	/* the bytes first, then the state that describes them */
-	int synced = fsync(a->fd) == 0;
+	/* the bytes first, then the state that describes them; after a failed
+	 * write the part's length says what is there, and completing hashes
+	 * it again */
+	int ok = sink_end(&a->sink, 0) == 0;
+	ok = fsync(a->fd) == 0 && ok;
+	int64_t off = a->offset + a->sink.done;
+	struct stat st;
+	if (!ok && fstat(a->fd, &st) == 0)
+		off = st.st_size;
 	close(a->fd);
-	if (a->sha_ok && synced)
-		sidecar_save(a->sidecar, a->offset, &a->sha);
-	int64_t off = a->offset;
+	if (a->sha_ok && ok)
+		sidecar_save(a->sidecar, off, &a->sha);
 	free(a->sidecar);
 	free(a);
 	return off;

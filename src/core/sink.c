@@ -1,0 +1,302 @@
+/*
+ * sink.c - writing a stream of bytes into a file while hashing it, as fast
+ * as a big upload or download can go. Used by the blob writer and the
+ * resumable uploads of the file space, and by the CLI's downloads. Knows
+ * nothing of blobs, SQL or HTTP.
+ *
+ * Bytes are staged and written a stage (1 MiB) at a time: libmicrohttpd
+ * hands them over in pieces of a few KiB, and one write per piece is
+ * costly. Each stage is hashed when it is full, still in the CPU's cache.
+ *
+ * A sink that fills its first stage is a big one, and from then on its full
+ * stages go through a pipeline: one thread hashes them in order (when the
+ * sink hashes at all), another writes them, while the receiving thread fills the next ones (NSTAGES in
+ * flight). On the 2-core virtual machines we measure on, a 1 GiB upload
+ * spent 45% of the receiving thread's time copying into the page cache
+ * (fresh guest pages cost the host a fault each) and 30% hashing; now the
+ * three steps share both cores, and the writer uses O_DIRECT: the disk takes
+ * the bytes by DMA and nothing is copied into a cache nobody reads before
+ * the fsync. Where the file system refuses O_DIRECT, or the sink starts at
+ * an unaligned offset (a resumed upload), the writer goes through the page
+ * cache and starts write-back every few MiB. Sinks under one stage never
+ * start a thread. The tail that does not fill a stage is hashed and written
+ * by sink_end.
+ */
+#include "core/sink.h"
+#include "core/core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STAGE_SIZE ((size_t)1 << 20)
+#define NSTAGES 4 /* stages per big sink: 4 MiB in flight */
+#define DIRECT_ALIGN 4096
+
+struct pipeline {
+	pthread_t hasher, writer; /* no hasher without sha */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *stage[NSTAGES];
+	unsigned filled;  /* stages handed over, in order */
+	unsigned hashed;  /* stages the hasher is done with */
+	unsigned written; /* stages the writer is done with */
+	int closing;      /* no more stages will come */
+	int err;          /* errno of a failed write, or ECANCELED: both stop */
+	int direct;       /* fd has O_DIRECT */
+	int fd;
+	int64_t base;           /* file offset of stage 0 */
+	struct sha256_ctx *sha; /* the sink's; the hasher's until the end */
+};
+
+/* pwrite all of p at off; 0 or an errno */
+static int write_all(int fd, const char *p, size_t len, int64_t off)
+{
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The body of both threads: the hasher's when done is &pl->hashed. */
+static void pipeline_run(struct pipeline *pl, unsigned *done)
+{
+	int hasher = done == &pl->hashed;
+	int64_t kicked = pl->base;
+	pthread_mutex_lock(&pl->mu);
+	for (;;) {
+		while (*done == pl->filled && !pl->closing && !pl->err)
+			pthread_cond_wait(&pl->cv, &pl->mu);
+		if (*done == pl->filled || pl->err)
+			break;
+		char *buf = pl->stage[*done % NSTAGES];
+		int64_t off = pl->base + (int64_t)*done * (int64_t)STAGE_SIZE;
+		pthread_mutex_unlock(&pl->mu);
+		int err = 0;
+		if (hasher) {
+			sha256_update(pl->sha, STAGE_SIZE, (const uint8_t *)buf);
+		} else {
+			err = write_all(pl->fd, buf, STAGE_SIZE, off);
+			if (!err && !pl->direct)
+				sink_writeback(pl->fd, off + (int64_t)STAGE_SIZE, &kicked);
+		}
+		pthread_mutex_lock(&pl->mu);
+		(*done)++;
+		if (err && !pl->err)
+			pl->err = err;
+		pthread_cond_broadcast(&pl->cv);
+	}
+	pthread_mutex_unlock(&pl->mu);
+}
+
+#define WRITEBACK_STEP (8LL << 20)
+
+void sink_writeback(int fd, int64_t size, int64_t *kicked)
+{
+	if (size - *kicked < WRITEBACK_STEP)
+		return;
+	sync_file_range(fd, *kicked, size - *kicked, SYNC_FILE_RANGE_WRITE);
+	*kicked = size;
+}
+
+static void *pipeline_hasher(void *arg)
+{
+	struct pipeline *pl = arg;
+	pipeline_run(pl, &pl->hashed);
+	return NULL;
+}
+
+static void *pipeline_writer(void *arg)
+{
+	struct pipeline *pl = arg;
+	pipeline_run(pl, &pl->written);
+	return NULL;
+}
+
+static char *stage_alloc(void)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, DIRECT_ALIGN, STAGE_SIZE))
+		abort(); /* out of memory, as xmalloc does */
+	return p;
+}
+
+static void fd_direct(int fd, int on)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT);
+}
+
+/* Free pl and every stage but the sink's current one. */
+static void pipeline_free(struct blob_sink *k, struct pipeline *pl)
+{
+	if (pl->direct)
+		fd_direct(k->fd, 0);
+	for (int i = 0; i < NSTAGES; i++)
+		if (pl->stage[i] != k->stage)
+			free(pl->stage[i]);
+	pthread_mutex_destroy(&pl->mu);
+	pthread_cond_destroy(&pl->cv);
+	free(pl);
+}
+
+/*
+ * Start the pipeline at the sink's offset, with k->stage as its first stage
+ * (not yet handed over). -1 when its threads cannot be started: the sink
+ * then goes on without one.
+ */
+static int pipeline_start(struct blob_sink *k)
+{
+	struct pipeline *pl = xcalloc(1, sizeof(*pl));
+	pthread_mutex_init(&pl->mu, NULL);
+	pthread_cond_init(&pl->cv, NULL);
+	pl->fd = k->fd;
+	pl->sha = k->sha;
+	pl->base = k->base + k->done;
+	if (pl->base % DIRECT_ALIGN == 0) {
+		int fl = fcntl(k->fd, F_GETFL);
+		pl->direct = fl >= 0 && fcntl(k->fd, F_SETFL, fl | O_DIRECT) == 0;
+	}
+	pl->stage[0] = k->stage;
+	for (int i = 1; i < NSTAGES; i++)
+		pl->stage[i] = stage_alloc();
+	if (pl->sha && pthread_create(&pl->hasher, NULL, pipeline_hasher, pl)) {
+		pipeline_free(k, pl);
+		return -1;
+	}
+	if (pthread_create(&pl->writer, NULL, pipeline_writer, pl)) {
+		pthread_mutex_lock(&pl->mu);
+		pl->closing = 1; /* nothing was handed over: the hasher ends */
+		pthread_cond_broadcast(&pl->cv);
+		pthread_mutex_unlock(&pl->mu);
+		if (pl->sha)
+			pthread_join(pl->hasher, NULL);
+		pipeline_free(k, pl);
+		return -1;
+	}
+	k->pl = pl;
+	return 0;
+}
+
+/* Hand the full stage over and wait for a free one; 0 or an errno. */
+static int pipeline_push(struct blob_sink *k)
+{
+	struct pipeline *pl = k->pl;
+	pthread_mutex_lock(&pl->mu);
+	pl->filled++;
+	pthread_cond_broadcast(&pl->cv);
+	for (;;) {
+		unsigned slowest = pl->sha && pl->hashed < pl->written ? pl->hashed
+								       : pl->written;
+		if (pl->filled - slowest < NSTAGES || pl->err)
+			break;
+		pthread_cond_wait(&pl->cv, &pl->mu);
+	}
+	int err = pl->err;
+	k->stage = pl->stage[pl->filled % NSTAGES];
+	pthread_mutex_unlock(&pl->mu);
+	return err;
+}
+
+/*
+ * End the pipeline: when cancel, drop what is in flight, otherwise wait
+ * until every stage handed over is hashed and written. Leaves fd without
+ * O_DIRECT and k->stage usable. 0 or the errno of a failed write.
+ */
+static int pipeline_stop(struct blob_sink *k, int cancel)
+{
+	struct pipeline *pl = k->pl;
+	pthread_mutex_lock(&pl->mu);
+	pl->closing = 1;
+	if (cancel && !pl->err)
+		pl->err = ECANCELED;
+	pthread_cond_broadcast(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+	if (pl->sha)
+		pthread_join(pl->hasher, NULL);
+	pthread_join(pl->writer, NULL);
+	int err = pl->err;
+	pipeline_free(k, pl);
+	k->pl = NULL;
+	return err;
+}
+
+/* The stage is full: hash and write it, through the pipeline if possible. */
+static int stage_full(struct blob_sink *k)
+{
+	int err = 0;
+	if (k->pl || pipeline_start(k) == 0) {
+		err = pipeline_push(k);
+	} else {
+		if (k->sha)
+			sha256_update(k->sha, STAGE_SIZE, (const uint8_t *)k->stage);
+		err = write_all(k->fd, k->stage, STAGE_SIZE, k->base + k->done);
+		if (!err)
+			sink_writeback(k->fd, k->base + k->done + (int64_t)STAGE_SIZE,
+					&k->kicked);
+	}
+	k->done += (int64_t)STAGE_SIZE;
+	k->staged = 0;
+	return err;
+}
+
+void sink_init(struct blob_sink *k, int fd, int64_t base, struct sha256_ctx *sha)
+{
+	memset(k, 0, sizeof(*k));
+	k->fd = fd;
+	k->base = k->kicked = base;
+	k->sha = sha;
+}
+
+int sink_write(struct blob_sink *k, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		if (!k->stage)
+			k->stage = stage_alloc();
+		size_t n = STAGE_SIZE - k->staged < len ? STAGE_SIZE - k->staged : len;
+		memcpy(k->stage + k->staged, p, n);
+		k->staged += n;
+		p += n;
+		len -= n;
+		if (k->staged == STAGE_SIZE) {
+			int err = stage_full(k);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+int64_t sink_bytes(const struct blob_sink *k)
+{
+	return k->done + (int64_t)k->staged;
+}
+
+int sink_end(struct blob_sink *k, int cancel)
+{
+	int err = k->pl ? pipeline_stop(k, cancel) : 0;
+	if (!err && !cancel && k->staged) {
+		if (k->sha)
+			sha256_update(k->sha, k->staged, (const uint8_t *)k->stage);
+		err = write_all(k->fd, k->stage, k->staged, k->base + k->done);
+		if (!err)
+			k->done += (int64_t)k->staged;
+	}
+	k->staged = 0;
+	free(k->stage);
+	k->stage = NULL;
+	return err;
+}
