@@ -10,17 +10,19 @@
  *
  * A sink that fills its first stage is a big one, and from then on its full
  * stages go through a pipeline: one thread hashes them in order (when the
- * sink hashes at all), another writes them, while the receiving thread fills the next ones (NSTAGES in
- * flight). On the 2-core virtual machines we measure on, a 1 GiB upload
- * spent 45% of the receiving thread's time copying into the page cache
- * (fresh guest pages cost the host a fault each) and 30% hashing; now the
- * three steps share both cores, and the writer uses O_DIRECT: the disk takes
- * the bytes by DMA and nothing is copied into a cache nobody reads before
- * the fsync. Where the file system refuses O_DIRECT, or the sink starts at
- * an unaligned offset (a resumed upload), the writer goes through the page
- * cache and starts write-back every few MiB. Sinks under one stage never
- * start a thread. The tail that does not fill a stage is hashed and written
- * by sink_end.
+ * sink hashes at all), another writes them, while the receiving thread
+ * fills the next ones (NSTAGES in flight). Sinks under one stage never
+ * start a thread. The tail that does not fill a stage is hashed and
+ * written by sink_end.
+ *
+ * Writes go through the page cache with write-back started every few MiB
+ * and, a little further behind, the written range waited for and dropped
+ * from the cache (sink_writeback). On the virtual machines we measure on,
+ * a page the guest has not touched lately costs the host a fault, and a
+ * 1 GiB upload into fresh pages spent most of its time there: 375-530 MB/s
+ * to disk, where recycling the same few MiB of pages writes 1.4-1.8 GB/s
+ * (and O_DIRECT, tried too, 600-700 MB/s). Nobody reads a blob right after
+ * its upload, so nothing is lost by not caching it.
  */
 #include "core/sink.h"
 #include "core/core.h"
@@ -34,7 +36,7 @@
 
 #define STAGE_SIZE ((size_t)1 << 20)
 #define NSTAGES 4 /* stages per big sink: 4 MiB in flight */
-#define DIRECT_ALIGN 4096
+#define STAGE_ALIGN 4096
 
 struct pipeline {
 	pthread_t hasher, writer; /* no hasher without sha */
@@ -46,7 +48,6 @@ struct pipeline {
 	unsigned written; /* stages the writer is done with */
 	int closing;      /* no more stages will come */
 	int err;          /* errno of a failed write, or ECANCELED: both stop */
-	int direct;       /* fd has O_DIRECT */
 	int fd;
 	int64_t base;           /* file offset of stage 0 */
 	struct sha256_ctx *sha; /* the sink's; the hasher's until the end */
@@ -69,11 +70,37 @@ static int write_all(int fd, const char *p, size_t len, int64_t off)
 	return 0;
 }
 
+#define WRITEBACK_STEP (8LL << 20)
+#define DROP_LAG (32LL << 20)
+
+/*
+ * Bytes of fd up to size are written (in the cache): once WRITEBACK_STEP
+ * of them wait, start their write-back without waiting; once write-back
+ * runs DROP_LAG ahead of what was dropped, wait for the older range to be
+ * on disk and drop it from the cache, so that its pages are reused hot.
+ * wb[0]: write-back started up to there, wb[1]: dropped up to there.
+ */
+static void sink_writeback(int fd, int64_t size, int64_t wb[2])
+{
+	if (size - wb[0] < WRITEBACK_STEP)
+		return;
+	sync_file_range(fd, wb[0], size - wb[0], SYNC_FILE_RANGE_WRITE);
+	wb[0] = size;
+	if (wb[0] - wb[1] <= DROP_LAG)
+		return;
+	int64_t upto = wb[0] - DROP_LAG;
+	if (sync_file_range(fd, wb[1], upto - wb[1],
+			    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				    SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+		posix_fadvise(fd, wb[1], upto - wb[1], POSIX_FADV_DONTNEED);
+	wb[1] = upto;
+}
+
 /* The body of both threads: the hasher's when done is &pl->hashed. */
 static void pipeline_run(struct pipeline *pl, unsigned *done)
 {
 	int hasher = done == &pl->hashed;
-	int64_t kicked = pl->base;
+	int64_t wb[2] = {pl->base, pl->base};
 	pthread_mutex_lock(&pl->mu);
 	for (;;) {
 		while (*done == pl->filled && !pl->closing && !pl->err)
@@ -88,8 +115,8 @@ static void pipeline_run(struct pipeline *pl, unsigned *done)
 			sha256_update(pl->sha, STAGE_SIZE, (const uint8_t *)buf);
 		} else {
 			err = write_all(pl->fd, buf, STAGE_SIZE, off);
-			if (!err && !pl->direct)
-				sink_writeback(pl->fd, off + (int64_t)STAGE_SIZE, &kicked);
+			if (!err)
+				sink_writeback(pl->fd, off + (int64_t)STAGE_SIZE, wb);
 		}
 		pthread_mutex_lock(&pl->mu);
 		(*done)++;
@@ -98,16 +125,6 @@ static void pipeline_run(struct pipeline *pl, unsigned *done)
 		pthread_cond_broadcast(&pl->cv);
 	}
 	pthread_mutex_unlock(&pl->mu);
-}
-
-#define WRITEBACK_STEP (8LL << 20)
-
-void sink_writeback(int fd, int64_t size, int64_t *kicked)
-{
-	if (size - *kicked < WRITEBACK_STEP)
-		return;
-	sync_file_range(fd, *kicked, size - *kicked, SYNC_FILE_RANGE_WRITE);
-	*kicked = size;
 }
 
 static void *pipeline_hasher(void *arg)
@@ -127,23 +144,14 @@ static void *pipeline_writer(void *arg)
 static char *stage_alloc(void)
 {
 	void *p = NULL;
-	if (posix_memalign(&p, DIRECT_ALIGN, STAGE_SIZE))
+	if (posix_memalign(&p, STAGE_ALIGN, STAGE_SIZE))
 		abort(); /* out of memory, as xmalloc does */
 	return p;
-}
-
-static void fd_direct(int fd, int on)
-{
-	int fl = fcntl(fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT);
 }
 
 /* Free pl and every stage but the sink's current one. */
 static void pipeline_free(struct blob_sink *k, struct pipeline *pl)
 {
-	if (pl->direct)
-		fd_direct(k->fd, 0);
 	for (int i = 0; i < NSTAGES; i++)
 		if (pl->stage[i] != k->stage)
 			free(pl->stage[i]);
@@ -165,10 +173,6 @@ static int pipeline_start(struct blob_sink *k)
 	pl->fd = k->fd;
 	pl->sha = k->sha;
 	pl->base = k->base + k->done;
-	if (pl->base % DIRECT_ALIGN == 0) {
-		int fl = fcntl(k->fd, F_GETFL);
-		pl->direct = fl >= 0 && fcntl(k->fd, F_SETFL, fl | O_DIRECT) == 0;
-	}
 	pl->stage[0] = k->stage;
 	for (int i = 1; i < NSTAGES; i++)
 		pl->stage[i] = stage_alloc();
@@ -212,8 +216,8 @@ static int pipeline_push(struct blob_sink *k)
 
 /*
  * End the pipeline: when cancel, drop what is in flight, otherwise wait
- * until every stage handed over is hashed and written. Leaves fd without
- * O_DIRECT and k->stage usable. 0 or the errno of a failed write.
+ * until every stage handed over is hashed and written. Leaves k->stage
+ * usable. 0 or the errno of a failed write.
  */
 static int pipeline_stop(struct blob_sink *k, int cancel)
 {
@@ -245,7 +249,7 @@ static int stage_full(struct blob_sink *k)
 		err = write_all(k->fd, k->stage, STAGE_SIZE, k->base + k->done);
 		if (!err)
 			sink_writeback(k->fd, k->base + k->done + (int64_t)STAGE_SIZE,
-					&k->kicked);
+					k->wb);
 	}
 	k->done += (int64_t)STAGE_SIZE;
 	k->staged = 0;
@@ -256,7 +260,7 @@ void sink_init(struct blob_sink *k, int fd, int64_t base, struct sha256_ctx *sha
 {
 	memset(k, 0, sizeof(*k));
 	k->fd = fd;
-	k->base = k->kicked = base;
+	k->base = k->wb[0] = k->wb[1] = base;
 	k->sha = sha;
 }
 

@@ -22,7 +22,7 @@ struct blob_sink {
 	struct sha256_ctx *sha;
 	int64_t base;   /* file offset of the first byte */
 	int64_t done;   /* bytes written, or handed to the pipeline */
-	int64_t kicked; /* write-back started up to this offset */
+	int64_t wb[2];  /* write-back started, and dropped, up to here */
 	char *stage;    /* the stage being filled */
 	size_t staged;
 	struct pipeline *pl; /* NULL until the first stage is full */
@@ -37,10 +37,5 @@ int64_t sink_bytes(const struct blob_sink *k);
  * it and free the sink's buffers; 0 or an errno. Not fsynced: the caller
  * decides. */
 int sink_end(struct blob_sink *k, int cancel);
-
-/* Start write-back of what fd holds between *kicked and size once that is
- * a few MiB, without waiting: a later fsync then has little left to do.
- * Advances *kicked. */
-void sink_writeback(int fd, int64_t size, int64_t *kicked);
 
 #endif

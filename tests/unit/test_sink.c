@@ -3,10 +3,10 @@
  * big uploads and downloads go through: every size around the stage and
  * pipeline boundaries lands byte-exact with the right SHA-256, in pieces of
  * any size, from an aligned or unaligned starting offset (a resumed upload),
- * with O_DIRECT and without (tmpfs may refuse it); a failing write is
- * reported and ends the threads; a cancelled sink stops without writing
- * its tail. Runs in a fresh directory under /var/tmp (a disk, where
- * O_DIRECT works) and one under /dev/shm.
+ * and past the point where written ranges are dropped from the cache; a
+ * failing write is reported and ends the threads; a cancelled sink stops
+ * without writing its tail. Runs in a fresh directory under /var/tmp (a
+ * disk) and one under /dev/shm (tmpfs).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -133,9 +133,17 @@ static void test_odd_pieces(void **state)
 static void test_resumed_offsets(void **state)
 {
 	(void)state;
-	roundtrip(4096, 6 * MiB + 99, 65536, 1);  /* aligned: O_DIRECT */
-	roundtrip(12345, 6 * MiB + 99, 65536, 1); /* unaligned: buffered */
+	roundtrip(4096, 6 * MiB + 99, 65536, 1);
+	roundtrip(12345, 6 * MiB + 99, 65536, 1);
 	roundtrip(MiB, 3 * MiB, MiB, 0);
+}
+
+/* Far enough for write-back to be waited for and ranges dropped. */
+static void test_big(void **state)
+{
+	(void)state;
+	roundtrip(0, 72 * MiB + 5, 65536, 1);
+	roundtrip(12345, 45 * MiB, MiB / 2, 0);
 }
 
 /* A write that fails (the fd is read-only) is reported, in time. */
@@ -191,6 +199,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sizes_around_stages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_pieces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resumed_offsets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_big, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 	};
