@@ -33,7 +33,8 @@ static int jobs_ready(struct req *r)
 /* A submission's outcome, from the committer to the event loop. */
 struct submitted {
 	int rc;
-	json_t *out;
+	char *text; /* the job, as JSON */
+	char loc[64];
 	int replayed;
 	struct err e;
 };
@@ -46,24 +47,23 @@ static void submit_reply(struct req *r)
 	if (d->rc) {
 		reply_err(r, &d->e);
 	} else {
-		char loc[64];
-		snprintf(loc, sizeof(loc), "/v1/jobs/%s",
-			 json_string_value(json_object_get(d->out, "id")));
-		reply_json(r, 201, d->out);
-		reply_header(r, "Location", loc);
+		reply_text(r, 201, "application/json", d->text, strlen(d->text));
+		reply_header(r, "Location", d->loc);
 		if (d->replayed)
 			reply_header(r, "Idempotent-Replayed", "true");
 	}
+	free(d->text);
 	free(d);
 }
 
 /* Called by the committer once the job is durable (or refused). */
-static void submit_done(void *arg, int rc, json_t *out, int replayed,
+static void submit_done(void *arg, int rc, char *text, const char *id, int replayed,
 			const struct err *e)
 {
 	struct submitted *d = xcalloc(1, sizeof(*d));
-	d->rc = rc;
-	d->out = out;
+	d->rc = rc ? rc : text ? 0 : COVE_EINTERNAL;
+	d->text = text;
+	snprintf(d->loc, sizeof(d->loc), "/v1/jobs/%s", id ? id : "");
 	d->replayed = replayed;
 	if (e)
 		d->e = *e;

@@ -148,6 +148,9 @@ struct jobs {
 /* model.c */
 void jobrec_free(struct jobrec *r);
 json_t *jobrec_json(const struct jobrec *r);
+/* The same object as JSON text, appended to b (the same keys in the same
+ * order; test_jobs compares the two). */
+void jobrec_json_buf(const struct jobrec *r, struct buf *b);
 /* Load job id (any owner) into r; COVE_ENOENT when none. */
 int jobrec_load(struct dbconn *c, const char *id, struct jobrec *r,
 		struct err *e);

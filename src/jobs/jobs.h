@@ -63,13 +63,13 @@ const char *jobs_limits(const struct jobs *j);
  * returns a prepared submission (or an error, at once); jobs_submit_commit
  * hands it to the committer thread, which inserts many submissions in one
  * transaction (one fsync) and then calls done(arg, ...) for each, from its
- * own thread, once the job is durable. out is the job's JSON (done takes
- * it); replayed = 1 when idem_key matched an earlier submission, which out
- * then describes.
+ * own thread, once the job is durable. text is the job's JSON as text
+ * (done takes it; NULL when rc) and id its id; replayed = 1 when idem_key
+ * matched an earlier submission, which text then describes.
  */
 struct jobs_submission;
-typedef void (*jobs_done_fn)(void *arg, int rc, json_t *out, int replayed,
-			     const struct err *e);
+typedef void (*jobs_done_fn)(void *arg, int rc, char *text, const char *id,
+			     int replayed, const struct err *e);
 int jobs_submit_check(struct jobs *j, const struct actor *act, json_t *req,
 		      const char *idem_key, struct jobs_submission **out,
 		      struct err *e);

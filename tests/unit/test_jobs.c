@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobs/internal.h"
 #include "jobs/jobs.h"
 
 #define GiB (1LL << 30)
@@ -185,9 +186,74 @@ static void test_ties_and_max(void **state)
 	assert_int_equal(sched_pick(&w.st, jobs, 0, picks, 1, 100), 0);
 }
 
+/* The submission answer is written as text (jobrec_json_buf): it must be
+ * the very object jobrec_json builds, for records with and without the
+ * optional parts. */
+static void check_same_json(const struct jobrec *r)
+{
+	json_t *o = jobrec_json(r);
+	char *want = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	struct buf b = {0};
+	jobrec_json_buf(r, &b);
+	assert_string_equal(b.data, want);
+	json_error_t je;
+	json_t *back = json_loads(b.data, 0, &je);
+	assert_non_null(back); /* valid JSON, not only equal text */
+	json_decref(back);
+	buf_free(&b);
+	free(want);
+}
+
+static void test_record_text(void **state)
+{
+	(void)state;
+	struct jobrec r;
+	memset(&r, 0, sizeof r);
+	snprintf(r.id, sizeof r.id, "01ABCDEFGHJKMNPQRSTVWXYZ12");
+	r.user = "ada";
+	r.name = "quote \" and \\ and \n ünïcode";
+	r.app = "bash";
+	r.queue = "default";
+	r.priority = -3;
+	snprintf(r.state, sizeof r.state, "queued");
+	r.cpu_milli = 1000;
+	r.memory = 1 << 30;
+	r.cpu_ms = r.peak_memory = r.output_files = -1;
+	r.submitted_ms = 1764400000123;
+	r.spec = json_pack("{s:[s,s],s:[s],s:s,s:b,s:{s:s},s:I,s:I}", "args", "-c",
+			   "echo hi", "inputs", "/home/ada/x.csv", "output", "/home/ada/out",
+			   "overwrite", 0, "env", "K", "v\u00e9", "time", (json_int_t)60,
+			   "pids", (json_int_t)64);
+	check_same_json(&r);
+	/* finished, with every optional part present and odd numbers */
+	r.project = "lab";
+	r.reason = "exit code 3";
+	r.has_exit = 1;
+	r.exit_code = 3;
+	r.signal = 9;
+	r.cpu_milli = 250;
+	r.cpu_ms = 1234;
+	r.peak_memory = 987654321;
+	r.output_files = 7;
+	r.output_error = "quota exceeded: \"x\"";
+	r.started_ms = r.submitted_ms + 13;
+	r.finished_ms = r.submitted_ms + 2000;
+	r.attempt = 2;
+	check_same_json(&r);
+	r.cpu_milli = 100; /* 0.1: a real with 17 digits */
+	r.cpu_ms = 0;
+	check_same_json(&r);
+	json_decref(r.spec);
+	r.spec = json_object(); /* nothing in the spec */
+	check_same_json(&r);
+	json_decref(r.spec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_record_text),
 		cmocka_unit_test(test_fair_share),  cmocka_unit_test(test_priorities),
 		cmocka_unit_test(test_queue_priority), cmocka_unit_test(test_fit),
 		cmocka_unit_test(test_limits),       cmocka_unit_test(test_ties_and_max),
