@@ -158,19 +158,31 @@ export -f one
 export WORK
 mkdir -p "$WORK/logs" "$WORK/pulled"
 
-# run_level OP HOST PREFIX LEVEL: per-image times into $WORK/t-OP-HOST-LEVEL
+# CPU accounting: the server's own ticks, and the whole machine's busy ticks
+# (what is not the server is the clients: skopeo, and this script)
+CLK=$(getconf CLK_TCK)
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+
+# run_level OP HOST PREFIX LEVEL: per-image times into $WORK/t-OP-HOST-LEVEL,
+# CPU ms per image ("server clients") into $WORK/cpu-OP-HOST-LEVEL
 run_level() {
-	local op=$1 host=$2 pre=$3 c=$4 out=$WORK/t-$1-$2-$4 t0 t1
+	local op=$1 host=$2 pre=$3 c=$4 out=$WORK/t-$1-$2-$4 t0 t1 pid s0 s1 b0 b1
+	pid=$SRV; [ "$host" = "$DHOST" ] && pid=$DREG
+	s0=$(proc_ticks "$pid"); b0=$(busy_ticks)
 	t0=$(date +%s.%N)
 	ls -d "$WORK/img$c"/i* | xargs -P "$c" -I{} bash -c "one $op $host $pre {}" >"$out"
 	t1=$(date +%s.%N)
+	s1=$(proc_ticks "$pid"); b1=$(busy_ticks)
+	echo "$(( (s1 - s0) * 1000 / CLK / N )) $(( ((b1 - b0) - (s1 - s0)) * 1000 / CLK / N ))" >"$WORK/cpu-$op-$host-$c"
 	if grep -q FAIL "$out"; then
 		echo "$op to $host at concurrency $c: $(grep -c FAIL "$out") of $N failed" >&2
 		exit 1
 	fi
 	local who=cove; [ "$host" = "$DHOST" ] && who=docker-registry
-	printf '  %-4s %-16s c=%s  wall %6.1f s  mean %6.2f s  p90 %6.2f s\n' "$op" "$who" "$c" \
-		"$(echo "$t1 - $t0" | bc -l)" "$(stat_of "$out" mean)" "$(stat_of "$out" p90)"
+	read -r scpu ccpu <"$WORK/cpu-$op-$host-$c"
+	printf '  %-4s %-16s c=%s  wall %6.1f s  mean %6.2f s  p90 %6.2f s  CPU/image: server %4d ms, clients %4d ms\n' \
+		"$op" "$who" "$c" "$(echo "$t1 - $t0" | bc -l)" "$(stat_of "$out" mean)" "$(stat_of "$out" p90)" "$scpu" "$ccpu"
 }
 stat_of() { # file mean|p90
 	python3 - "$1" "$2" <<'PY'
@@ -284,4 +296,17 @@ if [ -n "$BIGP" ]; then
 	done
 fi
 echo "(ratio = docker-registry time / cove time, or cove MB/s / docker-registry MB/s: above 1 means cove is faster)"
+# When clients and servers share the cores, a level that keeps them all busy
+# takes about (server + clients) CPU per image; even a registry that cost
+# nothing could not beat docker-registry by more than
+# (its server + its clients) / (the clients with cove).
+echo
+printf '%-28s %10s %16s %s\n' "CPU ms per image" "cove" "docker-registry" "(server; clients = skopeo and the script)"
+for op in push pull; do
+	for c in $LEVELS; do
+		read -r cs cc <"$WORK/cpu-$op-$CHOST-$c"; read -r ds dc <"$WORK/cpu-$op-$DHOST-$c"
+		bound=$( [ "$cc" -gt 0 ] && echo "($ds + $dc) / $cc" | bc -l || echo 0)
+		printf '%-28s %10s %16s  with a free server at most %.2fx\n' "$op server / clients, c=$c" "$cs / $cc" "$ds / $dc" "$bound"
+	done
+done
 echo "targets: $verdict"
