@@ -76,7 +76,10 @@ run: deps
 	$(MAKE) build/cove
 	./build/cove serve
 
+# The tree has no .clang-format yet: without one, clang-format would rewrite
+# every file in LLVM's style (2-space indents), not ours.
 format:
+	@test -f .clang-format || { echo "no .clang-format at the root: refusing to reformat the tree in clang-format's default style" >&2; exit 1; }
 	clang-format -i $(SRC) $(MAIN) $(wildcard src/*/*.h) $(UNIT_SRC)
 
 clean:
