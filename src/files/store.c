@@ -19,9 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define DROP_ASYNC_MIN (64LL << 20)
+
 struct blob_writer {
 	int fd;
 	char *tmp;
+	int drop_async; /* a big duplicate: remove tmp off the request's path */
 	struct sha256_ctx sha;
 	struct blob_sink sink; /* stages, hashes and writes (core/sink.c) */
 };
@@ -111,6 +114,45 @@ int64_t store_writer_size(const struct blob_writer *w)
 	return sink_bytes(&w->sink);
 }
 
+/* path holds size bytes: refresh its time (the collector's grace period
+ * starts again) and say so. Call with s->lock held. */
+static int store_reuse_locked(const char *path, int64_t size)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && st.st_size == size &&
+	       utimensat(AT_FDCWD, path, NULL, 0) == 0;
+}
+
+static int store_reuse(const struct store *s, const char *path, int64_t size)
+{
+	pthread_mutex_lock((pthread_mutex_t *)&s->lock);
+	int ok = store_reuse_locked(path, size);
+	pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
+	return ok;
+}
+
+static void *unlink_main(void *arg)
+{
+	unlink(arg);
+	free(arg);
+	return NULL;
+}
+
+/* Remove path on a thread of its own (freeing a big file's blocks takes a
+ * while), or here when no thread can start. Takes path. */
+static void unlink_async(char *path)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &a, unlink_main, path)) {
+		unlink(path);
+		free(path);
+	}
+	pthread_attr_destroy(&a);
+}
+
 void store_writer_abort(struct blob_writer *w)
 {
 	if (!w)
@@ -118,8 +160,12 @@ void store_writer_abort(struct blob_writer *w)
 	sink_end(&w->sink, 1);
 	if (w->fd >= 0)
 		close(w->fd);
-	unlink(w->tmp);
-	free(w->tmp);
+	if (w->drop_async)
+		unlink_async(w->tmp);
+	else {
+		unlink(w->tmp);
+		free(w->tmp);
+	}
 	free(w);
 }
 
@@ -150,21 +196,26 @@ int store_writer_finish(const struct store *s, struct blob_writer *w,
 	}
 	sha_out[64] = '\0';
 	*size = w->sink.done;
+	char *dir = xasprintf("%s/%.2s", s->root, sha_out);
+	char *path = store_path(s, sha_out);
+	/* Same content already stored: keep the old file, with a fresh time so
+	 * the collector's grace period covers this commit (under its lock).
+	 * The new copy is then never fsynced, and a big one is removed off
+	 * the request's path. */
+	if (store_reuse(s, path, *size)) {
+		w->drop_async = *size >= DROP_ASYNC_MIN;
+		goto done;
+	}
 	if (fsync(w->fd) < 0) {
 		rc = err_set(e, COVE_EIO, "cannot flush bytes to disk: %s", strerror(errno));
-		goto out;
+		goto done;
 	}
 	close(w->fd);
 	w->fd = -1;
-	char *dir = xasprintf("%s/%.2s", s->root, sha_out);
-	char *path = store_path(s, sha_out);
 	if ((rc = mkdir_if(dir, e)) == 0) {
-		struct stat st;
 		pthread_mutex_lock((pthread_mutex_t *)&s->lock);
-		if (stat(path, &st) == 0 && st.st_size == *size &&
-		    utimensat(AT_FDCWD, path, NULL, 0) == 0) {
-			/* Same content already stored: keep the old file, with a fresh
-			 * time so the collector's grace period covers this commit. */
+		if (store_reuse_locked(path, *size)) {
+			/* stored meanwhile by a concurrent upload */
 		} else if (rename(w->tmp, path) < 0) {
 			rc = err_set(e, COVE_EIO, "cannot store blob: %s", strerror(errno));
 		} else {
@@ -172,6 +223,7 @@ int store_writer_finish(const struct store *s, struct blob_writer *w,
 		}
 		pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
 	}
+done:
 	free(dir);
 	free(path);
 out:

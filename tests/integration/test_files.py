@@ -290,6 +290,36 @@ def test_dedup_and_durable_layout(shared_server):
     db.close()
 
 
+def test_big_duplicate_upload_reuses_the_blob(shared_server):
+    """A second upload of big bytes already stored keeps the one blob, reads
+    back intact, and leaves no temporary behind (it is removed in the
+    background)."""
+    s = shared_server
+    name = unique("bd")
+    tok = s.register(name)
+    data = os.urandom(1 << 20) * 70  # 70 MiB: past the size removed off the request's path
+    sha = hashlib.sha256(data).hexdigest()
+    before = set(os.listdir(s.data + "/tmp"))
+    for f in ("first", "second"):
+        r = requests.put(s.url + "/v1/fs/home/%s/%s" % (name, f), data=data,
+                         headers={"Authorization": "Bearer " + tok}, timeout=120)
+        assert r.status_code in (200, 201), r.text
+        assert r.json()["sha256"] == sha
+    for f in ("first", "second"):
+        r = requests.get(s.url + "/v1/fs/home/%s/%s" % (name, f),
+                         headers={"Authorization": "Bearer " + tok}, timeout=120)
+        assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == sha
+    path = os.path.join(s.data, "blobs", "sha256", sha[:2], sha)
+    assert os.path.getsize(path) == len(data)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        left = [f for f in set(os.listdir(s.data + "/tmp")) - before if f.endswith(".part")]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, left
+
+
 def test_kill9_during_uploads(tmp_path):
     s = start_server(str(tmp_path))
     tok = s.admin_token()
