@@ -29,6 +29,7 @@ struct blob_writer {
 	char *tmp;
 	int drop_async; /* a big duplicate: remove tmp off the request's path */
 	int in_tmp;     /* tmp lies in the store's tmp/ (store_init recovers it) */
+	int placed;     /* tmp was renamed into the store: nothing to remove */
 	struct sha256_ctx sha;
 	struct blob_sink sink; /* stages, hashes and writes (core/sink.c) */
 };
@@ -223,10 +224,12 @@ void store_writer_abort(struct blob_writer *w)
 	sink_end(&w->sink, 1);
 	if (w->fd >= 0)
 		close(w->fd);
-	if (w->drop_async)
+	if (w->drop_async) {
 		unlink_async(w->tmp);
-	else {
-		unlink(w->tmp);
+	} else {
+		if (!w->placed) /* an unlink takes the directory's lock even when
+				 * there is nothing to remove */
+			unlink(w->tmp);
 		free(w->tmp);
 	}
 	free(w);
@@ -272,8 +275,10 @@ int store_writer_finish(const struct store *s, struct blob_writer *w,
 			/* stored meanwhile by a concurrent upload */
 		} else if (rename(w->tmp, path) < 0) {
 			rc = err_set(e, COVE_EIO, "cannot store blob: %s", strerror(errno));
-		} else if (*size >= SMALL_BLOB || !w->in_tmp) {
-			fsync_dir(dir);
+		} else {
+			w->placed = 1;
+			if (*size >= SMALL_BLOB || !w->in_tmp)
+				fsync_dir(dir);
 		}
 		/* A small blob's rename out of tmp/ is not fsynced: that doubled
 		 * the cost of a small upload. Its bytes are durable (fsync above)
