@@ -101,7 +101,7 @@ struct req {
 	int status;
 	int replied;
 	int queued;    /* handed to MHD */
-	int offloaded; /* answered by a worker (req_offload) */
+	int offloaded; /* the handler just called req_offload or req_suspend */
 	int skip_body; /* body refused early: consume and drop */
 	struct MHD_Response *resp;
 	void *stream_ctx; /* owned by the route's stream_ops */

@@ -630,10 +630,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 			*upload_data_size = 0;
 			return MHD_YES;
 		}
+		r->offloaded = 0;
 		if (!r->replied)
 			r->route->stream->end(r);
-		if (r->offloaded && !r->replied)
-			return MHD_YES; /* a worker answers, then resumes us */
+		if (r->offloaded)
+			return MHD_YES; /* another thread answers, then resumes us */
 		return queue(r);
 	}
 	if (*upload_data_size) {
@@ -653,9 +654,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 			      (long long)s->cfg->max_body);
 		return queue(r);
 	}
+	r->offloaded = 0;
 	r->route->fn(r);
-	if (r->offloaded && !r->replied)
-		return MHD_YES; /* a worker answers, then resumes us */
+	/* Once offloaded or suspended, r belongs to the thread that answers
+	 * until it resumes us: not even r->replied may be read here (the
+	 * worker may be answering right now, and queueing the half-made
+	 * answer crashed under load). */
+	if (r->offloaded)
+		return MHD_YES;
 	return queue(r);
 }
 
