@@ -117,6 +117,12 @@ void id_new_weak(char out[27]);
 char *token_new(const char *prefix, size_t n);
 /* SHA-256 of data as 64 lowercase hex chars + NUL. */
 void sha256_hex(const void *data, size_t len, char out[65]);
+/* The digest of a nettle SHA-256 context (which it resets), the same way. */
+struct sha256_ctx;
+void sha256_digest_hex(struct sha256_ctx *ctx, char out[65]);
+/* Feed ctx what fd holds from its offset to the end, adding the count to
+ * *size (when not NULL); 0, or -1 with errno set. */
+int sha256_update_fd(struct sha256_ctx *ctx, int fd, int64_t *size);
 /* base64url without padding. Caller frees. */
 char *b64url_encode(const void *data, size_t len);
 

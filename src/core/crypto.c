@@ -9,6 +9,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 int rand_bytes(void *out, size_t n)
 {
@@ -132,10 +133,30 @@ char *token_new(const char *prefix, size_t n)
 void sha256_hex(const void *data, size_t len, char out[65])
 {
 	struct sha256_ctx ctx;
-	uint8_t dig[SHA256_DIGEST_SIZE];
 	sha256_init(&ctx);
 	sha256_update(&ctx, len, data);
-	sha256_digest(&ctx, sizeof(dig), dig);
+	sha256_digest_hex(&ctx, out);
+}
+
+int sha256_update_fd(struct sha256_ctx *ctx, int fd, int64_t *size)
+{
+	static __thread char buf[1 << 16];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -1 : 0;
+		sha256_update(ctx, (size_t)n, (const uint8_t *)buf);
+		if (size)
+			*size += n;
+	}
+}
+
+void sha256_digest_hex(struct sha256_ctx *ctx, char out[65])
+{
+	uint8_t dig[SHA256_DIGEST_SIZE];
+	sha256_digest(ctx, sizeof(dig), dig);
 	static const char hex[] = "0123456789abcdef";
 	for (int i = 0; i < SHA256_DIGEST_SIZE; i++) {
 		out[2 * i] = hex[dig[i] >> 4];

@@ -44,18 +44,11 @@ static int hash_file(const char *path, char out[65])
 		return -1;
 	struct sha256_ctx ctx;
 	sha256_init(&ctx);
-	static __thread char buf[1 << 16];
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		sha256_update(&ctx, (size_t)n, (const uint8_t *)buf);
+	int rc = sha256_update_fd(&ctx, fd, NULL);
 	close(fd);
-	if (n < 0)
-		return -1;
-	uint8_t dig[SHA256_DIGEST_SIZE];
-	sha256_digest(&ctx, sizeof(dig), dig);
-	for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
-		snprintf(out + 2 * i, 3, "%02x", dig[i]);
-	return 0;
+	if (rc == 0)
+		sha256_digest_hex(&ctx, out);
+	return rc;
 }
 
 /* Path of a node, for reports. */

@@ -27,6 +27,8 @@ struct files {
 };
 
 struct blob_writer;
+/* The error of a failed write (an errno): a full disk is COVE_ETOOBIG. */
+int store_write_err(int err, struct err *e);
 
 int store_init(struct store *s, const char *data_dir, struct err *e);
 void store_free(struct store *s);

@@ -34,7 +34,7 @@ struct blob_writer {
 	struct blob_sink sink; /* stages, hashes and writes (core/sink.c) */
 };
 
-static int write_err(int err, struct err *e)
+int store_write_err(int err, struct err *e)
 {
 	return err_set(e, err == ENOSPC ? COVE_ETOOBIG : COVE_EIO,
 		       "cannot store bytes: %s", strerror(err));
@@ -72,21 +72,10 @@ static int store_recover(const struct store *s, const char *path)
 		goto out;
 	struct sha256_ctx c;
 	sha256_init(&c);
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof buf)) > 0)
-		sha256_update(&c, (size_t)n, (const uint8_t *)buf);
-	if (n < 0 || fsync(fd) < 0)
+	if (sha256_update_fd(&c, fd, NULL) < 0 || fsync(fd) < 0)
 		goto out;
-	uint8_t dig[SHA256_DIGEST_SIZE];
-	sha256_digest(&c, sizeof dig, dig);
 	char sha[65];
-	static const char hex[] = "0123456789abcdef";
-	for (int i = 0; i < SHA256_DIGEST_SIZE; i++) {
-		sha[2 * i] = hex[dig[i] >> 4];
-		sha[2 * i + 1] = hex[dig[i] & 15];
-	}
-	sha[64] = '\0';
+	sha256_digest_hex(&c, sha);
 	char *dir = xasprintf("%s/%.2s", s->root, sha);
 	char *dst = store_path(s, sha);
 	struct err e = {0};
@@ -170,7 +159,7 @@ int store_writer_write(struct blob_writer *w, const void *data, size_t len,
 		       struct err *e)
 {
 	int err = sink_write(&w->sink, data, len);
-	return err ? write_err(err, e) : 0;
+	return err ? store_write_err(err, e) : 0;
 }
 
 int64_t store_writer_size(const struct blob_writer *w)
@@ -241,17 +230,10 @@ int store_writer_finish(const struct store *s, struct blob_writer *w,
 	int rc = 0;
 	int err = sink_end(&w->sink, 0);
 	if (err) {
-		rc = write_err(err, e);
+		rc = store_write_err(err, e);
 		goto out;
 	}
-	uint8_t dig[SHA256_DIGEST_SIZE];
-	sha256_digest(&w->sha, sizeof(dig), dig);
-	static const char hex[] = "0123456789abcdef";
-	for (int i = 0; i < SHA256_DIGEST_SIZE; i++) {
-		sha_out[2 * i] = hex[dig[i] >> 4];
-		sha_out[2 * i + 1] = hex[dig[i] & 15];
-	}
-	sha_out[64] = '\0';
+	sha256_digest_hex(&w->sha, sha_out);
 	*size = w->sink.done;
 	char *dir = xasprintf("%s/%.2s", s->root, sha_out);
 	char *path = store_path(s, sha_out);
@@ -324,13 +306,8 @@ int store_adopt(const struct store *s, const char *path, char sha_out[65],
 	w->tmp = xstrdup(path);
 	sha256_init(&w->sha);
 	sink_init(&w->sink, w->fd, 0, NULL);
-	static __thread char buf[1 << 16];
-	ssize_t n;
-	while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
-		sha256_update(&w->sha, (size_t)n, (const uint8_t *)buf);
-		w->sink.done += n; /* already written */
-	}
-	if (n < 0) {
+	/* already written: only hashed and counted */
+	if (sha256_update_fd(&w->sha, w->fd, &w->sink.done) < 0) {
 		int rc = err_set(e, COVE_EIO, "cannot read upload data: %s", strerror(errno));
 		store_writer_abort(w);
 		return rc;

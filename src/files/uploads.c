@@ -214,10 +214,7 @@ int uploads_append_data(struct upload_append *a, const void *buf, size_t len,
 		return err_set(e, COVE_ETOOBIG,
 			       "more bytes than the upload's size or the quota allow");
 	int err = sink_write(&a->sink, buf, len);
-	if (err)
-		return err_set(e, err == ENOSPC ? COVE_ETOOBIG : COVE_EIO,
-			       "cannot store bytes: %s", strerror(err));
-	return 0;
+	return err ? store_write_err(err, e) : 0;
 }
 
 int64_t uploads_append_end(struct upload_append *a)

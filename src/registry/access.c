@@ -300,22 +300,50 @@ int reg_token_issue(struct registry *rg, struct dbconn *c,
 	return 0;
 }
 
-/* Owners, maintainers and admins manage a project's robots. */
-static int may_manage(struct dbconn *c, const struct actor *act,
-		      const char *project, struct err *e)
+int reg_project_access(struct dbconn *c, const struct actor *act,
+		       const char *project, int manage, const char *what,
+		       struct err *e)
 {
 	char role[16] = "";
 	int rc = auth_project_role(c, project, act->uid, role, e);
 	if (rc < 0)
 		return rc;
-	if (rc == 0)
+	if (rc == 0 || (!role[0] && !act->admin))
 		return err_set(e, COVE_ENOENT, "no such project: %s", project);
-	if (act->admin || !strcmp(role, "owner") || !strcmp(role, "maintainer"))
+	if (manage && !act->admin && strcmp(role, "owner") && strcmp(role, "maintainer"))
+		return err_set(e, COVE_EPERM,
+			       "permission denied: only owners and maintainers of %s "
+			       "manage its %s",
+			       project, what);
+	return 0;
+}
+
+int reg_glob_ok(const char *g)
+{
+	if (!g || !*g || strlen(g) > 255)
 		return 0;
-	if (!role[0])
-		return err_set(e, COVE_ENOENT, "no such project: %s", project);
-	return err_set(e, COVE_EPERM,
-		       "only owners and maintainers of %s manage its robots", project);
+	for (const char *p = g; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("._-/*?", *p)))
+			return 0;
+	return 1;
+}
+
+int reg_project_row_delete(struct dbconn *c, const struct actor *act,
+			   const char *project, const char *table, const char *noun,
+			   int64_t id, const char *action, struct err *e)
+{
+	char *sql = xasprintf("DELETE FROM %s WHERE project = ? AND id = ?", table);
+	int rc = db_exec(c, e, sql, "si", project, id);
+	free(sql);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return err_set(e, COVE_ENOENT, "no such %s", noun);
+	char target[96];
+	snprintf(target, sizeof(target), "%s #%lld", project, (long long)id);
+	auth_audit(c, act, action, target, 1, NULL);
+	return 0;
 }
 
 static json_t *robot_json(struct stmt *st, const char *project)
@@ -363,7 +391,7 @@ int reg_robots_create(struct dbconn *c, const struct actor *act,
 		return err_set(e, COVE_EINVAL, "description is longer than 512 bytes");
 	if (expires_in < 0)
 		return err_set(e, COVE_EINVAL, "expires_in must not be negative");
-	if ((rc = may_manage(c, act, project, e)))
+	if ((rc = reg_project_access(c, act, project, 1, "robots", e)))
 		return rc;
 	char *secret = token_new(ROBOT_PREFIX, 32);
 	if (!secret)
@@ -411,7 +439,7 @@ int reg_robots_create(struct dbconn *c, const struct actor *act,
 int reg_robots_list(struct dbconn *c, const struct actor *act,
 		    const char *project, json_t **out, struct err *e)
 {
-	int rc = may_manage(c, act, project, e);
+	int rc = reg_project_access(c, act, project, 1, "robots", e);
 	if (rc)
 		return rc;
 	struct stmt *st;
@@ -434,7 +462,7 @@ int reg_robots_list(struct dbconn *c, const struct actor *act,
 int reg_robots_delete(struct dbconn *c, const struct actor *act,
 		      const char *project, const char *robot, struct err *e)
 {
-	int rc = may_manage(c, act, project, e);
+	int rc = reg_project_access(c, act, project, 1, "robots", e);
 	if (rc)
 		return rc;
 	rc = db_exec(c, e, "DELETE FROM robots WHERE project = ? AND name = ?", "ss",

@@ -502,25 +502,6 @@ void reg_gc_stop(struct registry *rg)
 
 /* ---- retention policies ------------------------------------------------------ */
 
-/* Members read a project's policies; owners, maintainers and admins
- * change them. Outsiders learn nothing. */
-static int retention_access(struct dbconn *c, const struct actor *act,
-			    const char *project, int manage, struct err *e)
-{
-	char role[16] = "";
-	int rc = auth_project_role(c, project, act->uid, role, e);
-	if (rc < 0)
-		return rc;
-	if (rc == 0 || (!role[0] && !act->admin))
-		return err_set(e, COVE_ENOENT, "no such project: %s", project);
-	if (manage && !act->admin && strcmp(role, "owner") && strcmp(role, "maintainer"))
-		return err_set(e, COVE_EPERM,
-			       "permission denied: only owners and maintainers of %s "
-			       "change its retention policies",
-			       project);
-	return 0;
-}
-
 static json_t *retention_json(int64_t id, const char *repo, const char *tag,
 			      int64_t keep, int64_t older_than, int64_t created)
 {
@@ -534,7 +515,7 @@ static json_t *retention_json(int64_t id, const char *repo, const char *tag,
 int reg_retention_list(struct dbconn *c, const struct actor *act,
 		       const char *project, json_t **out, struct err *e)
 {
-	int rc = retention_access(c, act, project, 0, e);
+	int rc = reg_project_access(c, act, project, 0, "retention policies", e);
 	if (rc)
 		return rc;
 	struct stmt *st;
@@ -557,16 +538,6 @@ int reg_retention_list(struct dbconn *c, const struct actor *act,
 	return 0;
 }
 
-static int pattern_ok(const char *g)
-{
-	if (!g || !*g || strlen(g) > 255)
-		return 0;
-	for (const char *p = g; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || strchr("._-/*?", *p)))
-			return 0;
-	return 1;
-}
 
 int reg_retention_add(struct dbconn *c, const struct actor *act,
 		      const char *project, json_t *body, json_t **out,
@@ -601,10 +572,10 @@ int reg_retention_add(struct dbconn *c, const struct actor *act,
 		repo = "**";
 	if (!tag)
 		tag = "*";
-	if (!pattern_ok(repo) || !pattern_ok(tag))
+	if (!reg_glob_ok(repo) || !reg_glob_ok(tag))
 		return err_set(e, COVE_EINVAL,
 			       "patterns are globs of letters, digits, . _ - / * ?");
-	if ((rc = retention_access(c, act, project, 1, e)))
+	if ((rc = reg_project_access(c, act, project, 1, "retention policies", e)))
 		return rc;
 	int64_t now = time_now(), keep = json_integer_value(k);
 	if ((rc = db_exec(c, e,
@@ -624,17 +595,9 @@ int reg_retention_add(struct dbconn *c, const struct actor *act,
 int reg_retention_delete(struct dbconn *c, const struct actor *act,
 			 const char *project, int64_t id, struct err *e)
 {
-	int rc = retention_access(c, act, project, 1, e);
-	if (rc)
-		return rc;
-	rc = db_exec(c, e, "DELETE FROM retention_policies WHERE project = ? AND id = ?",
-		     "si", project, id);
-	if (rc < 0)
-		return rc;
-	if (rc == 0)
-		return err_set(e, COVE_ENOENT, "no such retention policy");
-	char idtxt[96];
-	snprintf(idtxt, sizeof(idtxt), "%s #%lld", project, (long long)id);
-	auth_audit(c, act, "registry.retention.delete", idtxt, 1, NULL);
-	return 0;
+	int rc = reg_project_access(c, act, project, 1, "retention policies", e);
+	return rc ? rc
+		  : reg_project_row_delete(c, act, project, "retention_policies",
+					   "retention policy", id,
+					   "registry.retention.delete", e);
 }

@@ -85,6 +85,20 @@ int reg_robots_list(struct dbconn *c, const struct actor *act,
 		    const char *project, json_t **out, struct err *e);
 int reg_robots_delete(struct dbconn *c, const struct actor *act,
 		      const char *project, const char *robot, struct err *e);
+/* May act see (manage = 0: any member, or an admin) or change (manage = 1:
+ * owners, maintainers, admins) project's registry settings; what names them
+ * in the refusal ("robots", "tag rules"). 0, COVE_ENOENT when act is not in
+ * the project (it stays invisible), or COVE_EPERM. */
+int reg_project_access(struct dbconn *c, const struct actor *act,
+		       const char *project, int manage, const char *what,
+		       struct err *e);
+/* Delete row id of project from table (a constant of ours), audited as
+ * action; COVE_ENOENT "no such <noun>" when there is none. */
+int reg_project_row_delete(struct dbconn *c, const struct actor *act,
+			   const char *project, const char *table, const char *noun,
+			   int64_t id, const char *action, struct err *e);
+/* A repository or tag pattern: letters, digits, . _ - / * ?, 1-255 bytes. */
+int reg_glob_ok(const char *g);
 /* The principal string that owns upload sessions ("u:<uid>", "r:<id>"). */
 void reg_principal_key(const struct principal *p, char out[40]);
 /* Actions of a project role. */

@@ -661,7 +661,6 @@ static void finish_monolithic(struct req *r)
 	db_put(r->srv->db, c);
 }
 
-/* Make the bytes of this request durable and record the new offset. */
 /* As the session's writer (slot mutex held): make this request's bytes
  * durable and record the new offset and hash state. */
 static int chunk_save_locked(struct req *r, struct dbconn *c, struct v2ctx *x)

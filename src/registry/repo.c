@@ -524,38 +524,12 @@ int reg_repo_set_immutable(struct dbconn *c, const struct principal *p,
 	return 0;
 }
 
-/* Owners and maintainers (and admins) manage a project's rules; members
- * may read them. want_manage: 1 to change. */
-static int rules_access(struct dbconn *c, const struct actor *act,
-			const char *project, int want_manage, struct err *e)
-{
-	char role[16] = "";
-	int rc = auth_project_role(c, project, act->uid, role, e);
-	if (rc < 0)
-		return rc;
-	if (rc == 0 || (!role[0] && !act->admin))
-		return err_set(e, COVE_ENOENT, "no such project: %s", project);
-	if (want_manage && !act->admin && strcmp(role, "owner") && strcmp(role, "maintainer"))
-		return err_set(e, COVE_EPERM,
-			       "only owners and maintainers of %s change its tag rules", project);
-	return 0;
-}
-
-static int glob_ok(const char *g)
-{
-	if (!g || !*g || strlen(g) > 255)
-		return 0;
-	for (const char *p = g; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || strchr("._-/*?", *p)))
-			return 0;
-	return 1;
-}
-
+/* Members read a project's rules; owners, maintainers and admins change
+ * them (reg_project_access). */
 int reg_rules_list(struct dbconn *c, const struct actor *act, const char *project,
 		   json_t **out, struct err *e)
 {
-	int rc = rules_access(c, act, project, 0, e);
+	int rc = reg_project_access(c, act, project, 0, "tag rules", e);
 	if (rc)
 		return rc;
 	struct stmt *st;
@@ -592,10 +566,10 @@ int reg_rules_add(struct dbconn *c, const struct actor *act, const char *project
 		return rc;
 	if (!repo)
 		repo = "**";
-	if (!glob_ok(repo) || !glob_ok(tag))
+	if (!reg_glob_ok(repo) || !reg_glob_ok(tag))
 		return err_set(e, COVE_EINVAL,
 			       "patterns are globs of letters, digits, . _ - / * ?");
-	if ((rc = rules_access(c, act, project, 1, e)))
+	if ((rc = reg_project_access(c, act, project, 1, "tag rules", e)))
 		return rc;
 	int64_t now = time_now();
 	if ((rc = db_exec(c, e,
@@ -615,19 +589,10 @@ int reg_rules_add(struct dbconn *c, const struct actor *act, const char *project
 int reg_rules_delete(struct dbconn *c, const struct actor *act,
 		     const char *project, int64_t id, struct err *e)
 {
-	int rc = rules_access(c, act, project, 1, e);
-	if (rc)
-		return rc;
-	rc = db_exec(c, e, "DELETE FROM registry_tag_rules WHERE project = ? AND id = ?",
-		     "si", project, id);
-	if (rc < 0)
-		return rc;
-	if (rc == 0)
-		return err_set(e, COVE_ENOENT, "no such tag rule");
-	char idtxt[32];
-	snprintf(idtxt, sizeof(idtxt), "%s #%lld", project, (long long)id);
-	auth_audit(c, act, "registry.tag_rule.delete", idtxt, 1, NULL);
-	return 0;
+	int rc = reg_project_access(c, act, project, 1, "tag rules", e);
+	return rc ? rc
+		  : reg_project_row_delete(c, act, project, "registry_tag_rules",
+					   "tag rule", id, "registry.tag_rule.delete", e);
 }
 
 int registry_namespace_release(struct dbconn *c, const char *ns, struct err *e)

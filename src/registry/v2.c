@@ -568,6 +568,21 @@ static void v2_manifest_get(struct req *r, struct dbconn *c, const struct v2path
 	free(mt);
 }
 
+/* The end of a DELETE: audited either way; 202, or the error (unknown: the
+ * code for a missing object). */
+static void v2_deleted(struct req *r, struct dbconn *c, const struct principal *p,
+		       const char *action, const char *target, int rc,
+		       const struct err *e, const char *unknown)
+{
+	auth_audit(c, &p->act, action, target, rc == 0, rc ? e->msg : NULL);
+	if (rc) {
+		oci_from_err(r, e, unknown);
+		return;
+	}
+	reply_empty(r, 202);
+	v2_api_version(r);
+}
+
 static void v2_manifest_delete(struct req *r, struct dbconn *c,
 			       const struct v2path *vp, const struct principal *p)
 {
@@ -578,14 +593,8 @@ static void v2_manifest_delete(struct req *r, struct dbconn *c,
 	struct err e = {0};
 	int rc = reg_manifest_delete(c, &p->act, vp->name, vp->ref, &e);
 	char *target = xasprintf("%s:%s", vp->name, vp->ref);
-	auth_audit(c, &p->act, "registry.delete", target, rc == 0, rc ? e.msg : NULL);
+	v2_deleted(r, c, p, "registry.delete", target, rc, &e, "MANIFEST_UNKNOWN");
 	free(target);
-	if (rc) {
-		oci_from_err(r, &e, "MANIFEST_UNKNOWN");
-		return;
-	}
-	reply_empty(r, 202);
-	v2_api_version(r);
 }
 
 /* ---- blobs: GET, HEAD, DELETE ------------------------------------------------------ */
@@ -695,14 +704,8 @@ static void v2_blob_delete(struct req *r, struct dbconn *c, const struct v2path 
 	struct err e = {0};
 	int rc = reg_blob_unlink(c, vp->name, hex, &e);
 	char *target = xasprintf("%s@%s", vp->name, vp->ref);
-	auth_audit(c, &p->act, "registry.blob.delete", target, rc == 0, rc ? e.msg : NULL);
+	v2_deleted(r, c, p, "registry.blob.delete", target, rc, &e, "BLOB_UNKNOWN");
 	free(target);
-	if (rc) {
-		oci_from_err(r, &e, "BLOB_UNKNOWN");
-		return;
-	}
-	reply_empty(r, 202);
-	v2_api_version(r);
 }
 
 static void registry_referrers(struct req *r, struct dbconn *c,

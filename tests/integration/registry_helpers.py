@@ -332,3 +332,18 @@ class CoveRegistry:
 
     def repo(self, base="r"):
         return "%s/%s" % (self.project, unique(base))
+
+
+def start_registry(kind, tmp):
+    """The registry a parametrised fixture asks for: "docker_registry" (the
+    reference) or "cove", started in tmp; skips the test when it is missing."""
+    import pytest
+    if kind == "docker_registry":
+        if not DOCKER_REGISTRY:
+            pytest.skip("docker-registry is not installed (scripts/deps.sh --bench)")
+        return Reference(tmp).start()
+    reg = CoveRegistry(tmp)
+    if not reg.has_registry():
+        reg.stop()
+        pytest.skip("this cove build has no registry under /v2/")
+    return reg

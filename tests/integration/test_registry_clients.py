@@ -26,7 +26,7 @@ import tempfile
 import pytest
 
 from conftest import unique
-from registry_helpers import DOCKER_REGISTRY, CoveRegistry, Reference
+from registry_helpers import start_registry
 
 SKOPEO = shutil.which("skopeo")
 PODMAN = shutil.which("podman")
@@ -43,15 +43,7 @@ def registry(request, tmp_path_factory):
     if not SKOPEO:
         pytest.skip("skopeo is not installed (scripts/deps.sh)")
     tmp = str(tmp_path_factory.mktemp("cl-" + request.param))
-    if request.param == "docker_registry":
-        if not DOCKER_REGISTRY:
-            pytest.skip("docker-registry is not installed (scripts/deps.sh --bench)")
-        reg = Reference(tmp).start()
-    else:
-        reg = CoveRegistry(tmp)
-        if not reg.has_registry():
-            reg.stop()
-            pytest.skip("this cove build has no registry under /v2/")
+    reg = start_registry(request.param, tmp)
     reg.host = reg.url.split("//", 1)[1]
     yield reg
     reg.stop()

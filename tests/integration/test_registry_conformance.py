@@ -19,9 +19,9 @@ import pytest
 
 from conftest import unique
 from registry_helpers import (ALL_MANIFESTS, DOCKER_LIST, DOCKER_MANIFEST,
-                              DOCKER_REGISTRY, OCI_INDEX, OCI_MANIFEST,
-                              CoveRegistry, Reference, digest, errors,
-                              make_artifact, make_image, make_index)
+                              OCI_INDEX, OCI_MANIFEST, digest, errors,
+                              make_artifact, make_image, make_index,
+                              start_registry)
 
 
 def reference_fails(reason):
@@ -35,15 +35,7 @@ def reference_fails(reason):
 @pytest.fixture(scope="module", params=["docker_registry", "cove"])
 def registry(request, tmp_path_factory):
     tmp = str(tmp_path_factory.mktemp(request.param))
-    if request.param == "docker_registry":
-        if not DOCKER_REGISTRY:
-            pytest.skip("docker-registry is not installed (scripts/deps.sh --bench)")
-        reg = Reference(tmp).start()
-    else:
-        reg = CoveRegistry(tmp)
-        if not reg.has_registry():
-            reg.stop()
-            pytest.skip("this cove build has no registry under /v2/")
+    reg = start_registry(request.param, tmp)
     yield reg
     reg.stop()
 

@@ -14,23 +14,14 @@ import time
 import pytest
 import requests
 
-from registry_helpers import (DOCKER_REGISTRY, CoveRegistry, Reference, digest,
-                              make_image)
+from registry_helpers import digest, make_image, start_registry
 
 
 @pytest.fixture(params=["docker_registry", "cove"])
 def registry(request, tmp_path):
     tmp = str(tmp_path / request.param)
     os.makedirs(tmp)
-    if request.param == "docker_registry":
-        if not DOCKER_REGISTRY:
-            pytest.skip("docker-registry is not installed (scripts/deps.sh --bench)")
-        reg = Reference(tmp).start()
-    else:
-        reg = CoveRegistry(tmp)
-        if not reg.has_registry():
-            reg.stop()
-            pytest.skip("this cove build has no registry under /v2/")
+    reg = start_registry(request.param, tmp)
     yield reg
     reg.stop()
 
