@@ -3,8 +3,10 @@
  * big uploads and downloads go through: every size around the stage and
  * pipeline boundaries lands byte-exact with the right SHA-256, in pieces of
  * any size, from an aligned or unaligned starting offset (a resumed upload),
- * and past the point where written ranges are dropped from the cache; a
- * failing write is reported and ends the threads; a cancelled sink stops
+ * and past the point where written ranges are dropped from the cache and
+ * where the flusher makes them durable (also into a file that cannot be
+ * flushed, /dev/null); a failing write is reported and ends the threads;
+ * a cancelled sink stops
  * without writing its tail. Runs in a fresh directory under /var/tmp (a
  * disk) and one under /dev/shm (tmpfs).
  */
@@ -146,6 +148,26 @@ static void test_big(void **state)
 	roundtrip(12345, 45 * MiB, MiB / 2, 0);
 }
 
+/* /dev/null takes writes but no fdatasync (EINVAL): the flusher gives up
+ * flushing and the stream goes on. */
+static void test_unflushable(void **state)
+{
+	(void)state;
+	int fd = open("/dev/null", O_WRONLY);
+	assert_true(fd >= 0);
+	struct sha256_ctx sha;
+	sha256_init(&sha);
+	struct blob_sink k;
+	sink_init(&k, fd, 0, &sha);
+	char *buf = calloc(1, MiB);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(sink_write(&k, buf, MiB), 0);
+	assert_int_equal(sink_end(&k, 0), 0);
+	assert_int_equal(k.done, 200 * MiB);
+	free(buf);
+	close(fd);
+}
+
 /* A write that fails (the fd is read-only) is reported, in time. */
 static void test_write_error(void **state)
 {
@@ -200,6 +222,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_odd_pieces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resumed_offsets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unflushable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 	};
