@@ -243,6 +243,10 @@ static void workers_stop(struct workers *w)
 
 void req_offload(struct req *r, void (*fn)(struct req *r))
 {
+	if (r->bulk) { /* on the body's own thread: off the loop already */
+		fn(r);
+		return;
+	}
 	struct workers *w = r->srv->workers;
 	struct job *j = xcalloc(1, sizeof(*j));
 	j->r = r;
@@ -603,6 +607,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		}
 		if (req_begin(r, box->scratch))
 			return queue(r);
+		/* Taken: r is the bulk reader's until it resumes us. */
+		bulk_take(r, version);
 		return MHD_YES;
 	}
 	struct req *r = &box->r;
@@ -849,9 +855,14 @@ void server_stop(struct server *s)
 {
 	s->stopping = 1;
 	if (s->mhd) {
+		/* The listening socket is ours to close, but only once the daemon
+		 * is stopped: each of its threads takes it out of its own epoll
+		 * set on its next turn, and libmicrohttpd aborts the process when
+		 * that fails on a socket already closed. Shutting it down now
+		 * refuses new connections at once all the same. */
 		MHD_socket lfd = MHD_quiesce_daemon(s->mhd);
 		if (lfd != MHD_INVALID_SOCKET)
-			close(lfd);
+			shutdown(lfd, SHUT_RDWR);
 		/* log followers and long polls end now rather than hold us up */
 		http_streams_stop(s);
 		/* Let requests in flight finish (bounded), then close the rest. */
@@ -859,6 +870,8 @@ void server_stop(struct server *s)
 			usleep(100 * 1000);
 		MHD_stop_daemon(s->mhd);
 		s->mhd = NULL;
+		if (lfd != MHD_INVALID_SOCKET)
+			close(lfd);
 	}
 	workers_stop(s->workers);
 	s->workers = NULL;
