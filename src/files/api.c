@@ -897,6 +897,10 @@ static int append_data(struct req *r, const char *buf, size_t len)
 {
 	struct err e = {0};
 	if (uploads_append_data(r->stream_ctx, buf, len, &e)) {
+		/* keep what came before, durably, before the answer: a client
+		 * asking for the offset next must get the final one */
+		uploads_append_end(r->stream_ctx);
+		r->stream_ctx = NULL;
 		reply_err(r, &e);
 		return 1;
 	}
