@@ -23,6 +23,7 @@
 #define XFER_MAX_ANSWER (1 << 20)      /* bytes of a JSON/problem answer kept */
 #define XFER_BUFFER (512L * 1024)      /* curl's buffers for file bytes */
 #define XFER_RESUMABLE (64LL << 20)    /* files from this size use a session */
+#define XFER_BULK (1LL << 20)          /* bodies from this size ask to continue */
 #define XFER_RESUME_TRIES 8
 
 /* ---- paths ------------------------------------------------------------- */
@@ -240,7 +241,11 @@ static CURLcode xfer_send(struct client *c, const char *method, const char *url,
 	char *auth = xasprintf("Authorization: Bearer %s", token ? token : "");
 	struct curl_slist *hdr = curl_slist_append(NULL, auth);
 	cli_secret_free(auth);
-	hdr = curl_slist_append(hdr, "Expect:");
+	/* A big body waits for the server's "100 Continue" on a connection of
+	 * its own: the server then reads it straight from the socket, off its
+	 * event loop (http/bulk.c). A small one goes at once. */
+	int big = x->in && x->in_size >= XFER_BULK;
+	hdr = curl_slist_append(hdr, big ? "Expect: 100-continue" : "Expect:");
 	if (extra)
 		hdr = curl_slist_append(hdr, extra);
 	curl_easy_reset(h);
@@ -267,6 +272,8 @@ static CURLcode xfer_send(struct client *c, const char *method, const char *url,
 		if (x->in_size >= 0)
 			curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
 					 (curl_off_t)x->in_size);
+		if (big)
+			curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 	}
 	if (strcmp(method, x->in ? "PUT" : "GET"))
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
@@ -281,6 +288,8 @@ static CURLcode xfer_send(struct client *c, const char *method, const char *url,
 	x->status = 0;
 	CURLcode cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
+	if (x->status < 200)
+		x->status = 0; /* a 100 Continue and then nothing: no answer */
 	curl_slist_free_all(hdr);
 	free(full);
 	return cc;

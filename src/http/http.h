@@ -64,6 +64,7 @@ struct server {
 	struct MHD_Daemon *mhd;
 	volatile int stopping;
 	int inflight; /* requests begun and not completed (atomic) */
+	int64_t bulk_bodies; /* bodies read by bulk.c (atomic) */
 	/* route tables from every module, NULL-ended; flattened at start */
 	const struct route **routes;
 	size_t nroutes;
@@ -103,6 +104,7 @@ struct req {
 	int queued;    /* handed to MHD */
 	int offloaded; /* the handler just called req_offload or req_suspend */
 	int skip_body; /* body refused early: consume and drop */
+	int bulk;      /* the body is read by a thread of its own (bulk.c) */
 	struct MHD_Response *resp;
 	void *stream_ctx; /* owned by the route's stream_ops */
 	void (*resume_fn)(struct req *r); /* req_resume_with */
@@ -128,6 +130,10 @@ void req_offload(struct req *r, void (*fn)(struct req *r));
  * the event loop (call it before handing r to anything that may answer),
  * and whoever answers calls reply_* and then req_resume. */
 void req_suspend(struct req *r);
+/* Called once the header of a streamed request passed req_begin: when
+ * the body is big, take it off the event loop (bulk.c). 1 when taken: a
+ * thread of its own then reads the body, answers and resumes. */
+int bulk_take(struct req *r, const char *version);
 void req_resume(struct req *r);
 /* Resume without an answer yet: fn(r) answers on the event loop's thread
  * when the connection is back (so the answer's JSON is written there, in

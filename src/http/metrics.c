@@ -110,4 +110,9 @@ void metrics_render(struct metrics *m, struct server *s, struct buf *out)
 		      "# TYPE cove_http_requests_in_flight gauge\n"
 		      "cove_http_requests_in_flight %d\n",
 		 __atomic_load_n(&s->inflight, __ATOMIC_RELAXED));
+	buf_addf(out, "# HELP cove_http_bulk_bodies_total Request bodies read straight "
+		      "from the socket, off the event loop.\n"
+		      "# TYPE cove_http_bulk_bodies_total counter\n"
+		      "cove_http_bulk_bodies_total %lld\n",
+		 (long long)__atomic_load_n(&s->bulk_bodies, __ATOMIC_RELAXED));
 }
