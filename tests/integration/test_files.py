@@ -250,8 +250,10 @@ def test_concurrent_uploads_same_path(shared_server):
     bodies = [bytes([i]) * 200_000 for i in range(8)]
     codes = []
 
-    def go(b):
-        codes.append(put(s, tok, "/home/%s/race.bin" % name, b).status_code)
+    def go(b):  # a client of its own each: its own connection
+        r = requests.put(s.url + "/v1/fs/home/%s/race.bin" % name, data=b, timeout=30,
+                         headers={"Authorization": "Bearer " + tok})
+        codes.append(r.status_code)
     ts = [threading.Thread(target=go, args=(b,)) for b in bodies]
     [t.start() for t in ts]
     [t.join() for t in ts]
@@ -685,7 +687,12 @@ def test_rename_races(shared_server):
         results = {}
 
         def go(i):
-            r = s.post("/v1/fs%s/src%d" % (h, round_), tok, json={"op": "move", "to": "%s/dst%d-%d" % (h, round_, i)})
+            # a client of its own each, on a new connection: a kept-alive one
+            # left idle by an earlier test may be closed by the server's idle
+            # timeout at the very moment it is reused
+            r = requests.post(s.url + "/v1/fs%s/src%d" % (h, round_), timeout=30,
+                              headers={"Authorization": "Bearer " + tok},
+                              json={"op": "move", "to": "%s/dst%d-%d" % (h, round_, i)})
             results[i] = r.status_code
         ts = [threading.Thread(target=go, args=(i,)) for i in range(10)]
         [t.start() for t in ts]
