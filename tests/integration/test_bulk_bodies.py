@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 
-from conftest import start_server, unique
+from conftest import check_after_crash, start_server, unique
 
 MiB = 1 << 20
 
@@ -317,18 +317,4 @@ def test_kill9_during_bulk_uploads(tmp_path):
     s.kill()
     [t.join() for t in ts]
     assert len(acked) >= 4
-    s2 = start_server(str(tmp_path))
-    try:
-        tok = s2.admin_token()
-        for path, sha in acked.items():
-            r = s2.get("/v1/fs" + path, tok)
-            assert r.status_code == 200, path
-            assert hashlib.sha256(r.content).hexdigest() == sha, path
-        for e in s2.get("/v1/fs/home/admin?limit=1000", tok).json()["items"]:
-            got = s2.get("/v1/fs/home/admin/" + e["name"], tok).content
-            assert hashlib.sha256(got).hexdigest() == e["sha256"]
-        rep = s2.post("/v1/admin/fsck?verify=true", tok).json()
-        assert rep["clean"] is True, rep
-    finally:
-        assert s2.stop() == 0
-        s2.assert_clean()
+    check_after_crash(str(tmp_path), acked)

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from conftest import start_server, unique
+from conftest import check_after_crash, start_server, unique
 
 
 def put(s, tok, path, data, **kw):
@@ -380,24 +380,7 @@ def test_kill9_during_uploads(tmp_path):
     s.kill()
     [t.join() for t in ts]
     assert len(acked) > 50
-    s2 = start_server(str(tmp_path))
-    try:
-        tok = s2.admin_token()
-        for path, sha in acked.items():
-            r = s2.get("/v1/fs" + path, tok)
-            assert r.status_code == 200, path
-            assert hashlib.sha256(r.content).hexdigest() == sha, path
-        listed = s2.get("/v1/fs/home/admin?limit=1000", tok).json()["items"]
-        for e in listed:  # nothing partial is visible
-            assert hashlib.sha256(s2.get("/v1/fs/home/admin/" + e["name"], tok).content).hexdigest() == e["sha256"]
-        db = sqlite3.connect(s2.data + "/cove.db")
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        db.close()
-        rep = s2.post("/v1/admin/fsck?verify=true", tok).json()
-        assert rep["clean"] is True, rep
-    finally:
-        assert s2.stop() == 0
-        s2.assert_clean()
+    check_after_crash(str(tmp_path), acked)
 
 
 def test_share_links(shared_server):
