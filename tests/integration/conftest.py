@@ -151,6 +151,14 @@ def start_server(tmp, env=None, args=()):
     return Server(data, env, args).start()
 
 
+def tmp_files(data, suffix=""):
+    """Files under data/tmp (and its shard directories) ending in suffix."""
+    found = []
+    for d, _, names in os.walk(os.path.join(data, "tmp")):
+        found += [os.path.join(d, n) for n in names if n.endswith(suffix)]
+    return found
+
+
 def check_after_crash(tmp, acked):
     """Restart the server of data directory tmp after a kill -9 and check
     what a user would: every acknowledged upload (path -> SHA-256) reads

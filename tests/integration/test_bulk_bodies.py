@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 
-from conftest import check_after_crash, start_server, unique
+from conftest import check_after_crash, start_server, tmp_files, unique
 
 MiB = 1 << 20
 
@@ -158,7 +158,7 @@ def test_second_request_on_a_connection_goes_the_ordinary_way(server):
 
 
 def no_parts(s):
-    return not [f for f in os.listdir(os.path.join(s.data, "tmp")) if f.endswith(".part")]
+    return not tmp_files(s.data, ".part")
 
 
 def wait_for(cond, timeout=10):

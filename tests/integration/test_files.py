@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from conftest import check_after_crash, start_server, unique
+from conftest import check_after_crash, start_server, tmp_files, unique
 
 
 def put(s, tok, path, data, **kw):
@@ -274,7 +274,7 @@ def test_truncated_upload_leaves_nothing(shared_server):
     c.close()
     time.sleep(0.3)
     assert s.get("/v1/fs/home/%s/partial" % name, tok).status_code == 404
-    assert not [f for f in os.listdir(s.data + "/tmp") if f.endswith(".part")]
+    assert not tmp_files(s.data, ".part")
 
 
 def test_dedup_and_durable_layout(shared_server):
@@ -301,7 +301,7 @@ def test_big_duplicate_upload_reuses_the_blob(shared_server):
     tok = s.register(name)
     data = os.urandom(1 << 20) * 70  # 70 MiB: past the size removed off the request's path
     sha = hashlib.sha256(data).hexdigest()
-    before = set(os.listdir(s.data + "/tmp"))
+    before = set(tmp_files(s.data))
     for f in ("first", "second"):
         r = requests.put(s.url + "/v1/fs/home/%s/%s" % (name, f), data=data,
                          headers={"Authorization": "Bearer " + tok}, timeout=120)
@@ -315,7 +315,7 @@ def test_big_duplicate_upload_reuses_the_blob(shared_server):
     assert os.path.getsize(path) == len(data)
     deadline = time.time() + 10
     while time.time() < deadline:
-        left = [f for f in set(os.listdir(s.data + "/tmp")) - before if f.endswith(".part")]
+        left = [f for f in set(tmp_files(s.data, ".part")) - before]
         if not left:
             break
         time.sleep(0.1)
@@ -324,8 +324,9 @@ def test_big_duplicate_upload_reuses_the_blob(shared_server):
 
 def test_blob_whose_rename_was_lost_is_recovered_at_start(tmp_path):
     """A small blob's rename into the store is not fsynced (its bytes are):
-    after a crash that lost the rename, the bytes are back in tmp/, and the
-    next start puts them in place. A small leftover nobody references
+    after a crash that lost the rename, the bytes are back in tmp/ (in one
+    of its shard directories, or tmp/ itself as before them), and the next
+    start puts them in place. A small leftover nobody references
     becomes an unreferenced blob (garbage, not damage); a big one, an
     upload that never finished, is removed."""
     s = start_server(str(tmp_path))
@@ -335,7 +336,7 @@ def test_blob_whose_rename_was_lost_is_recovered_at_start(tmp_path):
     put(s, tok, "/home/admin/kept.txt", data)
     assert s.stop() == 0
     blob = os.path.join(s.data, "blobs", "sha256", sha[:2], sha)
-    os.rename(blob, os.path.join(s.data, "tmp", "01LOSTRENAME.part"))
+    os.rename(blob, os.path.join(s.data, "tmp", "a", "01LOSTRENAME.part"))
     stray = os.urandom(5000)
     with open(os.path.join(s.data, "tmp", "01STRAY.part"), "wb") as f:
         f.write(stray)
@@ -346,7 +347,7 @@ def test_blob_whose_rename_was_lost_is_recovered_at_start(tmp_path):
         tok = s2.admin_token()
         r = s2.get("/v1/fs/home/admin/kept.txt", tok)
         assert r.status_code == 200 and r.content == data
-        assert os.listdir(os.path.join(s2.data, "tmp")) == []
+        assert tmp_files(s2.data) == []
         st = hashlib.sha256(stray).hexdigest()
         assert os.path.exists(os.path.join(s2.data, "blobs", "sha256", st[:2], st))
         rep = s2.post("/v1/admin/fsck?verify=true", tok).json()
