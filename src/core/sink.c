@@ -46,6 +46,10 @@
 #define STAGE_SIZE ((size_t)1 << 20)
 #define NSTAGES 4 /* stages per big sink: 4 MiB in flight */
 #define STAGE_ALIGN 4096
+/* A stream's first buffer when its first piece is small: most uploads
+ * are small, and a 1 MiB buffer for each was a mmap and munmap (or a heap
+ * trim) per upload. A stream that outgrows it moves to a whole stage. */
+#define FIRST_STAGE ((size_t)64 << 10)
 
 struct pipeline {
 	pthread_t hasher, writer, flusher; /* no hasher without sha */
@@ -317,9 +321,17 @@ int sink_write(struct blob_sink *k, const void *data, size_t len)
 {
 	const char *p = data;
 	while (len > 0) {
-		if (!k->stage)
-			k->stage = stage_alloc();
-		size_t n = STAGE_SIZE - k->staged < len ? STAGE_SIZE - k->staged : len;
+		if (!k->stage) {
+			k->cap = len < FIRST_STAGE ? FIRST_STAGE : STAGE_SIZE;
+			k->stage = k->cap < STAGE_SIZE ? xmalloc(k->cap) : stage_alloc();
+		} else if (k->staged == k->cap && k->cap < STAGE_SIZE) {
+			char *whole = stage_alloc();
+			memcpy(whole, k->stage, k->staged);
+			free(k->stage);
+			k->stage = whole;
+			k->cap = STAGE_SIZE;
+		}
+		size_t n = k->cap - k->staged < len ? k->cap - k->staged : len;
 		memcpy(k->stage + k->staged, p, n);
 		k->staged += n;
 		p += n;
@@ -351,5 +363,6 @@ int sink_end(struct blob_sink *k, int cancel)
 	k->staged = 0;
 	free(k->stage);
 	k->stage = NULL;
+	k->cap = 0;
 	return err;
 }

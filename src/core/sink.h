@@ -24,6 +24,7 @@ struct blob_sink {
 	int64_t done;   /* bytes written, or handed to the pipeline */
 	int64_t wb[2];  /* write-back started, and dropped, up to here */
 	char *stage;    /* the stage being filled */
+	size_t cap;     /* its size: small until a stream outgrows it */
 	size_t staged;
 	struct pipeline *pl; /* NULL until the first stage is full */
 };

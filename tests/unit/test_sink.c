@@ -1,14 +1,14 @@
 /*
  * test_sink.c - the staged, pipelined file writer (src/core/sink.c) that
- * big uploads and downloads go through: every size around the stage and
- * pipeline boundaries lands byte-exact with the right SHA-256, in pieces of
- * any size, from an aligned or unaligned starting offset (a resumed upload),
- * and past the point where written ranges are dropped from the cache and
- * where the flusher makes them durable (also into a file that cannot be
- * flushed, /dev/null); a failing write is reported and ends the threads;
- * a cancelled sink stops
- * without writing its tail. Runs in a fresh directory under /var/tmp (a
- * disk) and one under /dev/shm (tmpfs).
+ * uploads and downloads go through: every size around the small first
+ * buffer, the stage and the pipeline boundaries lands byte-exact with the
+ * right SHA-256, in pieces of any size, from an aligned or unaligned
+ * starting offset (a resumed upload), and past the point where written
+ * ranges are dropped from the cache and where the flusher makes them
+ * durable (also into a file that cannot be flushed, /dev/null); a failing
+ * write is reported and ends the threads; a cancelled sink stops without
+ * writing its tail. Runs in a fresh directory under /var/tmp (a disk) and
+ * one under /dev/shm (tmpfs).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -116,7 +116,7 @@ static void roundtrip(int64_t base, int64_t size, size_t piece, int hash)
 static void test_sizes_around_stages(void **state)
 {
 	(void)state;
-	const int64_t sizes[] = {0, 1, 4095, MiB - 1, MiB, MiB + 1, 2 * MiB,
+	const int64_t sizes[] = {0, 1, 4095, 65535, 65536, 65537, MiB - 1, MiB, MiB + 1, 2 * MiB,
 				 4 * MiB - 7, 4 * MiB, 5 * MiB + 123, 9 * MiB};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		roundtrip(0, sizes[i], 32 * 1024, 1);
@@ -129,6 +129,8 @@ static void test_odd_pieces(void **state)
 	(void)state;
 	roundtrip(0, 7 * MiB + 5, 1, 1); /* byte by byte */
 	roundtrip(0, 7 * MiB + 5, 12345, 1);
+	roundtrip(0, 3 * MiB + 5, 65535, 1); /* the second piece outgrows the small first buffer */
+	roundtrip(0, 200000, 70000, 1);     /* a first piece bigger than that buffer */
 	roundtrip(0, 7 * MiB + 5, 3 * MiB + 1, 1); /* pieces larger than a stage */
 }
 
