@@ -607,7 +607,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		}
 		if (req_begin(r, box->scratch))
 			return queue(r);
-		/* Taken: r is the bulk reader's until it resumes us. */
+		/* A big body may be taken off the loop: r is then the bulk
+		 * reader's until it resumes us, and not touched here. */
 		bulk_take(r, version);
 		return MHD_YES;
 	}

@@ -231,6 +231,27 @@ def test_refused_bulk_body_is_drained_then_answered(server):
     assert s.get("/v1/fs/home/%s/s.bin" % name, tok).content == data
 
 
+def test_browser_multipart_upload_takes_the_bulk_path(server):
+    """A browser's form upload of a big file (no Expect, header first)."""
+    s = server
+    admin = s.admin_token()
+    name = unique("mb")
+    tok = s.register(name)
+    big = os.urandom(2 * MiB + 99)
+    b = "----cove%d" % os.getpid()
+    body = ("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n" % b).encode() + big + \
+        ("\r\n--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.txt\"\r\n\r\n"
+         "small one\r\n--%s--\r\n" % (b, b)).encode()
+    before = bulk_count(s, admin)
+    status, _, answer = raw_upload(s, tok, "POST", "/v1/fs/home/%s" % name, body, "alone",
+                                   extra="Content-Type: multipart/form-data; boundary=%s\r\n" % b)
+    assert status == 201, answer
+    assert bulk_count(s, admin) == before + 1
+    assert s.get("/v1/fs/home/%s/a.bin" % name, tok).content == big
+    assert s.get("/v1/fs/home/%s/b.txt" % name, tok).content == b"small one"
+
+
 def test_resumable_appends_take_the_bulk_path(server):
     s = server
     admin = s.admin_token()
