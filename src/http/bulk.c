@@ -53,9 +53,6 @@ struct bulk {
 	int fd;
 	int64_t left;      /* body bytes still in the socket */
 	int send_continue; /* the client waits for "100 Continue" */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int suspended; /* the event loop has suspended the connection */
 };
 
 static int bulk_running; /* atomic: bodies being read this way */
@@ -170,40 +167,32 @@ static void *bulk_main(void *arg)
 	struct req *r = b->r;
 	bulk_read(b);
 	__atomic_add_fetch(&r->srv->bulk_bodies, 1, __ATOMIC_RELAXED);
-	/* The event loop may still be between pthread_create and suspending
-	 * the connection: resuming before that would be lost. */
-	pthread_mutex_lock(&b->mu);
-	while (!b->suspended)
-		pthread_cond_wait(&b->cv, &b->mu);
-	pthread_mutex_unlock(&b->mu);
-	pthread_mutex_destroy(&b->mu);
-	pthread_cond_destroy(&b->cv);
 	free(b);
 	__atomic_sub_fetch(&bulk_running, 1, __ATOMIC_SEQ_CST);
 	req_resume(r); /* r may be gone from here on */
 	return NULL;
 }
 
-int bulk_take(struct req *r, const char *version)
+void bulk_take(struct req *r, const char *version)
 {
 	if (!r->route || !r->route->stream ||
 	    req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING))
-		return 0;
+		return;
 	const char *cl = req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (!cl || *cl < '0' || *cl > '9')
-		return 0;
+		return;
 	char *end;
 	errno = 0;
 	long long len = strtoll(cl, &end, 10);
 	if (errno || *end || len < BULK_MIN)
-		return 0;
+		return;
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (!ci || !only_header_read(r->conn, ci->connect_fd))
-		return 0;
+		return;
 	if (__atomic_add_fetch(&bulk_running, 1, __ATOMIC_SEQ_CST) > BULK_MAX) {
 		__atomic_sub_fetch(&bulk_running, 1, __ATOMIC_SEQ_CST);
-		return 0;
+		return;
 	}
 	const char *expect = req_header(r, MHD_HTTP_HEADER_EXPECT);
 	struct bulk *b = xcalloc(1, sizeof(*b));
@@ -212,27 +201,20 @@ int bulk_take(struct req *r, const char *version)
 	b->left = len;
 	b->send_continue = expect && !strcasecmp(expect, "100-continue") &&
 			   version && !strcmp(version, MHD_HTTP_VERSION_1_1);
-	pthread_mutex_init(&b->mu, NULL);
-	pthread_cond_init(&b->cv, NULL);
 	r->bulk = 1;
+	/* Suspended before the reader starts, so that its resume is never
+	 * early; from here r is the reader's. */
+	MHD_suspend_connection(r->conn);
 	pthread_attr_t at;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 	int rc = pthread_create(&(pthread_t){0}, &at, bulk_main, b);
 	pthread_attr_destroy(&at);
-	if (rc) {
-		r->bulk = 0;
-		pthread_mutex_destroy(&b->mu);
-		pthread_cond_destroy(&b->cv);
+	if (rc) { /* the body stays unread: the answer closes the connection */
 		free(b);
 		__atomic_sub_fetch(&bulk_running, 1, __ATOMIC_SEQ_CST);
-		return 0;
+		r->bulk = 0;
+		reply_problem(r, 503, "the server cannot take this upload now: try again");
+		MHD_resume_connection(r->conn);
 	}
-	/* From here r is the reader's: only suspend, then let it resume. */
-	MHD_suspend_connection(r->conn);
-	pthread_mutex_lock(&b->mu);
-	b->suspended = 1;
-	pthread_cond_signal(&b->cv);
-	pthread_mutex_unlock(&b->mu);
-	return 1;
 }

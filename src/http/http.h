@@ -131,9 +131,10 @@ void req_offload(struct req *r, void (*fn)(struct req *r));
  * and whoever answers calls reply_* and then req_resume. */
 void req_suspend(struct req *r);
 /* Called once the header of a streamed request passed req_begin: when
- * the body is big, take it off the event loop (bulk.c). 1 when taken: a
- * thread of its own then reads the body, answers and resumes. */
-int bulk_take(struct req *r, const char *version);
+ * the body is big, take it off the event loop (bulk.c). When taken, the
+ * connection is suspended and a thread of its own reads the body, answers
+ * and resumes it. */
+void bulk_take(struct req *r, const char *version);
 void req_resume(struct req *r);
 /* Resume without an answer yet: fn(r) answers on the event loop's thread
  * when the connection is back (so the answer's JSON is written there, in

@@ -166,6 +166,14 @@ static void buf_key(struct buf *b, const char *key)
 	buf_addc(b, ':');
 }
 
+static void buf_int_or_null(struct buf *b, int has, int64_t v)
+{
+	if (has)
+		buf_add_int(b, v);
+	else
+		buf_adds(b, "null");
+}
+
 static void buf_str_or_null(struct buf *b, const char *s)
 {
 	if (s)
@@ -214,15 +222,9 @@ void jobrec_json_buf(const struct jobrec *r, struct buf *b)
 	buf_key(b, "reason");
 	buf_json_str(b, r->reason ? r->reason : "");
 	buf_key(b, "exit_code");
-	if (r->has_exit)
-		buf_add_int(b, r->exit_code);
-	else
-		buf_adds(b, "null");
+	buf_int_or_null(b, r->has_exit, r->exit_code);
 	buf_key(b, "signal");
-	if (r->signal)
-		buf_add_int(b, r->signal);
-	else
-		buf_adds(b, "null");
+	buf_int_or_null(b, r->signal != 0, r->signal);
 	static const char *const spec_keys[] = {"args",   "inputs", "output",
 						"overwrite", "env", "labels",
 						"image",  "image_digest"};
@@ -257,18 +259,12 @@ void jobrec_json_buf(const struct jobrec *r, struct buf *b)
 	else
 		buf_adds(b, "null");
 	buf_key(b, "peak_memory");
-	if (r->peak_memory >= 0)
-		buf_add_int(b, r->peak_memory);
-	else
-		buf_adds(b, "null");
+	buf_int_or_null(b, r->peak_memory >= 0, r->peak_memory);
 	buf_addc(b, '}');
 	buf_key(b, "attempt");
 	buf_add_int(b, r->attempt);
 	buf_key(b, "output_files");
-	if (r->output_files >= 0)
-		buf_add_int(b, r->output_files);
-	else
-		buf_adds(b, "null");
+	buf_int_or_null(b, r->output_files >= 0, r->output_files);
 	buf_key(b, "output_error");
 	buf_str_or_null(b, r->output_error);
 	buf_addc(b, '}');

@@ -26,6 +26,12 @@ def bulk_count(s, admin):
     return int(re.search(r"^cove_http_bulk_bodies_total (\d+)$", m, re.M).group(1))
 
 
+def newcomer(s, prefix):
+    """An administrator's token (for /metrics), and a new user's name and token."""
+    name = unique(prefix)
+    return s.admin_token(), name, s.register(name)
+
+
 def read_response(c, timeout=30):
     """Status, headers (lower-case names) and body of one answer; a 100
     Continue before it is skipped."""
@@ -103,9 +109,7 @@ def raw_upload(s, tok, method, path, body, how, extra=""):
 
 def test_big_bodies_go_straight_from_the_socket_and_land_intact(server):
     s = server
-    admin = s.admin_token()
-    name = unique("bk")
-    tok = s.register(name)
+    admin, name, tok = newcomer(s, "bk")
     for how, taken in (("expect", 1), ("alone", 1), ("together", 0)):
         body = os.urandom(3 * MiB + 12345)
         before = bulk_count(s, admin)
@@ -131,9 +135,7 @@ def test_second_request_on_a_connection_goes_the_ordinary_way(server):
     tell where the body starts from the socket's counters: it reads the
     body itself through libmicrohttpd, and the bytes still land right."""
     s = server
-    admin = s.admin_token()
-    name = unique("ka")
-    tok = s.register(name)
+    admin, name, tok = newcomer(s, "ka")
     body = os.urandom(2 * MiB + 7)
     before = bulk_count(s, admin)
     c = socket.create_connection(("127.0.0.1", s.port))
@@ -172,9 +174,7 @@ def wait_for(cond, timeout=10):
 
 def test_bulk_body_cut_short_leaves_nothing(server):
     s = server
-    admin = s.admin_token()
-    name = unique("cs")
-    tok = s.register(name)
+    admin, name, tok = newcomer(s, "cs")
     before = bulk_count(s, admin)
     c = socket.create_connection(("127.0.0.1", s.port))
     c.sendall(header("PUT", "/v1/fs/home/%s/cut.bin" % name, tok, 4 * MiB, True))
@@ -234,9 +234,7 @@ def test_refused_bulk_body_is_drained_then_answered(server):
 def test_browser_multipart_upload_takes_the_bulk_path(server):
     """A browser's form upload of a big file (no Expect, header first)."""
     s = server
-    admin = s.admin_token()
-    name = unique("mb")
-    tok = s.register(name)
+    admin, name, tok = newcomer(s, "mb")
     big = os.urandom(2 * MiB + 99)
     b = "----cove%d" % os.getpid()
     body = ("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n"
@@ -254,9 +252,7 @@ def test_browser_multipart_upload_takes_the_bulk_path(server):
 
 def test_resumable_appends_take_the_bulk_path(server):
     s = server
-    admin = s.admin_token()
-    name = unique("ra")
-    tok = s.register(name)
+    admin, name, tok = newcomer(s, "ra")
     data = os.urandom(5 * MiB + 333)
     up = s.post("/v1/uploads", tok, json={"path": "/home/%s/r.bin" % name, "size": len(data)}).json()
     url = "/v1/uploads/" + up["id"]
