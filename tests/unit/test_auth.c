@@ -202,6 +202,27 @@ static void test_tokens(void **state)
 	assert_int_equal(verify(k1, "not.a.jwt"), COVE_EAUTH);
 	assert_int_equal(verify(k1, ""), COVE_EAUTH);
 
+	/* not yet valid: nbf a minute ahead is refused; a clock a tick or
+	 * two behind the issuer's (nbf = now + 2) is not a reason to refuse */
+	json_t *cl = claims("cove", 600);
+	json_object_set_new(cl, "nbf", json_integer(time_now() + 60));
+	char *future = sign(k1, cl);
+	assert_int_equal(verify(k1, future), COVE_EAUTH);
+	cl = claims("cove", 600);
+	json_object_set_new(cl, "nbf", json_integer(time_now() + 2));
+	char *soon = sign(k1, cl);
+	assert_int_equal(verify(k1, soon), 0);
+	/* no expiry, or one that is not a number */
+	cl = claims("cove", 600);
+	json_object_del(cl, "exp");
+	char *noexp = sign(k1, cl);
+	assert_int_equal(verify(k1, noexp), COVE_EAUTH);
+	cl = claims("cove", 600);
+	json_object_set_new(cl, "exp", json_string("9999999999"));
+	char *strexp = sign(k1, cl);
+	assert_int_equal(verify(k1, strexp), COVE_EAUTH);
+	free(future), free(soon), free(noexp), free(strexp);
+
 	/* rotation: old tokens still verify, new ones use the new key, and the
 	 * JWKS lists both */
 	char kid[32];
