@@ -120,6 +120,17 @@ static int cmd_serve(int argc, char **argv)
 			cfg.data_dir, strerror(errno));
 		goto out;
 	}
+	/* Everything below (jobs' directories above all, which the sandbox
+	 * binds) needs an absolute path: a relative --data (the default
+	 * ./.cove-data is one) is taken from where the server was started. */
+	char *absdata = realpath(cfg.data_dir, NULL);
+	if (!absdata) {
+		fprintf(stderr, "cove serve: cannot resolve data directory %s: %s\n",
+			cfg.data_dir, strerror(errno));
+		goto out;
+	}
+	free(cfg.data_dir);
+	cfg.data_dir = absdata;
 	char *dbpath = xasprintf("%s/cove.db", cfg.data_dir);
 	rc = db_open(&srv.db, dbpath, (int)(cfg.threads + cfg.io_workers) + 2, &e);
 	free(dbpath);
