@@ -145,6 +145,151 @@ static void post_logout(struct req *r)
 	finish_rc(r, rc, 204, &e);
 }
 
+/* ---- browser sessions (the portal) ---------------------------------------- */
+
+/* What the portal's login page needs to know before anyone logs in. */
+static void get_auth_options(struct req *r)
+{
+	struct dbconn *c = db_get(DB(r));
+	int reg = settings_get_bool(c, "registration", 1);
+	db_put(DB(r), c);
+	reply_json(r, 200, json_pack("{s:b,s:b,s:[]}", "registration", reg,
+				     "password_login", 1, "providers"));
+	reply_header(r, "Cache-Control", "no-cache");
+}
+
+/* Set-Cookie for the session cookie: value NULL clears it. Secure when
+ * clients reach us over https (then the browser sends it only so). */
+static void session_cookie(struct req *r, const char *value, int64_t max_age)
+{
+	const char *pub = r->srv->cfg->public_url;
+	int secure = str_has_prefix(pub, "https://");
+	char *h = xasprintf("%s=%s; Path=/v1/; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
+			    AUTH_COOKIE, value ? value : "", (long long)(value ? max_age : 0),
+			    secure ? "; Secure" : "");
+	reply_header(r, "Set-Cookie", h);
+	free(h);
+}
+
+static json_t *session_answer(struct dbconn *c, struct req *r, const char *cookie,
+			      struct err *e)
+{
+	json_t *user = users_json(c, r->actor.uid, e);
+	if (!user)
+		return NULL;
+	json_object_set_new(user, "projects", projects_of_user(c, r->actor.uid));
+	char csrf[65];
+	auth_csrf_token(cookie, csrf);
+	return json_pack("{s:o,s:s,s:s,s:I}", "user", user, "csrf_token", csrf,
+			 "session_id", r->actor.session_id, "idle_timeout",
+			 (json_int_t)r->srv->cfg->session_idle);
+}
+
+/* Log in from a browser: a server-side session named by an HttpOnly,
+ * SameSite=Strict cookie; the answer carries the CSRF token the portal
+ * sends back with every change. A login form posted from another site is
+ * refused (login CSRF), and a JSON body is required anyway. */
+static void post_auth_session(struct req *r)
+{
+	static const char *const fields[] = {"username", "password", NULL};
+	struct err e = {0};
+	const char *username, *password;
+	if (!req_same_origin(r)) {
+		reply_problem(r, 403, "cross-site login refused: log in from cove's own pages");
+		return;
+	}
+	json_t *b = req_json(r, &e);
+	if (!b || json_only_fields(b, fields, &e) ||
+	    json_req_str(b, "username", &username, &e) ||
+	    json_req_str(b, "password", &password, &e)) {
+		reply_err(r, &e);
+		return;
+	}
+	if (strlen(username) > 256 || strlen(password) > 1024) {
+		err_set(&e, COVE_EAUTH, "invalid username or password");
+		reply_err(r, &e);
+		return;
+	}
+	struct dbconn *c = db_get(DB(r));
+	char *cookie = NULL;
+	json_t *o = NULL;
+	if (sessions_browser_login(AUTH(r), c, &r->actor, username, password,
+				   req_header(r, "User-Agent"), &cookie, &e) == 0)
+		o = session_answer(c, r, cookie, &e);
+	db_put(DB(r), c);
+	finish(r, 201, o, &e);
+	if (o)
+		session_cookie(r, cookie, r->srv->cfg->session_ttl);
+	free(cookie);
+}
+
+/* The browser session this request came with: who, and its CSRF token
+ * (the portal asks at load, since it cannot read the cookie). */
+static void get_auth_session(struct req *r)
+{
+	if (!r->actor.via_cookie) {
+		reply_problem(r, 404, "this request carries no browser session (it was "
+				      "authenticated by a token)");
+		return;
+	}
+	struct err e = {0};
+	struct dbconn *c = db_get(DB(r));
+	json_t *o = session_answer(c, r, req_cookie(r, AUTH_COOKIE), &e);
+	db_put(DB(r), c);
+	finish(r, 200, o, &e);
+}
+
+/* Log out of the browser: the session ends on the server and the cookie
+ * is cleared. */
+static void delete_auth_session(struct req *r)
+{
+	struct err e = {0};
+	int rc = 0;
+	if (r->actor.via_cookie) {
+		struct dbconn *c = db_get(DB(r));
+		rc = sessions_revoke_own(c, &r->actor, r->actor.session_id, &e);
+		audit_rc(c, r, "auth.logout", r->actor.username, rc, &e);
+		db_put(DB(r), c);
+	}
+	finish_rc(r, rc, 204, &e);
+	session_cookie(r, NULL, 0);
+}
+
+static void get_sessions(struct req *r)
+{
+	struct err e = {0};
+	struct dbconn *c = db_get(DB(r));
+	json_t *o = NULL;
+	sessions_list(AUTH(r), c, &r->actor, &o, &e);
+	db_put(DB(r), c);
+	finish(r, 200, o, &e);
+}
+
+static void delete_session(struct req *r)
+{
+	struct err e = {0};
+	const char *id = req_param(r, "id");
+	struct dbconn *c = db_get(DB(r));
+	int rc = sessions_revoke_own(c, &r->actor, id, &e);
+	audit_rc(c, r, "auth.session_end", id, rc, &e);
+	db_put(DB(r), c);
+	finish_rc(r, rc, 204, &e);
+	if (rc == 0 && r->actor.via_cookie && !strcmp(id, r->actor.session_id))
+		session_cookie(r, NULL, 0);
+}
+
+/* "Log out everywhere else": every session of the caller but this one. */
+static void delete_sessions(struct req *r)
+{
+	struct err e = {0};
+	struct dbconn *c = db_get(DB(r));
+	int rc = sessions_revoke_user(c, r->actor.uid, r->actor.session_id,
+				      "logged out by the user elsewhere", &e);
+	audit_rc(c, r, "auth.sessions_end_others", r->actor.username, rc, &e);
+	db_put(DB(r), c);
+	finish_rc(r, rc, 204, &e);
+}
+
 static void get_me(struct req *r)
 {
 	struct err e = {0};
@@ -867,6 +1012,13 @@ const struct route auth_routes[] = {
 	{"POST", "/v1/auth/login", post_login, ROUTE_PUBLIC},
 	{"POST", "/v1/auth/refresh", post_refresh, ROUTE_PUBLIC},
 	{"POST", "/v1/auth/logout", post_logout, ROUTE_AUTH},
+	{"GET", "/v1/auth/options", get_auth_options, ROUTE_PUBLIC},
+	{"POST", "/v1/auth/session", post_auth_session, ROUTE_PUBLIC},
+	{"GET", "/v1/auth/session", get_auth_session, ROUTE_AUTH},
+	{"DELETE", "/v1/auth/session", delete_auth_session, ROUTE_AUTH},
+	{"GET", "/v1/sessions", get_sessions, ROUTE_AUTH},
+	{"DELETE", "/v1/sessions", delete_sessions, ROUTE_AUTH},
+	{"DELETE", "/v1/sessions/{id}", delete_session, ROUTE_AUTH},
 	{"GET", "/v1/me", get_me, ROUTE_AUTH},
 	{"PATCH", "/v1/me", patch_me, ROUTE_AUTH},
 	{"POST", "/v1/me/password", post_me_password, ROUTE_AUTH},

@@ -358,6 +358,108 @@ out:
 	return rc;
 }
 
+/* ---- browser sessions ---------------------------------------------------- */
+
+void auth_csrf_token(const char *cookie, char out[65])
+{
+	struct buf b = {0};
+	buf_adds(&b, "cove-csrf:");
+	buf_adds(&b, cookie);
+	sha256_hex(b.data, b.len, out);
+	buf_free(&b);
+}
+
+int auth_csrf_ok(const char *cookie, const char *given)
+{
+	char want[65];
+	auth_csrf_token(cookie, want);
+	if (!given || strlen(given) != 64)
+		return 0;
+	unsigned diff = 0;
+	for (int i = 0; i < 64; i++)
+		diff |= (unsigned)(want[i] ^ given[i]);
+	return diff == 0;
+}
+
+/*
+ * A session cookie: the session row it names (by the hash of its secret)
+ * must be a browser session, not revoked, not past its lifetime nor idle
+ * for longer than --session-idle. The identity is cached as for access
+ * tokens (at most IDENTITY_TTL_MS, and only within one identity
+ * generation: a logout or a revocation is seen by the next request).
+ */
+int auth_cookie(struct auth *a, const char *cookie, struct actor *act,
+		struct err *e)
+{
+	act->authenticated = 0;
+	act->uid = 0;
+	act->admin = 0;
+	act->scopes = 0;
+	act->username[0] = act->session_id[0] = act->token_id[0] = '\0';
+	act->via_cookie = 0;
+	size_t n = strlen(cookie);
+	if (!str_has_prefix(cookie, AUTH_COOKIE_PREFIX) || n > 128)
+		return err_set(e, COVE_EAUTH, "invalid session cookie; log in again");
+	uint64_t h = fnv1a(cookie);
+	uint64_t gen = db_gen(a->db, DB_GEN_IDENTITY);
+	int64_t uid = 0;
+	if (cache_get(a, cookie, h, gen, &uid, act) == CACHE_IDENTITY) {
+		act->scopes = SCOPE_ALL;
+		act->authenticated = 1;
+		act->via_cookie = 1;
+		return 0;
+	}
+	char hash[65];
+	sha256_hex(cookie, n, hash);
+	struct dbconn *c = db_get(a->db);
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT " USER_COLS ", s.id, s.revoked_at, s.expires_at, "
+			  "s.last_seen_at FROM sessions s JOIN users u ON u.uid = s.uid "
+			  "WHERE s.cookie_hash = ? AND s.kind = 'browser'",
+			  "s", hash);
+	if (rc)
+		goto out;
+	int64_t now = time_now(), exp = 0, seen = 0;
+	rc = db_step(st, e);
+	if (rc <= 0) {
+		rc = rc < 0 ? rc : err_set(e, COVE_EAUTH, "session has ended; log in again");
+	} else if (!db_is_null(st, 6)) {
+		rc = err_set(e, COVE_EAUTH, "session has ended; log in again");
+	} else {
+		exp = db_int(st, 7);
+		seen = db_int(st, 8);
+		if (exp <= now)
+			rc = err_set(e, COVE_EAUTH, "session has expired; log in again");
+		else if (seen + a->cfg->session_idle <= now)
+			rc = err_set(e, COVE_EAUTH,
+				     "session ended after being unused; log in again");
+		else
+			rc = actor_from_user(act, st, 0, e);
+		snprintf(act->session_id, sizeof(act->session_id), "%s", db_text(st, 5));
+	}
+	db_done(st);
+	if (rc)
+		goto out;
+	act->scopes = SCOPE_ALL;
+	act->via_cookie = 1;
+	/* the cache entry lives no longer than the session could */
+	int64_t until = seen + a->cfg->session_idle < exp ? seen + a->cfg->session_idle : exp;
+	cache_put(a, cookie, h, act->uid, act->session_id, until);
+	cache_put_identity(a, cookie, h, gen, act);
+	/* last use, to the minute: for the idle limit and the session list */
+	if (now - seen >= 60)
+		db_exec(c, NULL, "UPDATE sessions SET last_seen_at = ? WHERE id = ?",
+			"is", now, act->session_id);
+out:
+	db_put(a->db, c);
+	if (rc) {
+		act->authenticated = 0;
+		act->session_id[0] = '\0';
+	}
+	return rc;
+}
+
 int auth_authenticate(struct auth *a, const char *authorization,
 		      struct actor *act, struct err *e)
 {
@@ -366,6 +468,7 @@ int auth_authenticate(struct auth *a, const char *authorization,
 	act->admin = 0;
 	act->scopes = 0;
 	act->username[0] = act->session_id[0] = act->token_id[0] = '\0';
+	act->via_cookie = 0;
 	if (!authorization)
 		return 0;
 	if (strncasecmp(authorization, "Bearer ", 7))

@@ -32,8 +32,9 @@ struct actor {
 	int admin;
 	unsigned scopes;
 	char username[AUTH_NAME_MAX + 1];
-	char session_id[32]; /* set for access tokens */
+	char session_id[32]; /* set for access tokens and browser sessions */
 	char token_id[32];   /* set for personal API tokens */
+	int via_cookie;      /* authenticated by a browser session's cookie */
 	/* where the request came from, for the audit log */
 	char ip[64];
 	char request_id[32];
@@ -74,6 +75,26 @@ void auth_close(struct auth *a);
  * token: COVE_EAUTH. */
 int auth_authenticate(struct auth *a, const char *authorization,
 		      struct actor *act, struct err *e);
+
+/*
+ * Browser sessions (the portal): a server-side session named by an
+ * HttpOnly cookie, AUTH_COOKIE, whose value is a random secret stored
+ * only as its SHA-256. Requests that change state and are authenticated
+ * by the cookie must carry the session's CSRF token in AUTH_CSRF_HEADER
+ * (a cross-site page can send the cookie but cannot read the token).
+ */
+#define AUTH_COOKIE "cove_session"
+#define AUTH_COOKIE_PREFIX "cove_bs_"
+#define AUTH_CSRF_HEADER "X-CSRF-Token"
+/* Verify a session cookie's value into act (act->via_cookie = 1). Bad,
+ * ended, expired or idle sessions: COVE_EAUTH. */
+int auth_cookie(struct auth *a, const char *cookie, struct actor *act,
+		struct err *e);
+/* The CSRF token of a session cookie (derived from it: a SHA-256 in hex,
+ * so it tells nothing of the cookie). */
+void auth_csrf_token(const char *cookie, char out[65]);
+/* 1 when the CSRF token given matches cookie's (constant time). */
+int auth_csrf_ok(const char *cookie, const char *given);
 
 /* HTTP Basic credentials of a user: a password (throttled and audited as
  * a login) or one of the user's personal API tokens. Fills act. */

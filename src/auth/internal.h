@@ -149,6 +149,17 @@ int sessions_login(struct auth *a, struct dbconn *c, struct actor *act,
  * fills act (all scopes). */
 int sessions_password(struct auth *a, struct dbconn *c, struct actor *act,
 		      const char *username, const char *password, struct err *e);
+/* Start a browser session (password checked as login does): *cookie is
+ * the cookie's secret value (caller frees); act is filled. */
+int sessions_browser_login(struct auth *a, struct dbconn *c, struct actor *act,
+			   const char *username, const char *password,
+			   const char *user_agent, char **cookie, struct err *e);
+/* The caller's live sessions, browser and CLI: {"items":[...]} */
+int sessions_list(struct auth *a, struct dbconn *c, const struct actor *act,
+		  json_t **out, struct err *e);
+/* End one of the caller's own sessions (COVE_ENOENT when not theirs). */
+int sessions_revoke_own(struct dbconn *c, const struct actor *act, const char *id,
+			struct err *e);
 int sessions_refresh(struct auth *a, struct dbconn *c, struct actor *act,
 		     const char *refresh_token, json_t **pair, struct err *e);
 int sessions_logout(struct dbconn *c, const struct actor *act,

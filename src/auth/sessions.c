@@ -241,9 +241,9 @@ int sessions_login(struct auth *a, struct dbconn *c, struct actor *act,
 	if ((rc = db_begin(c, e)))
 		goto out;
 	if ((rc = db_exec(c, e,
-			  "INSERT INTO sessions(id, uid, created_at, expires_at, ip) "
-			  "VALUES (?, ?, ?, ?, ?)",
-			  "siiis", sid, uid, now, expires, act->ip)) < 0 ||
+			  "INSERT INTO sessions(id, uid, created_at, expires_at, ip, "
+			  "last_seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+			  "siiisi", sid, uid, now, expires, act->ip, now)) < 0 ||
 	    (rc = refresh_issue(c, sid, expires, &refresh, e)) < 0) {
 		db_rollback(c);
 		goto out;
@@ -262,6 +262,101 @@ out:
 	free(access);
 	free(refresh);
 	return rc;
+}
+
+int sessions_browser_login(struct auth *a, struct dbconn *c, struct actor *act,
+			   const char *username, const char *password,
+			   const char *user_agent, char **cookie, struct err *e)
+{
+	int64_t uid = 0, gid = 0;
+	int rc = password_check(a, c, act, username, password, "auth.login", &uid,
+				&gid, e);
+	if (rc)
+		return rc;
+	char *secret = token_new(AUTH_COOKIE_PREFIX, 32);
+	if (!secret)
+		return err_set(e, COVE_EIO, "no randomness available");
+	char hash[65], sid[27];
+	sha256_hex(secret, strlen(secret), hash);
+	id_new(sid);
+	int64_t now = time_now();
+	char ua[256];
+	snprintf(ua, sizeof(ua), "%s", user_agent ? user_agent : "");
+	size_t ul = strlen(ua);
+	if (ul == sizeof(ua) - 1) /* cut short: not inside a character */
+		while (ul && ((unsigned char)ua[ul] & 0xc0) == 0x80)
+			ua[--ul] = '\0';
+	if (!utf8_valid(ua, ul))
+		ua[0] = '\0';
+	rc = db_exec(c, e,
+		     "INSERT INTO sessions(id, uid, created_at, expires_at, ip, kind, "
+		     "cookie_hash, last_seen_at, user_agent) VALUES (?, ?, ?, ?, ?, "
+		     "'browser', ?, ?, ?)",
+		     "siiissis", sid, uid, now, now + a->cfg->session_ttl, act->ip, hash,
+		     now, ua);
+	if (rc < 0) {
+		free(secret);
+		return rc;
+	}
+	act->uid = uid;
+	act->gid = gid;
+	act->authenticated = 1;
+	act->via_cookie = 1;
+	act->scopes = SCOPE_ALL;
+	act->admin = users_is_admin(c, uid);
+	snprintf(act->username, sizeof(act->username), "%s", username);
+	snprintf(act->session_id, sizeof(act->session_id), "%s", sid);
+	auth_audit(c, act, "auth.login", username, 1, "browser session");
+	*cookie = secret;
+	return 0;
+}
+
+int sessions_list(struct auth *a, struct dbconn *c, const struct actor *act,
+		  json_t **out, struct err *e)
+{
+	int64_t now = time_now();
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT id, kind, created_at, last_seen_at, expires_at, ip, "
+			  "user_agent FROM sessions WHERE uid = ? AND revoked_at IS NULL "
+			  "AND expires_at > ? AND (kind != 'browser' OR last_seen_at > ?) "
+			  "ORDER BY created_at DESC, id DESC LIMIT 1000",
+			  "iii", act->uid, now, now - a->cfg->session_idle);
+	if (rc)
+		return rc;
+	json_t *items = json_array();
+	while ((rc = db_step(st, e)) == 1) {
+		const char *id = db_text(st, 0);
+		json_t *o = json_pack("{s:s,s:s,s:s?,s:s?,s:b}", "id", id, "kind",
+				      !strcmp(db_text(st, 1), "browser") ? "browser" : "cli",
+				      "ip", db_text(st, 5), "user_agent", db_text(st, 6),
+				      "current", !strcmp(id, act->session_id));
+		json_set_time(o, "created_at", db_int(st, 2));
+		json_set_time(o, "last_seen_at", db_is_null(st, 3) ? 0 : db_int(st, 3));
+		json_set_time(o, "expires_at", db_int(st, 4));
+		json_array_append_new(items, o);
+	}
+	db_done(st);
+	if (rc < 0) {
+		json_decref(items);
+		return rc;
+	}
+	*out = json_pack("{s:o,s:n}", "items", items, "next_cursor");
+	return 0;
+}
+
+int sessions_revoke_own(struct dbconn *c, const struct actor *act, const char *id,
+			struct err *e)
+{
+	int rc = db_exec(c, e,
+			 "UPDATE sessions SET revoked_at = ?, revoked_reason = 'logged out' "
+			 "WHERE id = ? AND uid = ? AND revoked_at IS NULL",
+			 "isi", time_now(), id, act->uid);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return err_set(e, COVE_ENOENT, "no such session");
+	return 0;
 }
 
 int sessions_refresh(struct auth *a, struct dbconn *c, struct actor *act,
@@ -326,6 +421,8 @@ int sessions_refresh(struct auth *a, struct dbconn *c, struct actor *act,
 	}
 	if ((rc = db_exec(c, e, "UPDATE refresh_tokens SET used_at = ? WHERE hash = ?",
 			  "is", now, hash)) < 0 ||
+	    (rc = db_exec(c, e, "UPDATE sessions SET last_seen_at = ? WHERE id = ?",
+			  "is", now, sid)) < 0 ||
 	    (rc = refresh_issue(c, sid, s_exp, &refresh, e)) < 0)
 		goto rollback;
 	if ((rc = db_commit(c, e)))

@@ -49,6 +49,10 @@ static const struct opt opts[] = {
 	 "lifetime of access tokens"},
 	{"refresh-ttl", "COVE_REFRESH_TTL", OPT_DUR, F(refresh_ttl), "30d",
 	 "lifetime of a login session"},
+	{"session-ttl", "COVE_SESSION_TTL", OPT_DUR, F(session_ttl), "7d",
+	 "lifetime of a browser session (the portal's login)"},
+	{"session-idle", "COVE_SESSION_IDLE", OPT_DUR, F(session_idle), "12h",
+	 "a browser session unused this long ends"},
 	{"argon2-memory", "COVE_ARGON2_MEMORY_KIB", OPT_INT, F(argon2_m_kib),
 	 "19456", "Argon2id memory cost in KiB"},
 	{"argon2-passes", "COVE_ARGON2_PASSES", OPT_INT, F(argon2_t), "2",
@@ -218,6 +222,9 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 	if (cfg->access_ttl < 10 || cfg->refresh_ttl < cfg->access_ttl)
 		return err_set(e, COVE_EINVAL,
 			       "access-ttl must be >= 10s and refresh-ttl >= access-ttl");
+	if (cfg->session_ttl < 60 || cfg->session_idle < 60)
+		return err_set(e, COVE_EINVAL,
+			       "session-ttl and session-idle must be at least 1m");
 	size_t hl = strlen(cfg->home_mode);
 	if (hl < 3 || hl > 4 || strspn(cfg->home_mode, "01234567") != hl)
 		return err_set(e, COVE_EINVAL, "home-mode must be octal, like 0700 or 0750");

@@ -181,6 +181,8 @@ struct config {
 	int64_t metrics_public; /* 1: /metrics needs no token */
 	int64_t access_ttl;     /* seconds an access token lives */
 	int64_t refresh_ttl;    /* seconds a session (refresh family) lives */
+	int64_t session_ttl;    /* seconds a browser session lives */
+	int64_t session_idle;   /* seconds a browser session may go unused */
 	int64_t argon2_m_kib;   /* Argon2id memory cost */
 	int64_t argon2_t;       /* Argon2id passes */
 	int64_t argon2_p;       /* Argon2id lanes */

@@ -302,5 +302,13 @@ const char *const db_migrations[] = {
 	/* 6: retention may spare tags pushed recently (seconds; 0: none) */
 	"ALTER TABLE retention_policies ADD COLUMN older_than INTEGER NOT NULL "
 	"DEFAULT 0",
+	/* 7: browser sessions (the portal's login) are sessions too, named by
+	 * a cookie whose secret is stored hashed; every session shows when it
+	 * was last used and from what */
+	"ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'token';"
+	"ALTER TABLE sessions ADD COLUMN cookie_hash TEXT;"
+	"ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER;"
+	"ALTER TABLE sessions ADD COLUMN user_agent TEXT;"
+	"CREATE UNIQUE INDEX sessions_cookie ON sessions(cookie_hash)",
 	NULL,
 };

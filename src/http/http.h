@@ -114,6 +114,13 @@ struct req {
 const char *req_param(struct req *r, const char *name);
 const char *req_query(struct req *r, const char *key);
 const char *req_header(struct req *r, const char *name);
+/* The value of the request's cookie name, or NULL. */
+const char *req_cookie(struct req *r, const char *name);
+/* 0 when the request says it comes from another origin: an Origin header
+ * that is not this server's own (scheme, host and port, or --public-url),
+ * or Sec-Fetch-Site other than same-origin or none. Requests without
+ * either (curl, the CLI) pass: they carry no browser's ambient cookie. */
+int req_same_origin(struct req *r);
 /* The body as a JSON object (borrowed; NULL with e set when malformed or
  * not an object). An empty body gives an empty object. */
 json_t *req_json(struct req *r, struct err *e);

@@ -121,6 +121,33 @@ const char *req_header(struct req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+const char *req_cookie(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+int req_same_origin(struct req *r)
+{
+	const char *sfs = req_header(r, "Sec-Fetch-Site");
+	if (sfs && strcmp(sfs, "same-origin") && strcmp(sfs, "none"))
+		return 0;
+	const char *origin = req_header(r, "Origin");
+	if (!origin)
+		return 1;
+	const char *pub = r->srv->cfg->public_url;
+	size_t pl = strlen(pub);
+	while (pl && pub[pl - 1] == '/')
+		pl--;
+	if (pl && strlen(origin) == pl && !strncasecmp(origin, pub, pl))
+		return 1;
+	const char *host = req_header(r, "Host");
+	if (!host || !*host)
+		return 0;
+	const char *scheme = "http://";
+	return !strncasecmp(origin, scheme, strlen(scheme)) &&
+	       !strcasecmp(origin + strlen(scheme), host);
+}
+
 json_t *req_json(struct req *r, struct err *e)
 {
 	if (r->json)
@@ -466,6 +493,29 @@ static void audit_denied(struct req *r, const char *why)
 	db_put(r->srv->db, c);
 }
 
+/* A change authenticated by the session cookie must prove it comes from
+ * our own pages: the session's CSRF token in a header (which a page of
+ * another site cannot read, nor send without a CORS preflight we never
+ * grant) and, when the browser says where it comes from, our origin. */
+static int csrf_ok(struct req *r, const char *cookie)
+{
+	return auth_csrf_ok(cookie, req_header(r, AUTH_CSRF_HEADER)) &&
+	       req_same_origin(r);
+}
+
+static void csrf_refused(struct req *r)
+{
+	const char *why = !req_same_origin(r) ? "it comes from another site"
+						: "its X-CSRF-Token header is missing or wrong";
+	struct dbconn *c = db_get(r->srv->db);
+	char *target = xasprintf("%s %s", r->method, r->path);
+	auth_audit(c, &r->actor, "auth.csrf_refused", target, 0, why);
+	free(target);
+	db_put(r->srv->db, c);
+	reply_problem(r, 403, "cross-site request refused: %s (a request authenticated by "
+			      "the session cookie needs the session's CSRF token)", why);
+}
+
 /* Route, authenticate and check the request line and headers. Returns 0
  * to go on reading the body, or non-zero when a reply was made. */
 static int req_begin(struct req *r, char *scratch)
@@ -503,10 +553,29 @@ static int req_begin(struct req *r, char *scratch)
 	char *from_query = NULL;
 	if (!authz && (r->route->flags & ROUTE_TOKEN_QUERY) && req_query(r, "access_token"))
 		authz = from_query = xasprintf("Bearer %s", req_query(r, "access_token"));
-	int rc = auth_authenticate(s->auth, authz, &r->actor, &e);
+	/* A browser's session cookie, for the API only (never /v2: registry
+	 * clients authenticate themselves), and only without a token: an
+	 * explicit credential wins over an ambient one. */
+	const char *cookie = NULL;
+	if (!authz && !strncmp(r->path, "/v1/", 4))
+		cookie = req_cookie(r, AUTH_COOKIE);
+	int rc = cookie ? auth_cookie(s->auth, cookie, &r->actor, &e)
+			: auth_authenticate(s->auth, authz, &r->actor, &e);
 	free(from_query);
+	if (cookie && rc == 0 && !is_read_method(r->method) && !csrf_ok(r, cookie)) {
+		if (r->route->flags & ROUTE_PUBLIC) {
+			/* a stale page logging in again: as if anonymous */
+			r->actor.authenticated = 0;
+		} else {
+			csrf_refused(r);
+			return 1;
+		}
+	}
 	if (rc && !(r->route->flags & ROUTE_PUBLIC)) {
 		reply_err(r, &e);
+		if (cookie) /* the browser holds an ended session: forget it */
+			reply_header(r, "Set-Cookie", AUTH_COOKIE "=; Path=/v1/; Max-Age=0; "
+						      "HttpOnly; SameSite=Strict");
 		return 1;
 	}
 	if (rc) /* a public route with a bad token: treat as anonymous */
