@@ -20,13 +20,21 @@ ASM     := src/http/embed.S
 MAIN    := src/main.c
 EMBED   := docs/openapi.json
 
-REL_OBJ := $(SRC:%.c=build/rel/%.o) $(ASM:%.S=build/rel/%.o)
-DBG_OBJ := $(SRC:%.c=build/dbg/%.o) $(ASM:%.S=build/dbg/%.o)
+# The portal: web/ is built by esbuild (web/node_modules, installed by
+# scripts/deps.sh from web/package-lock.json) into build/web, whose
+# generated table and assembly embed it into the binary.
+WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/build.mjs web/package-lock.json
+WEB_GEN := build/web/portal_assets.c build/web/portal_assets.S
+
+REL_OBJ := $(SRC:%.c=build/rel/%.o) $(ASM:%.S=build/rel/%.o) \
+	   build/rel/web/portal_assets.o build/rel/web/portal_assets_S.o
+DBG_OBJ := $(SRC:%.c=build/dbg/%.o) $(ASM:%.S=build/dbg/%.o) \
+	   build/dbg/web/portal_assets.o build/dbg/web/portal_assets_S.o
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/dbg/tests/%)
 
-.PHONY: all debug test unit integration run deps clean format bench
+.PHONY: all debug test unit integration browser run deps clean format bench
 all: build/cove
 
 deps:
@@ -46,6 +54,21 @@ build/rel/%.o: %.c $(wildcard src/*/*.h)
 build/dbg/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(DBG_CFLAGS) $(PKG_CFLAGS) -Isrc -c -o $@ $<
+
+build/web/portal_assets.S: build/web/portal_assets.c
+build/web/portal_assets.c: $(WEB_SRC)
+	@test -d web/node_modules || { echo "web/node_modules is missing: run scripts/deps.sh (make deps)" >&2; exit 1; }
+	node web/build.mjs build/web
+
+build/rel/web/portal_assets.o: build/web/portal_assets.c src/http/http.h
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) $(PKG_CFLAGS) -Isrc -c -o $@ $<
+build/dbg/web/portal_assets.o: build/web/portal_assets.c src/http/http.h
+	@mkdir -p $(dir $@)
+	$(CC) $(DBG_CFLAGS) $(PKG_CFLAGS) -Isrc -c -o $@ $<
+build/rel/web/portal_assets_S.o build/dbg/web/portal_assets_S.o: build/web/portal_assets.S
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@ $<
 
 build/rel/%.o: %.S $(EMBED)
 	@mkdir -p $(dir $@)
@@ -67,10 +90,17 @@ unit: $(UNIT_BIN) build/debug/cove
 integration: build/debug/cove
 	COVE_BIN=$(CURDIR)/build/debug/cove /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 
+# The portal in Debian's Chromium (playwright-core), against the sanitizer
+# build; screenshots land in build/browser/. Bounded: 15 minutes at most.
+browser: build/debug/cove
+	cd tests/browser && COVE_BIN=$(CURDIR)/build/debug/cove timeout 900 \
+		node --test --test-concurrency=1 --test-timeout=180000 *.test.mjs
+
 test: deps
 	$(MAKE) build/debug/cove build/cove $(UNIT_BIN)
 	$(MAKE) unit
 	$(MAKE) integration
+	$(MAKE) browser
 
 run: deps
 	$(MAKE) build/cove

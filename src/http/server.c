@@ -22,7 +22,7 @@ static const struct route *const *module_tables(void)
 {
 	static const struct route *const tables[] = {system_routes, auth_routes,
 						     files_routes, jobs_routes,
-						     registry_routes, NULL};
+						     registry_routes, portal_routes, NULL};
 	return tables;
 }
 
@@ -323,6 +323,19 @@ static void reply_bytes(struct req *r, int status, const char *ctype,
 	MHD_add_response_header(r->resp, "X-Request-Id", r->actor.request_id);
 	MHD_add_response_header(r->resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(r->resp, "Cache-Control", "no-store");
+}
+
+void reply_static(struct req *r, int status, const char *ctype, const char *data,
+		  size_t len)
+{
+	if (r->replied)
+		return;
+	r->replied = 1;
+	r->status = status;
+	r->resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+	if (ctype)
+		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r->resp, "X-Content-Type-Options", "nosniff");
 }
 
 void reply_fd(struct req *r, int status, const char *ctype, int fd,

@@ -1,0 +1,2 @@
+// TEMPORARY: replaced before commit
+export function AdminPage() { return <p>todo</p>; }

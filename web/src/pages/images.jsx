@@ -1,0 +1,2 @@
+// TEMPORARY: replaced before commit
+export function ImagesPage() { return <p>todo</p>; }
