@@ -54,31 +54,55 @@ export class Cove {
 		this.url = `http://127.0.0.1:${this.port}`;
 		this.logPath = join(this.tmp, 'server.log');
 		const log = openSync(this.logPath, 'a');
+		this.procEnv = {
+			...process.env,
+			COVE_ADMIN_PASSWORD: ADMIN_PASSWORD,
+			COVE_ARGON2_MEMORY_KIB: '256',
+			COVE_ARGON2_PASSES: '1',
+			ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0',
+			...this.env,
+		};
 		this.proc = spawn(COVE, ['serve', '--listen', `127.0.0.1:${this.port}`, '--data', this.data, ...this.args], {
 			stdio: ['ignore', log, log],
-			env: {
-				...process.env,
-				COVE_ADMIN_PASSWORD: ADMIN_PASSWORD,
-				COVE_ARGON2_MEMORY_KIB: '256',
-				COVE_ARGON2_PASSES: '1',
-				ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0',
-				...this.env,
-			},
+			env: this.procEnv,
 		});
 		this.exited = new Promise((res) => this.proc.on('exit', (code, sig) => res(code === null ? sig : code)));
+		await this.waitHealthy();
+		this.admin = await this.token('admin', ADMIN_PASSWORD);
+		return this;
+	}
+
+	// kill -9, as a crash would; restart() brings it back on the same port
+	// and data directory.
+	async kill() {
+		this.proc.kill('SIGKILL');
+		await this.exited;
+		this.proc = null;
+	}
+
+	async restart() {
+		const log = openSync(this.logPath, 'a');
+		this.proc = spawn(COVE, ['serve', '--listen', `127.0.0.1:${this.port}`, '--data', this.data, ...this.args], {
+			stdio: ['ignore', log, log],
+			env: this.procEnv,
+		});
+		this.exited = new Promise((res) => this.proc.on('exit', (code, sig) => res(code === null ? sig : code)));
+		await this.waitHealthy();
+	}
+
+	async waitHealthy() {
 		const deadline = Date.now() + 20000;
 		while (Date.now() < deadline) {
 			if (this.proc.exitCode !== null) throw new Error('cove serve exited early:\n' + this.output());
 			try {
 				const r = await fetch(this.url + '/healthz');
-				if (r.ok) break;
+				if (r.ok) return;
 			} catch {
 				/* not yet */
 			}
 			await sleep(50);
 		}
-		this.admin = await this.token('admin', ADMIN_PASSWORD);
-		return this;
+		throw new Error('cove serve did not become healthy:\n' + this.output());
 	}
 
 	output() {
@@ -212,6 +236,28 @@ export async function checkA11y(page, what) {
 		[],
 		`accessibility of ${what}`,
 	);
+}
+
+// Drop files or folders of this machine onto the element, as a person
+// dragging them from a file manager would (Chromium's own drag events,
+// through DevTools: folders arrive as directory entries).
+export async function dropPaths(page, locator, paths) {
+	const box = await locator.boundingBox();
+	const x = box.x + box.width / 2, y = box.y + Math.min(box.height / 2, 100);
+	const cdp = await page.context().newCDPSession(page);
+	const data = { items: [], files: paths, dragOperationsMask: 1 };
+	await page.mouse.move(x, y);
+	for (const type of ['dragEnter', 'dragOver', 'drop']) await cdp.send('Input.dispatchDragEvent', { type, x, y, data });
+	await cdp.detach();
+}
+
+// Slow the page's network, so that an upload lasts long enough to be
+// interrupted (bytes per second).
+export async function throttle(page, upload) {
+	const cdp = await page.context().newCDPSession(page);
+	await cdp.send('Network.enable');
+	await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: upload });
+	return cdp;
 }
 
 export function fsUrl(path) {

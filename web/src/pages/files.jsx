@@ -51,12 +51,13 @@ function Breadcrumbs({ path }) {
 }
 
 // The rows on screen (and a margin) of a long listing, from the window's
-// scroll position: [first, last) indices.
+// scroll position: [first, last, rowHeight]. The height is measured from a
+// drawn row (fonts and zoom change it), so spacers match what is skipped.
 function useWindow(count, tableRef) {
-	const [range, setRange] = useState([0, Math.min(count, 60)]);
+	const [range, setRange] = useState([0, Math.min(count, 60), ROW_H]);
 	useEffect(() => {
 		if (count < WINDOW_FROM) {
-			setRange([0, count]);
+			setRange([0, count, ROW_H]);
 			return;
 		}
 		let frame = 0;
@@ -64,10 +65,13 @@ function useWindow(count, tableRef) {
 			frame = 0;
 			const t = tableRef.current;
 			if (!t) return;
-			const top = t.getBoundingClientRect().top + window.scrollY + 40; // below the header row
-			const first = Math.max(0, Math.floor((window.scrollY - top) / ROW_H) - 20);
-			const last = Math.min(count, Math.ceil((window.scrollY + window.innerHeight - top) / ROW_H) + 20);
-			setRange((r) => (r[0] === first && r[1] === last ? r : [first, Math.max(first, last)]));
+			const sample = t.querySelector('tbody tr:not(.spacer)');
+			const h = sample ? sample.getBoundingClientRect().height || ROW_H : ROW_H;
+			const head = t.tHead ? t.tHead.getBoundingClientRect().height : 0;
+			const top = t.getBoundingClientRect().top + window.scrollY + head;
+			const first = Math.min(count, Math.max(0, Math.floor((window.scrollY - top) / h) - 20));
+			const last = Math.min(count, Math.max(first, Math.ceil((window.scrollY + window.innerHeight - top) / h) + 20));
+			setRange((r) => (r[0] === first && r[1] === last && r[2] === h ? r : [first, last, h]));
 		};
 		const on = () => {
 			if (!frame) frame = requestAnimationFrame(measure);
@@ -81,6 +85,10 @@ function useWindow(count, tableRef) {
 			if (frame) cancelAnimationFrame(frame);
 		};
 	}, [count]);
+	useEffect(() => {
+		// the first measure ran before a row existed: measure again once drawn
+		if (count >= WINDOW_FROM) requestAnimationFrame(() => dispatchEvent(new Event('scroll')));
+	}, [count >= WINDOW_FROM]);
 	return range;
 }
 
@@ -150,7 +158,7 @@ export function FilesPage({ path, user }) {
 
 	const dir = listing.dir || path;
 	const sorted = useMemo(() => listing.items.slice().sort(compare(sortKey, sortDir)), [listing.items, sortKey, sortDir]);
-	const [first, last] = useWindow(sorted.length, tableRef);
+	const [first, last, rowH] = useWindow(sorted.length, tableRef);
 	const byName = (n) => listing.items.find((e) => e.name === n);
 	const sel = [...selected].map(byName).filter(Boolean);
 	const one = sel.length === 1 ? sel[0] : null;
@@ -294,7 +302,7 @@ export function FilesPage({ path, user }) {
 				<Empty>This folder is empty. Drop files here, or use Upload.</Empty>
 			) : null}
 			{listing.items.length ? (
-				<table class="listing" ref={tableRef} aria-label={`Contents of ${dir}`} aria-rowcount={sorted.length + 1}>
+				<table class={`listing${windowed ? ' windowed' : ''}`} ref={tableRef} aria-label={`Contents of ${dir}`} aria-rowcount={sorted.length + 1}>
 					<thead>
 						<tr>
 							<th scope="col" class="sel">
@@ -310,7 +318,11 @@ export function FilesPage({ path, user }) {
 						</tr>
 					</thead>
 					<tbody>
-						{windowed && first > 0 ? <tr class="spacer" style={{ height: first * ROW_H + 'px' }} aria-hidden="true" /> : null}
+						{windowed && first > 0 ? (
+							<tr class="spacer" aria-hidden="true">
+								<td colSpan={7} style={{ height: first * rowH + 'px' }} />
+							</tr>
+						) : null}
 						{rows.map((e) => (
 							<tr key={e.name} class={selected.has(e.name) ? 'selected' : ''}>
 								<td class="sel">
@@ -336,7 +348,11 @@ export function FilesPage({ path, user }) {
 								</td>
 							</tr>
 						))}
-						{windowed && last < sorted.length ? <tr class="spacer" style={{ height: (sorted.length - last) * ROW_H + 'px' }} aria-hidden="true" /> : null}
+						{windowed && last < sorted.length ? (
+							<tr class="spacer" aria-hidden="true">
+								<td colSpan={7} style={{ height: (sorted.length - last) * rowH + 'px' }} />
+							</tr>
+						) : null}
 					</tbody>
 				</table>
 			) : null}
@@ -666,12 +682,13 @@ function ShareDialog({ path, onClose }) {
 					</div>
 				</div>
 			) : null}
-			<h3>Links to this {path.endsWith('/') ? 'folder' : 'item'}</h3>
+			<h3>Links to {baseName(path)}</h3>
+			<p class="hint">A link's address is shown only when it is made; here you can revoke it.</p>
 			{!links ? <Spinner /> : links.length === 0 ? <Empty>None yet.</Empty> : (
 				<table class="plain">
 					<thead>
 						<tr>
-							<th scope="col">Link</th>
+							<th scope="col">Created</th>
 							<th scope="col">Expires</th>
 							<th scope="col">Uses</th>
 							<th scope="col"><span class="visually-hidden">Actions</span></th>
@@ -680,12 +697,11 @@ function ShareDialog({ path, onClose }) {
 					<tbody>
 						{links.map((l) => (
 							<tr>
-								<td class="mono trunc">{l.url || l.id}</td>
+								<td>{fullTime(l.created_at)}</td>
 								<td>{l.expires_at ? fullTime(l.expires_at) : 'never'}</td>
 								<td>{l.uses}</td>
 								<td>
-									{l.url ? <CopyButton text={l.url} /> : null}
-									<button type="button" class="danger" onClick={() => revoke(l.id)}>
+									<button type="button" class="danger" onClick={() => revoke(l.id)} aria-label={`Revoke the link made ${fullTime(l.created_at)}`}>
 										Revoke
 									</button>
 								</td>
@@ -785,7 +801,7 @@ function PreviewDialog({ dir, entry, onClose, onAction, download }) {
 	else if (kind === 'csv') {
 		const rows = csvRows(content.text, 101, ext === 'tsv' ? '\t' : ',');
 		body = (
-			<div class="preview-table">
+			<div class="preview-table" tabIndex={0} role="region" aria-label={`First rows of ${entry.name}`}>
 				<table class="plain" aria-label={`First rows of ${entry.name}`}>
 					<thead>
 						<tr>
@@ -812,7 +828,7 @@ function PreviewDialog({ dir, entry, onClose, onAction, download }) {
 	} else
 		body = (
 			<>
-				<pre class="preview-text">{content.text}</pre>
+				<pre class="preview-text" tabIndex={0} aria-label={`Text of ${entry.name}`}>{content.text}</pre>
 				{content.cut ? <p class="hint">The first {humanSize(TEXT_BYTES)} of {humanSize(entry.size)}.</p> : null}
 			</>
 		);
