@@ -2,7 +2,9 @@
  * api.c - HTTP handlers of the file space: /v1/fs/{path} (GET bytes or a
  * listing, PUT streams an upload, POST mkdir/copy/move, PATCH mode and
  * ownership, DELETE) and /v1/df. Turns the caller's token identity into
- * file credentials (uid, groups, umask) and requests into ns.c calls.
+ * file credentials (uid, groups, umask) and requests into ns.c calls. Every response with
+ * user bytes goes out with reply_user_content (never active content in
+ * our origin).
  */
 #include "auth/auth.h"
 #include "files/files.h"
@@ -83,8 +85,11 @@ static int parse_range(const char *h, int64_t size, int64_t *from, int64_t *to)
 }
 
 /* Answer with a file's bytes: ETag (its SHA-256), If-None-Match, a single
- * Range (206/416). Takes fd. */
-static void send_file(struct req *r, const struct fs_attr *ap, int fd)
+ * Range (206/416), and the headers that keep user bytes from being active
+ * content in our origin (attachment: always as a download; name: the
+ * file's, for Content-Disposition). Takes fd. */
+static void send_file(struct req *r, const struct fs_attr *ap, int fd, const char *name,
+		      int attachment)
 {
 	struct fs_attr a = *ap;
 	char etag[72];
@@ -94,6 +99,7 @@ static void send_file(struct req *r, const struct fs_attr *ap, int fd)
 		close(fd);
 		reply_empty(r, 304);
 		reply_header(r, "ETag", etag);
+		reply_user_content(r, name, attachment);
 		return;
 	}
 	int64_t from = 0, to = a.size - 1;
@@ -124,6 +130,7 @@ static void send_file(struct req *r, const struct fs_attr *ap, int fd)
 	reply_header(r, "ETag", etag);
 	reply_header(r, "Accept-Ranges", "bytes");
 	reply_header(r, "Cache-Control", "private, no-cache");
+	reply_user_content(r, name, attachment);
 }
 
 static void get_fs(struct req *r)
@@ -173,7 +180,7 @@ static void get_fs(struct req *r)
 		reply_json(r, 200, o);
 		goto out;
 	}
-	send_file(r, &a, fd);
+	send_file(r, &a, fd, base_name(path), query_bool(r, "download"));
 out:
 	free(path);
 }
@@ -754,7 +761,7 @@ static void get_share_link(struct req *r)
 		}
 	}
 	struct fs_attr a;
-	char id[32] = "";
+	char id[32] = "", name[FS_NAME_MAX + 1] = "";
 	json_t *o = NULL;
 	int fd = -1;
 	struct dbconn *c = db_get(DB(r));
@@ -762,18 +769,20 @@ static void get_share_link(struct req *r)
 				     : shares_resolve(c, token, sub, &a, id, &e);
 	if (!rc && a.is_dir)
 		rc = fs_list_node(c, &a, sub ? sub : "/", &o, &e);
-	else if (!rc)
+	else if (!rc && !(rc = fs_node_name(c, a.id, name, &e)))
 		fd = fs_open_attr(r->srv->files, &a, &e);
 	auth_audit(c, &r->actor, "share.access", id[0] ? id : "unknown", rc == 0 && (o || fd >= 0),
 		   sub ? sub : "/");
 	db_put(DB(r), c);
 	free(sub);
-	if (rc || (!o && fd < 0))
+	if (rc || (!o && fd < 0)) {
 		reply_err(r, &e);
-	else if (o)
+	} else if (o) {
 		reply_json(r, 200, o);
-	else
-		send_file(r, &a, fd);
+		reply_user_content(r, NULL, 0);
+	} else {
+		send_file(r, &a, fd, name, query_bool(r, "download"));
+	}
 }
 
 /* ---- resumable uploads ----------------------------------------------------------- */

@@ -189,6 +189,8 @@ int shares_resolve(struct dbconn *c, const char *token, const char *sub,
 /* List a directory already resolved (share links: no further checks). */
 int fs_list_node(struct dbconn *c, const struct fs_attr *dir, const char *label,
 		 json_t **out, struct err *e);
+/* The name (last path component) of node id: 0 or COVE_ENOENT. */
+int fs_node_name(struct dbconn *c, int64_t id, char out[FS_NAME_MAX + 1], struct err *e);
 /* Open a file's bytes by its attributes (after a resolve). */
 int fs_open_attr(struct files *f, const struct fs_attr *a, struct err *e);
 

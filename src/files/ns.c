@@ -511,6 +511,21 @@ int fs_list_node(struct dbconn *c, const struct fs_attr *dir, const char *label,
 	return 0;
 }
 
+int fs_node_name(struct dbconn *c, int64_t id, char out[FS_NAME_MAX + 1], struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(c, &st, e, "SELECT name FROM nodes WHERE id = ?", "i", id);
+	if (rc)
+		return rc;
+	rc = db_step(st, e);
+	if (rc == 1)
+		snprintf(out, FS_NAME_MAX + 1, "%s", db_text(st, 0) ? db_text(st, 0) : "");
+	db_done(st);
+	if (rc == 0)
+		return err_set(e, COVE_ENOENT, "no such file or directory");
+	return rc < 0 ? rc : 0;
+}
+
 /* ---- quota scopes ------------------------------------------------------------ */
 
 struct scope {
