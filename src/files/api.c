@@ -1,8 +1,9 @@
 /*
- * api.c - HTTP handlers of the file space: /v1/fs/{path} (GET bytes or a
- * listing, PUT streams an upload, POST mkdir/copy/move, PATCH mode and
- * ownership, DELETE) and /v1/df. Turns the caller's token identity into
- * file credentials (uid, groups, umask) and requests into ns.c calls. Every response with
+ * api.c - HTTP handlers of the file space: /v1/fs/{path} (GET bytes, a
+ * listing or, with ?archive=, a folder's archive; PUT streams an upload,
+ * POST mkdir/copy/move, PATCH mode and ownership, DELETE) and /v1/df.
+ * Turns the caller's token identity into file credentials (uid, groups,
+ * umask) and requests into ns.c and archive.c calls. Every response with
  * user bytes goes out with reply_user_content (never active content in
  * our origin).
  */
@@ -133,12 +134,96 @@ static void send_file(struct req *r, const struct fs_attr *ap, int fd, const cha
 	reply_user_content(r, name, attachment);
 }
 
+/* ---- GET ?archive=: a folder as tar.gz or zip ------------------------------- */
+
+/*
+ * archive.c's producer thread fills a ring while the event loop sends it.
+ * reply_stream_download fits that: the connection sleeps, off the loop,
+ * when the ring is empty, and the producer wakes exactly it when bytes
+ * come (the 100 ms tick alone would cap a download at a ring per tick). A
+ * plain libmicrohttpd callback that waited for the producer would hold an
+ * event-loop thread, and every connection it serves, meanwhile.
+ */
+struct archive_dl {
+	struct fs_archive *ar;
+	struct stream *st;
+};
+
+static void archive_ready(void *arg)
+{
+	struct archive_dl *d = arg;
+	http_stream_wake(d->st);
+}
+
+static long archive_fill(void *arg, char *buf, size_t max)
+{
+	struct archive_dl *d = arg;
+	long n = fs_archive_read(d->ar, buf, max);
+	if (n == FS_ARCHIVE_END)
+		return -1;
+	return n == FS_ARCHIVE_FAILED ? STREAM_ABORT : n;
+}
+
+/* Also when the client went away: stops and joins the producer. */
+static void archive_dl_free(void *arg)
+{
+	struct archive_dl *d = arg;
+	fs_archive_free(d->ar);
+	free(d);
+}
+
+/* On the I/O worker pool: the checks, and a zip's count of its index,
+ * read the tree. */
+static void get_archive(struct req *r)
+{
+	struct err e = {0};
+	enum fs_archive_format fmt;
+	char *path = NULL;
+	if (fs_archive_format_parse(req_query(r, "archive"), &fmt, &e) ||
+	    !(path = req_path(r, &e))) {
+		reply_err(r, &e);
+		return;
+	}
+	struct fs_cred cr;
+	struct archive_dl *d = xcalloc(1, sizeof(*d));
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc)
+		rc = fs_archive_open(r->srv->files, c, &cr, path, fmt, archive_ready, d, &d->ar, &e);
+	db_put(DB(r), c);
+	free(cr.gids);
+	free(path);
+	if (rc) {
+		free(d);
+		reply_err(r, &e);
+		return;
+	}
+	char *fname = xasprintf("%s%s", fs_archive_name(d->ar), fs_archive_ext(fmt));
+	struct stream *st = reply_stream_download(
+		r, 200, fmt == FS_ARCHIVE_ZIP ? "application/zip" : "application/gzip",
+		archive_fill, archive_dl_free, d);
+	if (st) { /* else d is freed already */
+		d->st = st; /* before any fill, hence before the producer starts */
+		reply_user_content(r, fname, 1);
+	}
+	free(fname);
+}
+
 static void get_fs(struct req *r)
 {
 	struct err e = {0};
 	char *path = req_path(r, &e);
 	if (!path) {
 		reply_err(r, &e);
+		return;
+	}
+	if (req_query(r, "archive")) {
+		enum fs_archive_format fmt;
+		if (fs_archive_format_parse(req_query(r, "archive"), &fmt, &e))
+			reply_err(r, &e);
+		else
+			req_offload(r, get_archive);
+		free(path);
 		return;
 	}
 	int limit;
