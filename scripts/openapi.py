@@ -205,7 +205,27 @@ ERRORS = {
     "400": "BadRequest", "401": "Unauthorized", "403": "Forbidden", "404": "NotFound",
     "408": "RequestTimeout", "409": "Conflict", "412": "PreconditionFailed", "413": "TooLarge",
     "415": "UnsupportedMediaType", "416": "RangeNotSatisfiable", "429": "TooManyRequests",
-    "405": "MethodNotAllowed",
+    "405": "MethodNotAllowed", "503": "ServiceUnavailable",
+}
+
+# Responses with user bytes (files, share links, archives) and the headers
+# that keep them from being active content in the portal's origin.
+USER_CONTENT = {"getPath", "getShared", "getSharedBelow"}
+USER_CONTENT_HEADERS = {
+    "Content-Security-Policy": {"schema": {"const": "sandbox; default-src 'none'"},
+                                "description": "on every response with user bytes"},
+    "X-Content-Type-Options": {"schema": {"const": "nosniff"}},
+    "Content-Disposition": {"schema": STR, "description":
+                            "attachment; filename=\"<ASCII fallback>\"; filename*=UTF-8''<name> "
+                            "(RFC 6266): with ?download=1, for archives (<folder>.tar.gz or .zip), "
+                            "and always for names ending in .html .htm .xhtml .svg .svgz .xml .xsl "
+                            ".js .mjs (any case)"},
+}
+ARCHIVES = {
+    "application/gzip": {"schema": {"type": "string", "format": "binary",
+                                    "description": "?archive=tar.gz: a gzip-compressed pax tar"}},
+    "application/zip": {"schema": {"type": "string", "format": "binary",
+                                   "description": "?archive=zip: UTF-8 names, zip64 where needed"}},
 }
 
 P, A, D = "public", "auth", "admin"
@@ -262,7 +282,7 @@ ROUTES = [
     ("patch", "/v1/settings", "patchSettings", "admin", D, "Change settings", "SettingsPatch", (200, "Settings"), ["400", "401", "403"], []),
     ("post", "/v1/admin/keys/rotate", "rotateKey", "admin", D, "Rotate the token signing key", None, (200, "object"), ["401", "403", "409"], []),
     ("get", "/v1/audit", "listAudit", "audit", D, "Audit log, newest first", None, (200, page(S("AuditEntry"))), ["400", "401", "403"], PAGE_Q + ["actor", "action"]),
-    ("get", "/v1/fs/{path}", "getPath", "files", A, "Download a file (Range, ETag), list a directory, or ?stat=true", None, (200, "application/octet-stream"), ["400", "401", "403", "404", "416"], PAGE_Q + ["stat"]),
+    ("get", "/v1/fs/{path}", "getPath", "files", A, "Download a file (Range, ETag; ?download=1: as an attachment), list a directory, ?stat=true, or download a directory as an archive made while it is sent (?archive=tar.gz or zip: what the caller may list, search and read; 400 for a file or an unknown format, or a zip of too many entries; 503 + Retry-After when too many archives are being made)", None, (200, "application/octet-stream"), ["400", "401", "403", "404", "416", "503"], PAGE_Q + ["stat", "download", "archive"]),
     ("put", "/v1/fs/{path}", "putFile", "files", A, "Upload a file (streamed; Content-Length or chunked)", "application/octet-stream", (201, "Entry"), ["400", "401", "403", "404", "408", "409", "412", "413"], ["mode"]),
     ("post", "/v1/fs/{path}", "fsOperation", "files", A, "mkdir, copy or move", "FsOp", (201, "Entry"), ["400", "401", "403", "404", "408", "409", "413"], []),
     ("patch", "/v1/fs/{path}", "fsChange", "files", A, "chmod, chown, chgrp", "FsPatch", (200, "Entry"), ["400", "401", "403", "404", "413"], []),
@@ -276,8 +296,8 @@ ROUTES = [
     ("post", "/v1/shares", "createShare", "shares", A, "Create a read-only share link", "ShareCreate", (201, "Share"), ["400", "401", "403", "404"], []),
     ("get", "/v1/shares", "listShares", "shares", A, "Own share links", None, (200, page(S("Share"))), ["401"], []),
     ("delete", "/v1/shares/{id}", "revokeShare", "shares", A, "Revoke a share link", None, (204, None), ["401", "404"], []),
-    ("get", "/s/{token}", "getShared", "shares", P, "Follow a share link (file bytes or directory listing)", None, (200, "application/octet-stream"), ["404", "416"], []),
-    ("get", "/s/{token}/{sub}", "getSharedBelow", "shares", P, "A file or directory below a shared directory", None, (200, "application/octet-stream"), ["400", "404", "416"], []),
+    ("get", "/s/{token}", "getShared", "shares", P, "Follow a share link (file bytes or directory listing)", None, (200, "application/octet-stream"), ["404", "416"], ["download"]),
+    ("get", "/s/{token}/{sub}", "getSharedBelow", "shares", P, "A file or directory below a shared directory", None, (200, "application/octet-stream"), ["400", "404", "416"], ["download"]),
     ("get", "/v1/volumes", "listVolumes", "files", A, "Volumes and their capacities", None, (200, page(S("Volume"))), ["401"], []),
     ("post", "/v1/volumes", "createVolume", "files", D, "Create a volume", "VolumeCreate", (201, "Volume"), ["400", "401", "403", "409"], []),
     ("patch", "/v1/volumes/{name}", "patchVolume", "files", D, "Change a volume's capacity", "VolumePatch", (200, "Volume"), ["400", "401", "403", "404"], []),
@@ -348,6 +368,8 @@ QUERY = {
     "service": {"schema": STR, "description": "must be cove when given"},
     "scope": {"schema": STR, "description": "repository:<name>:<actions> or registry:catalog:*; repeatable"},
     "access_token": {"schema": STR, "description": "the bearer token, for browsers' EventSource, which cannot send headers"},
+    "download": {"schema": BOOL, "description": "answer Content-Disposition: attachment (a browser saves the file)"},
+    "archive": {"schema": {"enum": ["tar.gz", "zip"]}, "description": "a directory as an archive of what the caller may read, with its names, modes, times and empty directories"},
 }
 
 
@@ -386,6 +408,11 @@ def operation(method, path, op_id, tag, access, summary, body, ok, errors, query
     if method == "get" and kind == "application/octet-stream":
         op["responses"]["206"] = {"description": "part of a file (Range)"}
         op["responses"]["304"] = {"description": "not modified (If-None-Match)"}
+    if op_id in USER_CONTENT:
+        for code in ("200", "206"):
+            op["responses"][code]["headers"] = USER_CONTENT_HEADERS
+        if op_id == "getPath":
+            op["responses"]["200"]["content"].update(ARCHIVES)
     for e in errors:
         op["responses"][e] = {"$ref": "#/components/responses/" + ERRORS[e]}
     return op
@@ -398,7 +425,7 @@ def main():
     responses = {}
     for code, name in ERRORS.items():
         resp = {"description": name, "content": {"application/problem+json": {"schema": S("Problem")}}}
-        if code == "429":
+        if code in ("429", "503"):
             resp["headers"] = {"Retry-After": {"schema": INT, "description": "seconds"}}
         if code == "401":
             resp["headers"] = {"WWW-Authenticate": {"schema": STR}}

@@ -1,8 +1,11 @@
 /*
- * api.c - HTTP handlers of the file space: /v1/fs/{path} (GET bytes or a
- * listing, PUT streams an upload, POST mkdir/copy/move, PATCH mode and
- * ownership, DELETE) and /v1/df. Turns the caller's token identity into
- * file credentials (uid, groups, umask) and requests into ns.c calls.
+ * api.c - HTTP handlers of the file space: /v1/fs/{path} (GET bytes, a
+ * listing or, with ?archive=, a folder's archive; PUT streams an upload,
+ * POST mkdir/copy/move, PATCH mode and ownership, DELETE) and /v1/df.
+ * Turns the caller's token identity into file credentials (uid, groups,
+ * umask) and requests into ns.c and archive.c calls. Every response with
+ * user bytes goes out with reply_user_content (never active content in
+ * our origin).
  */
 #include "auth/auth.h"
 #include "files/files.h"
@@ -83,8 +86,11 @@ static int parse_range(const char *h, int64_t size, int64_t *from, int64_t *to)
 }
 
 /* Answer with a file's bytes: ETag (its SHA-256), If-None-Match, a single
- * Range (206/416). Takes fd. */
-static void send_file(struct req *r, const struct fs_attr *ap, int fd)
+ * Range (206/416), and the headers that keep user bytes from being active
+ * content in our origin (attachment: always as a download; name: the
+ * file's, for Content-Disposition). Takes fd. */
+static void send_file(struct req *r, const struct fs_attr *ap, int fd, const char *name,
+		      int attachment)
 {
 	struct fs_attr a = *ap;
 	char etag[72];
@@ -94,6 +100,7 @@ static void send_file(struct req *r, const struct fs_attr *ap, int fd)
 		close(fd);
 		reply_empty(r, 304);
 		reply_header(r, "ETag", etag);
+		reply_user_content(r, name, attachment);
 		return;
 	}
 	int64_t from = 0, to = a.size - 1;
@@ -124,6 +131,82 @@ static void send_file(struct req *r, const struct fs_attr *ap, int fd)
 	reply_header(r, "ETag", etag);
 	reply_header(r, "Accept-Ranges", "bytes");
 	reply_header(r, "Cache-Control", "private, no-cache");
+	reply_user_content(r, name, attachment);
+}
+
+/* ---- GET ?archive=: a folder as tar.gz or zip ------------------------------- */
+
+/*
+ * archive.c's producer thread fills a ring while the event loop sends it.
+ * reply_stream_download fits that: the connection sleeps, off the loop,
+ * when the ring is empty, and the producer wakes exactly it when bytes
+ * come (the 100 ms tick alone would cap a download at a ring per tick). A
+ * plain libmicrohttpd callback that waited for the producer would hold an
+ * event-loop thread, and every connection it serves, meanwhile.
+ */
+struct archive_dl {
+	struct fs_archive *ar;
+	struct stream *st;
+};
+
+static void archive_ready(void *arg)
+{
+	struct archive_dl *d = arg;
+	http_stream_wake(d->st);
+}
+
+static long archive_fill(void *arg, char *buf, size_t max)
+{
+	struct archive_dl *d = arg;
+	long n = fs_archive_read(d->ar, buf, max);
+	if (n == FS_ARCHIVE_END)
+		return -1;
+	return n == FS_ARCHIVE_FAILED ? STREAM_ABORT : n;
+}
+
+/* Also when the client went away: stops and joins the producer. */
+static void archive_dl_free(void *arg)
+{
+	struct archive_dl *d = arg;
+	fs_archive_free(d->ar);
+	free(d);
+}
+
+/* On the I/O worker pool: the checks, and a zip's count of its index,
+ * read the tree. */
+static void get_archive(struct req *r)
+{
+	struct err e = {0};
+	enum fs_archive_format fmt;
+	char *path = NULL;
+	if (fs_archive_format_parse(req_query(r, "archive"), &fmt, &e) ||
+	    !(path = req_path(r, &e))) {
+		reply_err(r, &e);
+		return;
+	}
+	struct fs_cred cr;
+	struct archive_dl *d = xcalloc(1, sizeof(*d));
+	struct dbconn *c = db_get(DB(r));
+	int rc = cred_load(r, c, &cr, &e);
+	if (!rc)
+		rc = fs_archive_open(r->srv->files, c, &cr, path, fmt, archive_ready, d, &d->ar, &e);
+	db_put(DB(r), c);
+	free(cr.gids);
+	free(path);
+	if (rc) {
+		free(d);
+		reply_err(r, &e);
+		return;
+	}
+	char *fname = xasprintf("%s%s", fs_archive_name(d->ar), fs_archive_ext(fmt));
+	struct stream *st = reply_stream_download(
+		r, 200, fmt == FS_ARCHIVE_ZIP ? "application/zip" : "application/gzip",
+		archive_fill, archive_dl_free, d);
+	if (st) { /* else d is freed already */
+		d->st = st; /* before any fill, hence before the producer starts */
+		reply_user_content(r, fname, 1);
+	}
+	free(fname);
 }
 
 static void get_fs(struct req *r)
@@ -132,6 +215,15 @@ static void get_fs(struct req *r)
 	char *path = req_path(r, &e);
 	if (!path) {
 		reply_err(r, &e);
+		return;
+	}
+	if (req_query(r, "archive")) {
+		enum fs_archive_format fmt;
+		if (fs_archive_format_parse(req_query(r, "archive"), &fmt, &e))
+			reply_err(r, &e);
+		else
+			req_offload(r, get_archive);
+		free(path);
 		return;
 	}
 	int limit;
@@ -173,7 +265,7 @@ static void get_fs(struct req *r)
 		reply_json(r, 200, o);
 		goto out;
 	}
-	send_file(r, &a, fd);
+	send_file(r, &a, fd, base_name(path), query_bool(r, "download"));
 out:
 	free(path);
 }
@@ -754,7 +846,7 @@ static void get_share_link(struct req *r)
 		}
 	}
 	struct fs_attr a;
-	char id[32] = "";
+	char id[32] = "", name[FS_NAME_MAX + 1] = "";
 	json_t *o = NULL;
 	int fd = -1;
 	struct dbconn *c = db_get(DB(r));
@@ -762,18 +854,20 @@ static void get_share_link(struct req *r)
 				     : shares_resolve(c, token, sub, &a, id, &e);
 	if (!rc && a.is_dir)
 		rc = fs_list_node(c, &a, sub ? sub : "/", &o, &e);
-	else if (!rc)
+	else if (!rc && !(rc = fs_node_name(c, a.id, name, &e)))
 		fd = fs_open_attr(r->srv->files, &a, &e);
 	auth_audit(c, &r->actor, "share.access", id[0] ? id : "unknown", rc == 0 && (o || fd >= 0),
 		   sub ? sub : "/");
 	db_put(DB(r), c);
 	free(sub);
-	if (rc || (!o && fd < 0))
+	if (rc || (!o && fd < 0)) {
 		reply_err(r, &e);
-	else if (o)
+	} else if (o) {
 		reply_json(r, 200, o);
-	else
-		send_file(r, &a, fd);
+		reply_user_content(r, NULL, 0);
+	} else {
+		send_file(r, &a, fd, name, query_bool(r, "download"));
+	}
 }
 
 /* ---- resumable uploads ----------------------------------------------------------- */

@@ -171,6 +171,40 @@ int fs_area_remove(struct files *f, struct dbconn *c, const char *path,
 int fs_resolve_from(struct dbconn *c, const struct fs_cred *cr, int64_t start_id,
 		    const char *rel, struct fs_attr *out, struct err *e);
 
+/* ---- archives of folders (archive.c) -------------------------------------- */
+/*
+ * A folder as a tar.gz (pax) or zip, made by a thread of its own while
+ * the caller takes its bytes: memory stays bounded whatever the folder's
+ * size, and no database transaction lasts as long as the download. Only
+ * what cr may list, search and read goes in; the rest is left out.
+ */
+enum fs_archive_format { FS_ARCHIVE_TAR_GZ = 1, FS_ARCHIVE_ZIP };
+#define FS_ARCHIVE_END (-1)    /* fs_archive_read: the archive is complete */
+#define FS_ARCHIVE_FAILED (-2) /* ... it cannot be completed (logged why) */
+struct fs_archive;
+/* "tar.gz" or "zip"; COVE_EINVAL naming both otherwise. */
+int fs_archive_format_parse(const char *s, enum fs_archive_format *out, struct err *e);
+/* ".tar.gz" or ".zip". */
+const char *fs_archive_ext(enum fs_archive_format fmt);
+/* Check that path is a folder cr may list and search (COVE_ENOENT,
+ * COVE_EPERM; COVE_EINVAL for a file, or a folder with too many entries
+ * for a zip; COVE_EUNAVAIL, retry_after set, when too many archives are
+ * being made) and prepare its archive; nothing more is read until the
+ * first fs_archive_read. ready(arg) is called from the producer's thread
+ * when bytes (or the end) came after a read found none. Free with
+ * fs_archive_free. */
+int fs_archive_open(struct files *f, struct dbconn *c, const struct fs_cred *cr,
+		    const char *path, enum fs_archive_format fmt, void (*ready)(void *arg),
+		    void *arg, struct fs_archive **out, struct err *e);
+/* The folder's name, the archive's top entry ("root" for "/"). */
+const char *fs_archive_name(const struct fs_archive *ar);
+/* Up to max bytes of the archive into buf: how many, 0 when none is ready
+ * yet (ready will be called), FS_ARCHIVE_END or FS_ARCHIVE_FAILED. Never
+ * blocks. */
+long fs_archive_read(struct fs_archive *ar, char *buf, size_t max);
+/* Stop the producer, wait for it and free everything. NULL is a no-op. */
+void fs_archive_free(struct fs_archive *ar);
+
 /* ---- share links (shares.c) ---------------------------------------------- */
 /* Create a read-only link to path (which cr must be able to read);
  * expires_in seconds (0: never). *out has id, path, url, token (shown
@@ -189,6 +223,8 @@ int shares_resolve(struct dbconn *c, const char *token, const char *sub,
 /* List a directory already resolved (share links: no further checks). */
 int fs_list_node(struct dbconn *c, const struct fs_attr *dir, const char *label,
 		 json_t **out, struct err *e);
+/* The name (last path component) of node id: 0 or COVE_ENOENT. */
+int fs_node_name(struct dbconn *c, int64_t id, char out[FS_NAME_MAX + 1], struct err *e);
 /* Open a file's bytes by its attributes (after a resolve). */
 int fs_open_attr(struct files *f, const struct fs_attr *a, struct err *e);
 

@@ -24,7 +24,26 @@ struct files {
 	unsigned home_mode;
 	char *uploads; /* $DATA/uploads: parts of resumable uploads */
 	struct db_batcher *batch; /* group commit of upload metadata (ns.c) */
+	int archives; /* archives being made now (archive.c; atomic) */
 };
+
+/* One entry of a directory, as an archive walks it (ns.c). */
+struct fs_child {
+	struct fs_attr a;
+	char name[FS_NAME_MAX + 1];
+	char owner[40]; /* user and group names; "" when the id has none */
+	char group[40];
+};
+/* Up to max children of directory dir whose names sort after after
+ * ("" from the start), by name, with owner and group names: how many, or
+ * a negative code. One statement: no transaction outlives the call. */
+int fs_children(struct dbconn *c, int64_t dir, const char *after,
+		struct fs_child *out, int max, struct err *e);
+/* The user and group names of a's owner and group ("" when none). */
+void fs_owner_names(struct dbconn *c, const struct fs_attr *a, char owner[40],
+		    char group[40]);
+/* The node id as it is now (COVE_ENOENT when gone). */
+int fs_node_get(struct dbconn *c, int64_t id, struct fs_attr *a, struct err *e);
 
 struct blob_writer;
 /* The error of a failed write (an errno): a full disk is COVE_ETOOBIG. */

@@ -511,6 +511,70 @@ int fs_list_node(struct dbconn *c, const struct fs_attr *dir, const char *label,
 	return 0;
 }
 
+int fs_children(struct dbconn *c, int64_t dir, const char *after,
+		struct fs_child *out, int max, struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT n.id, n.parent, n.is_dir, n.mode, n.uid, n.gid, n.size, "
+			  "n.sha256, n.mtime_ms, n.ctime_ms, n.name, u.username, g.name "
+			  "FROM nodes n LEFT JOIN users u ON u.uid = n.uid LEFT JOIN groups g "
+			  "ON g.gid = n.gid WHERE n.parent = ? AND n.name > ? ORDER BY n.name "
+			  "LIMIT ?",
+			  "isi", dir, after, (int64_t)max);
+	if (rc)
+		return rc;
+	int n = 0;
+	while (n < max && (rc = db_step(st, e)) == 1) {
+		struct fs_child *ch = &out[n++];
+		node_read(st, &ch->a);
+		const char *name = db_text(st, 10), *u = db_text(st, 11), *g = db_text(st, 12);
+		snprintf(ch->name, sizeof(ch->name), "%s", name ? name : "");
+		snprintf(ch->owner, sizeof(ch->owner), "%s", u ? u : "");
+		snprintf(ch->group, sizeof(ch->group), "%s", g ? g : "");
+	}
+	db_done(st);
+	return rc < 0 ? rc : n;
+}
+
+void fs_owner_names(struct dbconn *c, const struct fs_attr *a, char owner[40],
+		    char group[40])
+{
+	struct stmt *st;
+	owner[0] = group[0] = '\0';
+	if (db_query(c, &st, NULL,
+		     "SELECT (SELECT username FROM users WHERE uid = ?), "
+		     "(SELECT name FROM groups WHERE gid = ?)",
+		     "ii", a->uid, a->gid))
+		return;
+	if (db_step(st, NULL) == 1) {
+		const char *u = db_text(st, 0), *g = db_text(st, 1);
+		snprintf(owner, 40, "%s", u ? u : "");
+		snprintf(group, 40, "%s", g ? g : "");
+	}
+	db_done(st);
+}
+
+int fs_node_name(struct dbconn *c, int64_t id, char out[FS_NAME_MAX + 1], struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(c, &st, e, "SELECT name FROM nodes WHERE id = ?", "i", id);
+	if (rc)
+		return rc;
+	rc = db_step(st, e);
+	if (rc == 1)
+		snprintf(out, FS_NAME_MAX + 1, "%s", db_text(st, 0) ? db_text(st, 0) : "");
+	db_done(st);
+	if (rc == 0)
+		return err_set(e, COVE_ENOENT, "no such file or directory");
+	return rc < 0 ? rc : 0;
+}
+
+int fs_node_get(struct dbconn *c, int64_t id, struct fs_attr *a, struct err *e)
+{
+	return node_by_id(c, id, a, e);
+}
+
 /* ---- quota scopes ------------------------------------------------------------ */
 
 struct scope {

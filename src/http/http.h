@@ -153,13 +153,30 @@ void reply_json(struct req *r, int status, json_t *body); /* steals body */
  * A response produced while it is sent (Server-Sent Events, long polls).
  * fill writes up to max bytes into buf and returns how many; 0 means
  * nothing yet: the connection then sleeps, off the event loop, until the
- * next tick (every 100 ms) or http_streams_wake; -1 ends the response.
+ * next tick (every 100 ms) or a wake; -1 ends the response; STREAM_ABORT
+ * breaks it off (the client sees an incomplete transfer, not an end).
  * free_fn(ctx) runs once when the response is over, also when the client
  * went away or the server stops.
  */
+#define STREAM_ABORT (-2)
 typedef long (*stream_fill_fn)(void *ctx, char *buf, size_t max);
 void reply_stream(struct req *r, int status, const char *ctype,
 		  stream_fill_fn fill, void (*free_fn)(void *ctx), void *ctx);
+/*
+ * The same for a download whose bytes a thread of its own produces (an
+ * archive): fill returns 0 while the producer is behind, and the producer
+ * calls http_stream_wake(st) when it has bytes again, so the connection
+ * sleeps exactly as long as it must. A server stop breaks it off at once
+ * (as STREAM_ABORT), since a cut download must not look complete. Returns
+ * the stream (valid until free_fn has returned), or NULL when it answered
+ * with an error instead (free_fn has then run).
+ */
+struct stream;
+struct stream *reply_stream_download(struct req *r, int status, const char *ctype,
+				     stream_fill_fn fill, void (*free_fn)(void *ctx),
+				     void *ctx);
+/* Wake one stream: callable from any thread until its free_fn returned. */
+void http_stream_wake(struct stream *st);
 /* Wake every sleeping stream now (for instance when a job changed). */
 void http_streams_wake(struct server *s);
 int http_streams_start(struct server *s);
@@ -175,6 +192,20 @@ void reply_problem(struct req *r, int status, const char *fmt, ...)
 /* Map an error code to its status and reply with e's message. */
 void reply_err(struct req *r, const struct err *e);
 void reply_header(struct req *r, const char *name, const char *value);
+/*
+ * Responses carrying user bytes (usercontent.c): never active content in
+ * our origin. reply_user_content adds Content-Security-Policy "sandbox;
+ * default-src 'none'" and nosniff to the reply just made, and
+ * Content-Disposition attachment with name when attachment is set or the
+ * name is one a browser would render or run (http_name_is_active).
+ */
+void reply_user_content(struct req *r, const char *name, int attachment);
+/* 1 for names ending (in any case) in .html .htm .xhtml .svg .svgz .xml
+ * .xsl .js .mjs. */
+int http_name_is_active(const char *name);
+/* "<type>; filename=\"<ASCII fallback>\"; filename*=UTF-8''<name
+ * percent-encoded>" (RFC 6266, RFC 8187). Caller frees. */
+char *http_disposition(const char *type, const char *name);
 /* HTTP status for an error code. */
 int http_status_for(int code);
 

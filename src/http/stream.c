@@ -1,9 +1,10 @@
 /*
- * stream.c - responses produced while they are sent: Server-Sent Events
- * and long polls. A stream with nothing to say is suspended (taken off the
- * event loop, costing no thread) and woken by a ticker every 100 ms, or at
- * once by http_streams_wake, to ask its producer again. No knowledge of
- * what is streamed.
+ * stream.c - responses produced while they are sent: Server-Sent Events,
+ * long polls, and downloads made by a producer thread (archives). A stream
+ * with nothing to say is suspended (taken off the event loop, costing no
+ * thread) and woken by a ticker every 100 ms, or at once by
+ * http_streams_wake (all) or http_stream_wake (one: its producer has bytes
+ * again), to ask its producer again. No knowledge of what is streamed.
  */
 #include "http/http.h"
 
@@ -21,6 +22,11 @@ struct stream {
 	void (*free_fn)(void *ctx);
 	void *ctx;
 	int sleeping; /* suspended, waiting for a wake (under streams.mu) */
+	/* a wake came while not sleeping: ask fill again rather than sleep
+	 * (under streams.mu), so a producer's wake between an empty fill and
+	 * the suspension is not lost until the next tick */
+	int wake_pending;
+	int download; /* reply_stream_download: cut, not ended, at a stop */
 	int ended;
 	struct stream *prev, *next;
 };
@@ -109,24 +115,60 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	struct streams *ss = st->srv->streams;
 	if (st->ended)
 		return MHD_CONTENT_READER_END_OF_STREAM;
-	long n = st->fill(st->ctx, buf, max);
-	if (n > 0)
-		return (ssize_t)n;
-	if (n < 0 || st->srv->stopping) {
-		st->ended = 1;
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	}
-	/* Nothing yet: sleep off the event loop until a wake. */
-	pthread_mutex_lock(&ss->mu);
-	if (ss->stop) {
+	/* A download cut short must look cut short: a clean end would hand
+	 * the client a truncated archive as if it were whole. */
+	ssize_t stop_end = st->download ? MHD_CONTENT_READER_END_WITH_ERROR
+					: MHD_CONTENT_READER_END_OF_STREAM;
+	for (;;) {
+		if (st->download && st->srv->stopping) {
+			st->ended = 1;
+			return stop_end;
+		}
+		long n = st->fill(st->ctx, buf, max);
+		if (n > 0)
+			return (ssize_t)n;
+		if (n == STREAM_ABORT) {
+			st->ended = 1;
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
+		if (n < 0) {
+			st->ended = 1;
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		}
+		if (st->srv->stopping) {
+			st->ended = 1;
+			return stop_end;
+		}
+		/* Nothing yet: sleep off the event loop until a wake. */
+		pthread_mutex_lock(&ss->mu);
+		if (ss->stop) {
+			pthread_mutex_unlock(&ss->mu);
+			st->ended = 1;
+			return stop_end;
+		}
+		if (st->wake_pending) {
+			st->wake_pending = 0;
+			pthread_mutex_unlock(&ss->mu);
+			continue;
+		}
+		st->sleeping = 1;
+		MHD_suspend_connection(st->conn);
 		pthread_mutex_unlock(&ss->mu);
-		st->ended = 1;
-		return MHD_CONTENT_READER_END_OF_STREAM;
+		return 0;
 	}
-	st->sleeping = 1;
-	MHD_suspend_connection(st->conn);
+}
+
+void http_stream_wake(struct stream *st)
+{
+	struct streams *ss = st->srv->streams;
+	pthread_mutex_lock(&ss->mu);
+	if (st->sleeping) {
+		st->sleeping = 0;
+		MHD_resume_connection(st->conn);
+	} else {
+		st->wake_pending = 1;
+	}
 	pthread_mutex_unlock(&ss->mu);
-	return 0;
 }
 
 static void stream_free(void *cls)
@@ -146,8 +188,9 @@ static void stream_free(void *cls)
 	free(st);
 }
 
-void reply_stream(struct req *r, int status, const char *ctype,
-		  stream_fill_fn fill, void (*free_fn)(void *ctx), void *ctx)
+static struct stream *stream_reply(struct req *r, int status, const char *ctype,
+				   stream_fill_fn fill, void (*free_fn)(void *ctx),
+				   void *ctx, int download)
 {
 	struct streams *ss = r->srv->streams;
 	if (r->replied || !ss) {
@@ -155,7 +198,7 @@ void reply_stream(struct req *r, int status, const char *ctype,
 			free_fn(ctx);
 		if (!r->replied)
 			reply_problem(r, 503, "streaming is not available");
-		return;
+		return NULL;
 	}
 	struct stream *st = xcalloc(1, sizeof(*st));
 	st->srv = r->srv;
@@ -163,6 +206,7 @@ void reply_stream(struct req *r, int status, const char *ctype,
 	st->fill = fill;
 	st->free_fn = free_fn;
 	st->ctx = ctx;
+	st->download = download;
 	r->resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
 						    stream_read, st, stream_free);
 	if (!r->resp) {
@@ -170,7 +214,7 @@ void reply_stream(struct req *r, int status, const char *ctype,
 			free_fn(ctx);
 		free(st);
 		reply_problem(r, 500, "cannot create a streamed response");
-		return;
+		return NULL;
 	}
 	pthread_mutex_lock(&ss->mu);
 	st->next = ss->head;
@@ -182,6 +226,21 @@ void reply_stream(struct req *r, int status, const char *ctype,
 	r->status = status;
 	MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	MHD_add_response_header(r->resp, "X-Request-Id", r->actor.request_id);
+	MHD_add_response_header(r->resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(r->resp, "Cache-Control", "no-store");
 	MHD_add_response_header(r->resp, "X-Accel-Buffering", "no");
+	return st;
+}
+
+void reply_stream(struct req *r, int status, const char *ctype,
+		  stream_fill_fn fill, void (*free_fn)(void *ctx), void *ctx)
+{
+	stream_reply(r, status, ctype, fill, free_fn, ctx, 0);
+}
+
+struct stream *reply_stream_download(struct req *r, int status, const char *ctype,
+				     stream_fill_fn fill, void (*free_fn)(void *ctx),
+				     void *ctx)
+{
+	return stream_reply(r, status, ctype, fill, free_fn, ctx, 1);
 }

@@ -1,7 +1,8 @@
 /*
  * test_files.c - unit tests of the file space's pure logic: path
  * canonicalisation, chmod specs (octal and symbolic), and the POSIX
- * permission rules of perm.c on cases whose kernel answer is known.
+ * permission rules of perm.c on cases whose kernel answer is known, and
+ * the archive formats a folder download accepts.
  * (tests/integration/test_kernel_perms.py compares with the kernel itself.)
  */
 #include <setjmp.h>
@@ -195,6 +196,26 @@ static void test_perms(void **state)
 	assert_int_equal(perm_create_mode(&plain, 1, 0777, 027), 0750);
 }
 
+static void test_archive_formats(void **state)
+{
+	struct err e = {0};
+	enum fs_archive_format f = 0;
+	assert_int_equal(fs_archive_format_parse("tar.gz", &f, &e), 0);
+	assert_int_equal(f, FS_ARCHIVE_TAR_GZ);
+	assert_string_equal(fs_archive_ext(f), ".tar.gz");
+	assert_int_equal(fs_archive_format_parse("zip", &f, &e), 0);
+	assert_int_equal(f, FS_ARCHIVE_ZIP);
+	assert_string_equal(fs_archive_ext(f), ".zip");
+	static const char *const bad[] = {"", "rar", "ZIP", "tgz", "tar", "zip ", "tar.gz\x01", NULL};
+	for (const char *const *b = bad; *b; b++) {
+		memset(&e, 0, sizeof(e));
+		assert_int_equal(fs_archive_format_parse(*b, &f, &e), COVE_EINVAL);
+		/* the message names what would have worked */
+		assert_non_null(strstr(e.msg, "archive=tar.gz or archive=zip"));
+	}
+	assert_int_equal(fs_archive_format_parse(NULL, &f, &e), COVE_EINVAL);
+}
+
 int main(void)
 {
 	log_setup(LOG_OFF, 2);
@@ -202,6 +223,7 @@ int main(void)
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_perms),
+		cmocka_unit_test(test_archive_formats),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
