@@ -302,5 +302,8 @@ const char *const db_migrations[] = {
 	/* 6: retention may spare tags pushed recently (seconds; 0: none) */
 	"ALTER TABLE retention_policies ADD COLUMN older_than INTEGER NOT NULL "
 	"DEFAULT 0",
+	/* 7: a project's jobs, newest first (GET /v1/jobs?project=P, and
+	 * members' lists of every project they are in) */
+	"CREATE INDEX jobs_project ON jobs(project, seq) WHERE project IS NOT NULL",
 	NULL,
 };
