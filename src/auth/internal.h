@@ -163,6 +163,22 @@ int tokens_list(struct dbconn *c, const struct actor *act, json_t **out,
 int tokens_revoke(struct dbconn *c, const struct actor *act, const char *id,
 		  struct err *e);
 
+/* ---- audit ---- */
+/* What GET /v1/audit shows, newest first; NULL fields do not filter. */
+struct audit_filter {
+	const char *cursor;  /* the next_cursor of the previous page */
+	const char *actor;   /* exactly this actor */
+	const char *action;  /* this action, or a family ("user" for user.*) */
+	const char *outcome; /* "success" or "failure" */
+	const char *target;  /* exactly this target */
+	const char *since;   /* RFC 3339: at or after */
+	const char *until;   /* RFC 3339: before */
+	int limit;
+};
+/* {"items":[entry],"next_cursor"}; COVE_EINVAL naming a malformed filter. */
+int audit_list(struct dbconn *c, const struct audit_filter *f, json_t **out,
+	       struct err *e);
+
 /* ---- settings ---- */
 int settings_get_bool(struct dbconn *c, const char *key, int def);
 int settings_set(struct dbconn *c, const char *key, const char *value,

@@ -15,14 +15,32 @@ static const struct cli_flag audit_flags[] = {
 	{"actor", "USER", CLI_FLAG_VALUE, "only what USER did"},
 	{"action", "A", CLI_FLAG_VALUE,
 	 "only action A, or a family such as 'user' for user.*"},
+	{"outcome", "success|failure", CLI_FLAG_VALUE, "only successes, or only failures"},
+	{"target", "T", CLI_FLAG_VALUE, "only entries about T (a user, project, path...)"},
+	{"since", "TIME", CLI_FLAG_VALUE,
+	 "only from TIME on: RFC 3339 (2026-05-01T00:00:00Z) or a duration ago (24h, 7d)"},
+	{"until", "TIME", CLI_FLAG_VALUE, "only before TIME (as --since)"},
 	{0},
 };
 
-/* Append "?limit=N&actor=U&action=A" (the flags given) to q. */
+/* --since/--until: a duration (24h) means that long ago; anything else
+ * goes to the server as it is (which checks it is RFC 3339). */
+static char *audit_time(const char *v)
+{
+	int64_t d = duration_parse(v);
+	if (d < 0)
+		return xstrdup(v);
+	char t[32];
+	time_format(time_now() - d, t);
+	return xstrdup(t);
+}
+
+/* Append "?limit=N&actor=U&action=A..." (the flags given) to q. */
 static int audit_query(struct client *c, const struct cli_args *a,
 		       struct buf *q, struct err *e)
 {
-	static const char *const keys[] = {"limit", "actor", "action"};
+	static const char *const keys[] = {"limit",  "actor", "action", "outcome",
+					   "target", "since", "until"};
 	char sep = '?';
 	int64_t n;
 	const char *limit = cli_arg_get(a, "limit");
@@ -32,7 +50,9 @@ static int audit_query(struct client *c, const struct cli_args *a,
 		const char *v = cli_arg_get(a, keys[i]);
 		if (!v)
 			continue;
-		char *esc = cli_path(c, "%s", v);
+		char *t = i >= 5 ? audit_time(v) : xstrdup(v);
+		char *esc = cli_path(c, "%s", t);
+		free(t);
 		buf_addf(q, "%c%s=%s", sep, keys[i], esc);
 		free(esc);
 		sep = '&';

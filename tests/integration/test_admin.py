@@ -223,3 +223,72 @@ def test_audit_log(shared_server):
     assert s.get("/v1/users", ut).status_code == 403
     denied = s.get("/v1/audit?action=admin.denied", at).json()["items"]
     assert denied[0]["target"] == "GET /v1/users" and denied[0]["outcome"] == "failure"
+
+
+def test_audit_filters_outcome_target_and_time(shared_server, cli_factory):
+    import datetime
+    import time
+    s = shared_server
+    at = s.admin_token()
+    name = unique("aft")
+    assert s.post("/v1/users", at, json={"username": name}).status_code == 201
+    assert s.post("/v1/users", at, json={"username": name}).status_code == 409  # a failure
+    time.sleep(1.1)  # audit times are seconds; ids carry milliseconds
+    between = datetime.datetime.now(datetime.timezone.utc)
+    time.sleep(0.1)
+    assert s.req("PATCH", "/v1/users/" + name, at, json={"full_name": "Later"}).status_code == 200
+
+    def get(q):
+        r = s.get("/v1/audit?limit=1000&target=" + name + q, at)
+        assert r.status_code == 200, (q, r.text)
+        return [(a["action"], a["outcome"]) for a in r.json()["items"]]
+
+    assert get("") == [("user.update", "success"), ("user.create", "failure"),
+                       ("user.create", "success")]
+    assert get("&outcome=failure") == [("user.create", "failure")]
+    assert get("&outcome=success&action=user") == [("user.update", "success"),
+                                                   ("user.create", "success")]
+    iso = between.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+    assert get("&since=" + iso) == [("user.update", "success")]
+    assert get("&until=" + iso) == [("user.create", "failure"), ("user.create", "success")]
+    # the same instant with an offset, and a window that holds nothing
+    plus2 = (between + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "+02:00"
+    assert get("&since=" + plus2.replace("+", "%2B")) == [("user.update", "success")]
+    assert get("&since=2020-01-01T00:00:00Z&until=2020-01-02T00:00:00Z") == []
+    # paging inside a window gives the same entries, one at a time
+    seen, cur = [], ""
+    for _ in range(10):
+        r = s.get("/v1/audit?limit=1&target=%s&until=%s%s" % (name, iso, cur), at).json()
+        seen += [(a["action"], a["outcome"]) for a in r["items"]]
+        if not r["next_cursor"]:
+            break
+        cur = "&cursor=" + r["next_cursor"]
+    assert seen == [("user.create", "failure"), ("user.create", "success")]
+    # only exactly this target
+    near = s.get("/v1/audit?limit=1000&target=" + name[:-1], at).json()["items"]
+    assert all(a["target"] == name[:-1] for a in near)
+    bad = [
+        ("outcome=maybe", "outcome"),
+        ("since=yesterday", "RFC 3339"),
+        ("since=2026-02-30T00:00:00Z", "RFC 3339"),
+        ("until=2026-05-01T00:00:00", "RFC 3339"),
+        ("since=2026-05-02T00:00:00Z&until=2026-05-01T00:00:00Z", "before"),
+        ("target=", "target"),
+        ("actor=", "actor"),
+        ("cursor=not-an-id", "cursor"),
+    ]
+    for q, word in bad:
+        r = s.get("/v1/audit?" + q, at)
+        assert r.status_code == 400, (q, r.text)
+        assert word in r.json()["detail"], (q, r.text)
+    # the client: durations mean "that long ago"
+    cli = cli_factory(s)
+    from conftest import ADMIN_PASSWORD
+    cli.login("admin", ADMIN_PASSWORD)
+    got = cli.json("audit", "--target", name, "--outcome", "failure", "--since", "1h")["items"]
+    assert [(a["action"], a["outcome"]) for a in got] == [("user.create", "failure")]
+    assert cli.json("audit", "--target", name, "--until", "1h")["items"] == []
+    out = cli.run("audit", "--target", name, "--since", "2020-01-01T00:00:00Z", check=True).stdout
+    assert "user.update" in out and "user.create" in out
+    p = cli.run("audit", "--since", "last tuesday")
+    assert p.returncode == 1 and "RFC 3339" in p.stderr
