@@ -221,7 +221,7 @@ ROUTES = [
     ("get", "/v1/tokens", "listTokens", "tokens", A, "Own personal API tokens", None, (200, page(S("Token"))), ["401"], []),
     ("post", "/v1/tokens", "createToken", "tokens", A, "Create a personal API token (secret shown once)", "TokenCreate", (201, "Token"), ["400", "401", "403", "409"], []),
     ("delete", "/v1/tokens/{id}", "revokeToken", "tokens", A, "Revoke a token", None, (204, None), ["401", "404"], []),
-    ("get", "/v1/users", "listUsers", "users", D, "Users (?format=passwd for passwd lines)", None, (200, page(S("User"))), ["400", "401", "403"], PAGE_Q + ["format"]),
+    ("get", "/v1/users", "listUsers", "users", D, "Users by uid (?format=passwd for passwd lines); ?q searches, ?state filters", None, (200, page(S("User"))), ["400", "401", "403"], PAGE_Q + ["format", "q", ("state", {"schema": {"enum": ["active", "locked", "disabled"]}, "description": "only users in this state"})]),
     ("post", "/v1/users", "createUser", "users", D, "Add a user", "UserCreate", (201, "User"), ["400", "401", "403", "409"], []),
     ("post", "/v1/users/import", "importUsers", "users", D, "Import passwd lines", "text/plain", (200, "ImportReport"), ["400", "401", "403", "415"], []),
     ("get", "/v1/users/{name}", "getUser", "users", A, "A user (admin, or the user)", None, (200, "User"), ["401", "403", "404"], []),
@@ -312,6 +312,7 @@ QUERY = {
     "format": {"schema": {"enum": ["json", "passwd", "group"]}, "description": "text export format"},
     "actor": {"schema": STR, "description": "only this actor"},
     "action": {"schema": STR, "description": "only this action (or family, e.g. user)"},
+    "q": {"schema": {"type": "string", "maxLength": 256}, "description": "only users whose username, email or full name contains this, in any case"},
     "outcome": {"schema": {"enum": ["success", "failure"]}, "description": "only successes or only failures"},
     "target": {"schema": STR, "description": "only entries about exactly this target"},
     "since": {"schema": {"type": "string", "format": "date-time"}, "description": "only entries at or after this RFC 3339 time"},
@@ -363,7 +364,9 @@ def operation(method, path, op_id, tag, access, summary, body, ok, errors, query
     for name in [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]:
         params.append({"name": name, "in": "path", "required": True, "schema": STR})
     for q in query:
-        params.append(dict({"name": q, "in": "query", "required": False}, **QUERY[q]))
+        # a name from QUERY, or (name, its schema and description here)
+        name, spec = q if isinstance(q, tuple) else (q, QUERY[q])
+        params.append(dict({"name": name, "in": "query", "required": False}, **spec))
     if params:
         op["parameters"] = params
     if body:

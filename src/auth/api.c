@@ -290,7 +290,10 @@ static void get_users(struct req *r)
 	json_t *o = NULL;
 	if (format && !strcmp(format, "passwd")) {
 		struct buf b = {0};
-		int rc = users_export_passwd(c, &b, &e);
+		int rc = req_query(r, "q") || req_query(r, "state")
+				 ? err_set(&e, COVE_EINVAL,
+					   "q and state filter the JSON list, not the passwd export")
+				 : users_export_passwd(c, &b, &e);
 		db_put(DB(r), c);
 		if (rc)
 			reply_err(r, &e);
@@ -299,10 +302,14 @@ static void get_users(struct req *r)
 		buf_free(&b);
 		return;
 	}
+	struct user_filter f = {.cursor = req_query(r, "cursor"),
+				.q = req_query(r, "q"),
+				.state = req_query(r, "state"),
+				.limit = limit};
 	if (format && strcmp(format, "json"))
 		err_set(&e, COVE_EINVAL, "format must be json or passwd");
 	else
-		users_list(c, req_query(r, "cursor"), limit, &o, &e);
+		users_list(c, &f, &o, &e);
 	db_put(DB(r), c);
 	finish(r, 200, o, &e);
 }

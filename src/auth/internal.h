@@ -96,7 +96,16 @@ int users_update(struct auth *a, struct dbconn *c, const struct actor *act,
 		 int64_t uid, json_t *patch, int admin_fields, struct err *e);
 int users_delete(struct auth *a, struct dbconn *c, const struct actor *act,
 		 int64_t uid, struct err *e);
-int users_list(struct dbconn *c, const char *cursor, int limit, json_t **out,
+/* Users by uid, limit at a time after cursor; q (case-insensitive, Unicode
+ * letters too) keeps those whose username, email or full name contains it,
+ * state those in that state. NULL fields do not filter. */
+struct user_filter {
+	const char *cursor;
+	const char *q;
+	const char *state;
+	int limit;
+};
+int users_list(struct dbconn *c, const struct user_filter *f, json_t **out,
 	       struct err *e);
 int users_export_passwd(struct dbconn *c, struct buf *out, struct err *e);
 int users_import_passwd(struct auth *a, struct dbconn *c, const char *text,

@@ -292,3 +292,67 @@ def test_audit_filters_outcome_target_and_time(shared_server, cli_factory):
     assert "user.update" in out and "user.create" in out
     p = cli.run("audit", "--since", "last tuesday")
     assert p.returncode == 1 and "RFC 3339" in p.stderr
+
+
+def test_user_search_and_state_filter(shared_server, cli_factory):
+    s = shared_server
+    at = s.admin_token()
+    tag = unique("srch")  # in every name below, so other tests' users stay out
+    people = [
+        {"username": tag + "hco", "email": "hco@physics-%s.example" % tag,
+         "full_name": "Hans Christian Ørsted"},
+        {"username": tag + "ada", "email": "ada@%s.example" % tag, "full_name": "Ada Lovelace",
+         "state": "locked"},
+        {"username": tag + "emmy", "email": "noether@%s.example" % tag,
+         "full_name": "Émilie du Châtelet", "state": "disabled"},
+        {"username": tag + "kurt", "full_name": "Kurt Gödel", "state": "locked"},
+    ]
+    for p in people:
+        r = s.post("/v1/users", at, json=p)
+        assert r.status_code == 201, r.text
+
+    def names(q):
+        r = s.get("/v1/users?limit=1000&" + q, at)
+        assert r.status_code == 200, (q, r.text)
+        return [u["username"][len(tag):] for u in r.json()["items"] if u["username"].startswith(tag)]
+
+    assert names("q=" + tag) == ["hco", "ada", "emmy", "kurt"]  # uid order
+    assert names("q=" + tag.upper()) == ["hco", "ada", "emmy", "kurt"]
+    assert names("q=ØRSTED") == ["hco"]  # beyond ASCII, either case
+    assert names("q=ørsted") == ["hco"]
+    assert names("q=%C3%89MILIE") == ["emmy"]  # "ÉMILIE", URL-encoded
+    assert names("q=lovelace") == ["ada"]  # full name
+    assert names("q=PHYSICS-" + tag) == ["hco"]  # email
+    assert names("q=" + tag + "KU") == ["kurt"]  # username
+    assert names("q=%s&state=locked" % tag) == ["ada", "kurt"]
+    assert names("q=%s&state=disabled" % tag) == ["emmy"]
+    assert names("q=%s&state=active" % tag) == ["hco"]
+    assert names("q=nobody-is-called-this") == []
+    locked = s.get("/v1/users?limit=1000&state=locked", at).json()["items"]
+    assert locked and all(u["state"] == "locked" for u in locked)
+    # paging through matches, one at a time
+    got, cur = [], ""
+    for _ in range(10):
+        r = s.get("/v1/users?limit=1&q=%s%s" % (tag, cur), at).json()
+        got += [u["username"][len(tag):] for u in r["items"]]
+        if not r["next_cursor"]:
+            break
+        cur = "&cursor=" + r["next_cursor"]
+    assert got == ["hco", "ada", "emmy", "kurt"]
+    for q, word in (("state=frozen", "state"), ("q=" + "x" * 300, "q"), ("q=%FF", "UTF-8"),
+                    ("format=passwd&q=x", "passwd"), ("q=x&cursor=abc", "cursor")):
+        r = s.get("/v1/users?" + q, at)
+        assert r.status_code == 400, (q, r.text)
+        assert word in r.json()["detail"], (q, r.text)
+    ut = s.register(unique("nosy"))
+    assert s.get("/v1/users?q=" + tag, ut).status_code == 403
+    # the client
+    from conftest import ADMIN_PASSWORD
+    cli = cli_factory(s)
+    cli.login("admin", ADMIN_PASSWORD)
+    rows = cli.json("user", "ls", "--search", "gödel")["items"]
+    assert [u["username"] for u in rows] == [tag + "kurt"]
+    out = cli.run("user", "ls", "--search", tag, "--state", "locked", check=True).stdout
+    assert tag + "ada" in out and tag + "kurt" in out and tag + "hco" not in out
+    p = cli.run("user", "ls", "--state", "sleeping")
+    assert p.returncode == 1 and "state" in p.stderr
