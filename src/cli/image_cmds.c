@@ -103,7 +103,7 @@ static int image_tags(struct client *c, const struct cli_args *a, struct err *e)
 		cli_print_json(o);
 	} else {
 		struct cli_table t;
-		cli_table_init(&t, 5, "TAG", "DIGEST", "SIZE", "PUSHED", "IMMUTABLE");
+		cli_table_init(&t, 6, "TAG", "DIGEST", "SIZE", "PUSHED", "PUSHED BY", "IMMUTABLE");
 		json_array_foreach(json_object_get(o, "items"), i, tag)
 		{
 			const char *d = json_string_value(json_object_get(tag, "digest"));
@@ -112,6 +112,7 @@ static int image_tags(struct client *c, const struct cli_args *a, struct err *e)
 			cli_table_addf(&t, "%.19s", d ? d : "-");
 			add_size(&t, tag, "size");
 			cli_table_add_json(&t, json_object_get(tag, "pushed_at"));
+			cli_table_add_json(&t, json_object_get(tag, "pushed_by"));
 			cli_table_add_json(&t, json_object_get(tag, "immutable"));
 		}
 		cli_table_print(&t, stdout);

@@ -305,5 +305,8 @@ const char *const db_migrations[] = {
 	/* 7: a project's jobs, newest first (GET /v1/jobs?project=P, and
 	 * members' lists of every project they are in) */
 	"CREATE INDEX jobs_project ON jobs(project, seq) WHERE project IS NOT NULL",
+	/* 8: who pushed a tag (a username, or <project>+<robot>); NULL for tags
+	 * pushed before */
+	"ALTER TABLE tags ADD COLUMN pushed_by TEXT",
 	NULL,
 };

@@ -247,7 +247,7 @@ int reg_tag_immutable(struct dbconn *c, const char *name, int64_t repo,
 
 int reg_manifest_put(struct registry *rg, struct dbconn *c, const char *name,
 		     const struct reg_manifest *m, const char *tag,
-		     char missing[72], struct err *e)
+		     const char *pushed_by, char missing[72], struct err *e)
 {
 	struct ns ns;
 	missing[0] = '\0';
@@ -313,10 +313,11 @@ int reg_manifest_put(struct registry *rg, struct dbconn *c, const char *name,
 			goto fail;
 		}
 		if ((rc = db_exec(c, e,
-				  "INSERT INTO tags(repo, name, sha256, updated_at) VALUES "
-				  "(?, ?, ?, ?) ON CONFLICT(repo, name) DO UPDATE SET "
-				  "sha256 = excluded.sha256, updated_at = excluded.updated_at",
-				  "issi", repo, tag, m->hex, time_now_ms())) < 0)
+				  "INSERT INTO tags(repo, name, sha256, updated_at, pushed_by) "
+				  "VALUES (?, ?, ?, ?, ?) ON CONFLICT(repo, name) DO UPDATE SET "
+				  "sha256 = excluded.sha256, updated_at = excluded.updated_at, "
+				  "pushed_by = excluded.pushed_by",
+				  "issis", repo, tag, m->hex, time_now_ms(), pushed_by)) < 0)
 			goto fail;
 	}
 	db_exec(c, NULL, "UPDATE repositories SET updated_at = ? WHERE id = ?", "ii",
@@ -647,7 +648,7 @@ int reg_tags_list(struct dbconn *c, const struct principal *p, const char *name,
 			  "SELECT t.name, t.sha256, t.updated_at, m.media_type, m.size + "
 			  "coalesce((SELECT sum(b.size) FROM manifest_refs r JOIN "
 			  "registry_blobs b ON b.repo = r.repo AND b.sha256 = r.child WHERE "
-			  "r.repo = t.repo AND r.parent = t.sha256), 0) FROM tags t JOIN "
+			  "r.repo = t.repo AND r.parent = t.sha256), 0), t.pushed_by FROM tags t JOIN "
 			  "manifests m ON m.repo = t.repo AND m.sha256 = t.sha256 WHERE "
 			  "t.repo = ? ORDER BY t.updated_at DESC, t.name DESC",
 			  "i", repo);
@@ -661,6 +662,8 @@ int reg_tags_list(struct dbconn *c, const struct principal *p, const char *name,
 				      "immutable",
 				      reg_tag_immutable(c, name, repo, db_text(st, 0)));
 		json_set_time_ms(o, "pushed_at", db_int(st, 2));
+		json_object_set_new(o, "pushed_by",
+				    db_text(st, 5) ? json_string(db_text(st, 5)) : json_null());
 		json_array_append_new(items, o);
 	}
 	db_done(st);
