@@ -192,6 +192,22 @@ SCHEMAS.update({
                           "tag": {"type": "string", "description": "glob over tags"}}, ["tag"]),
     "RegistryToken": obj({"token": STR, "access_token": STR, "expires_in": INT,
                           "issued_at": TIME}, extra=True),
+    "Overview": obj({
+        "version": STR, "started_at": TIME, "uptime_s": INT,
+        "health": {"type": "object", "additionalProperties": STR,
+                   "description": "database, disk, jobs: \"ok\" or what is wrong"},
+        "users": {"oneOf": [obj({"total": INT, "active": INT, "locked": INT, "disabled": INT,
+                                 "admins": INT}), {"type": "null"}]},
+        "projects": {"type": ["integer", "null"]},
+        "jobs": {"oneOf": [obj({"queues": {"type": "array", "items": obj(
+            {"name": STR, "queued": INT, "starting": INT, "running": INT})},
+            "queued": INT, "starting": INT, "running": INT}), {"type": "null"}]},
+        "storage": {"oneOf": [obj({"volumes": {"type": "array", "items": obj(
+            {"name": STR, "capacity": INT, "used": INT})}, "blob_bytes": INT,
+            "disk": {"oneOf": [obj({"total": INT, "free": INT}), {"type": "null"}]}}),
+            {"type": "null"}]},
+        "registry": {"oneOf": [obj({"repositories": INT, "bytes": INT}), {"type": "null"}]},
+    }, extra=True),
 })
 
 ERRORS = {
@@ -304,6 +320,7 @@ ROUTES = [
     ("get", "/v1/registry/repositories", "listRepositories", "registry", A, "Image repositories the caller may pull from", None, (200, page(S("Repository"))), ["400", "401"], PAGE_Q),
     ("get", "/v1/registry/repositories/{name}", "getRepository", "registry", A, "One repository (name with slashes)", None, (200, "Repository"), ["401", "404"], []),
     ("patch", "/v1/registry/repositories/{name}", "patchRepository", "registry", A, "Make every tag of a repository immutable, or not (maintainers)", "RepositoryPatch", (200, "Repository"), ["400", "401", "403", "404"], []),
+    ("get", "/v1/admin/overview", "adminOverview", "admin", D, "The platform at a glance: version, uptime, health, users by state, projects, jobs per queue, volumes, stored bytes, the registry (all from indexes and counters)", None, (200, "Overview"), ["401", "403"], []),
     ("post", "/v1/admin/gc", "gc", "admin", D, "Remove unreferenced blobs older than ?grace", None, (200, "GcReport"), ["400", "401", "403"], ["grace"]),
 ]
 

@@ -244,7 +244,7 @@ int main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-		printf("cove 0.1.0\n");
+		printf("cove %s\n", COVE_VERSION);
 		return 0;
 	}
 	if (!strcmp(argv[1], "serve"))

@@ -536,6 +536,35 @@ int auth_user_is_admin(struct dbconn *c, int64_t uid)
 	return users_is_admin(c, uid);
 }
 
+int auth_overview(struct dbconn *c, json_t *out, struct err *e)
+{
+	/* every count reads an index: users_state for the states (locked and
+	 * disabled are few), users_gid and group_members for the admins (the
+	 * members of the group admin, and those whose primary group it is) */
+	int64_t total = 0, locked = 0, disabled = 0, admins = 0, projects = 0;
+	int rc;
+	if ((rc = db_query_int(c, e, &total, "SELECT count(*) FROM users", NULL)) < 0 ||
+	    (rc = db_query_int(c, e, &locked,
+			       "SELECT count(*) FROM users WHERE state = 'locked'", NULL)) < 0 ||
+	    (rc = db_query_int(c, e, &disabled,
+			       "SELECT count(*) FROM users WHERE state = 'disabled'", NULL)) < 0 ||
+	    (rc = db_query_int(c, e, &admins,
+			       "SELECT (SELECT count(*) FROM group_members m WHERE m.gid = g.gid)"
+			       " + (SELECT count(*) FROM users u WHERE u.gid = g.gid AND NOT EXISTS"
+			       " (SELECT 1 FROM group_members m WHERE m.gid = g.gid AND m.uid ="
+			       " u.uid)) FROM groups g WHERE g.name = 'admin'",
+			       NULL)) < 0 ||
+	    (rc = db_query_int(c, e, &projects, "SELECT count(*) FROM projects", NULL)) < 0)
+		return rc;
+	json_object_set_new(out, "users",
+			    json_pack("{s:I,s:I,s:I,s:I,s:I}", "total", (json_int_t)total,
+				      "active", (json_int_t)(total - locked - disabled),
+				      "locked", (json_int_t)locked, "disabled",
+				      (json_int_t)disabled, "admins", (json_int_t)admins));
+	json_object_set_new(out, "projects", json_integer(projects));
+	return 0;
+}
+
 void auth_audit(struct dbconn *c, const struct actor *act, const char *action,
 		const char *target, int ok, const char *detail)
 {

@@ -93,6 +93,9 @@ int log_enabled(int level);
  * object, e.g. "{s:s,s:i}", or NULL for none). Never log secrets. */
 void log_event(int level, const char *msg, const char *fmt, ...);
 
+/* The release this binary is (cove --version, the admin overview). */
+#define COVE_VERSION "0.1.0"
+
 /* ---- time -------------------------------------------------------------- */
 
 int64_t time_now(void);     /* Unix seconds */

@@ -822,6 +822,7 @@ static int listen_socket(const char *spec, struct err *e)
 
 int server_start(struct server *s, struct err *e)
 {
+	s->started_ms = time_now_ms();
 	routes_flatten(s);
 	s->metrics = metrics_new(s->nroutes);
 	s->workers = workers_start((int)s->cfg->io_workers);

@@ -53,6 +53,12 @@ void jobs_close(struct jobs *j);
 void jobs_set_notify(struct jobs *j, void (*fn)(void *arg), void *arg);
 /* One line about the sandbox's limits (cgroups or rlimits) for the log. */
 const char *jobs_limits(const struct jobs *j);
+/* NULL when jobs can run here; else why not (jobs stay queued). */
+const char *jobs_unavailable(const struct jobs *j);
+/* For the admin overview, from the scheduler's memory (no SQL): {"queues":
+ * [{"name","queued","starting","running"}],"queued","starting","running"}
+ * (caller decrefs). */
+json_t *jobs_overview(struct jobs *j);
 
 /* ---- jobs ----------------------------------------------------------------- */
 

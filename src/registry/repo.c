@@ -674,3 +674,18 @@ int reg_tags_list(struct dbconn *c, const struct principal *p, const char *name,
 	*out = json_pack("{s:s,s:o}", "repository", name, "items", items);
 	return 0;
 }
+
+int registry_overview(struct dbconn *c, json_t *out, struct err *e)
+{
+	int64_t repos = 0, bytes = 0;
+	int rc;
+	if ((rc = db_query_int(c, e, &repos, "SELECT count(*) FROM repositories", NULL)) < 0 ||
+	    (rc = db_query_int(c, e, &bytes,
+			       "SELECT value FROM counters WHERE name = 'registry_bytes'",
+			       NULL)) < 0)
+		return rc;
+	json_object_set_new(out, "registry",
+			    json_pack("{s:I,s:I}", "repositories", (json_int_t)repos, "bytes",
+				      (json_int_t)bytes));
+	return 0;
+}

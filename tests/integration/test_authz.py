@@ -113,6 +113,7 @@ MATRIX = [
     ("GET", "/v1/settings", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("PATCH", "/v1/settings", {"registration": True}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("POST", "/v1/admin/keys/rotate", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("GET", "/v1/admin/overview", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("GET", "/v1/audit", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("GET", "/v1/fs/home/{self}", None, {ANON: 401, OTHER: 403, USER: 200, ADMIN: 200}),
     ("PUT", "/v1/fs/home/{self}/upload.bin", ("bytes", "payload"),
