@@ -364,8 +364,16 @@ static const char *status_title(int status)
 	}
 }
 
-static void problem(struct req *r, int status, const char *detail)
+static void problem(struct req *r, int status, const char *detail_in)
 {
+	/* A detail may quote the request (a query value, a name), which need
+	 * not be UTF-8; JSON must be, and jansson refuses to pack it. */
+	char detail[512];
+	snprintf(detail, sizeof(detail), "%s", detail_in);
+	if (!utf8_valid(detail, strlen(detail)))
+		for (char *p = detail; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
 	char type[96];
 	const char *t = status_title(status);
 	size_t k = 0;
