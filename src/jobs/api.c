@@ -249,18 +249,22 @@ struct logstream {
 	struct pending out;
 	double last_write;
 	uint64_t gen;      /* identity generation when access was last checked */
+	double checked;    /* and when (time_mono) */
 	int drained;       /* the job was over and a read found nothing more */
 	int ended;
 };
 
-/* Still allowed to follow? Checked again whenever users, groups or
- * projects changed (the identity generation moved): a member removed from
- * the job's project stops receiving its log at once. */
+/* Still allowed to follow? Checked again when users, groups, projects or
+ * sessions changed (the identity generation moved), at most once a second
+ * (every login moves it, and a busy server has many streams): a member
+ * removed from the job's project stops receiving its log within a second. */
+#define RECHECK_SECONDS 1.0
 static int log_allowed(struct logstream *ls)
 {
 	uint64_t gen = db_gen(ls->srv->db, DB_GEN_IDENTITY);
-	if (gen == ls->gen)
+	if (gen == ls->gen || time_mono() - ls->checked < RECHECK_SECONDS)
 		return 1;
+	ls->checked = time_mono();
 	char *path = NULL;
 	struct err e = {0};
 	struct dbconn *c = db_get(ls->srv->db);
