@@ -177,7 +177,8 @@ SCHEMAS.update({
     "Repository": obj({"name": STR, "namespace": STR, "immutable_tags": BOOL, "tags": INT,
                        "manifests": INT, "size": INT, "created_at": TIME, "updated_at": TIME}, extra=True),
     "ImageTag": obj({"tag": STR, "digest": STR, "media_type": STR, "size": INT,
-                     "immutable": BOOL, "pushed_at": TIME}, extra=True),
+                     "immutable": BOOL, "pushed_at": TIME,
+                     "pushed_by": {"type": ["string", "null"], "description": "the username (or <project>+<robot>) that pushed the tag last; null for tags pushed before cove recorded it"}}, extra=True),
     "ImageTagList": obj({"repository": STR, "items": {"type": "array", "items": S("ImageTag")}}, extra=True),
     "RegistryGcRequest": obj({"project": {"type": "string", "description": "a project (owners, maintainers) or your own username; absent: every repository (administrators)"},
                               "grace": {"type": "string", "description": "a duration like 1h (default) or 0s; what was pushed more recently stays"},
@@ -199,6 +200,22 @@ SCHEMAS.update({
                           "tag": {"type": "string", "description": "glob over tags"}}, ["tag"]),
     "RegistryToken": obj({"token": STR, "access_token": STR, "expires_in": INT,
                           "issued_at": TIME}, extra=True),
+    "Overview": obj({
+        "version": STR, "started_at": TIME, "uptime_s": INT,
+        "health": {"type": "object", "additionalProperties": STR,
+                   "description": "database, disk, jobs: \"ok\" or what is wrong"},
+        "users": {"oneOf": [obj({"total": INT, "active": INT, "locked": INT, "disabled": INT,
+                                 "admins": INT}), {"type": "null"}]},
+        "projects": {"type": ["integer", "null"]},
+        "jobs": {"oneOf": [obj({"queues": {"type": "array", "items": obj(
+            {"name": STR, "queued": INT, "starting": INT, "running": INT})},
+            "queued": INT, "starting": INT, "running": INT}), {"type": "null"}]},
+        "storage": {"oneOf": [obj({"volumes": {"type": "array", "items": obj(
+            {"name": STR, "capacity": INT, "used": INT})}, "blob_bytes": INT,
+            "disk": {"oneOf": [obj({"total": INT, "free": INT}), {"type": "null"}]}}),
+            {"type": "null"}]},
+        "registry": {"oneOf": [obj({"repositories": INT, "bytes": INT}), {"type": "null"}]},
+    }, extra=True),
 })
 
 ERRORS = {
@@ -256,7 +273,7 @@ ROUTES = [
     ("get", "/v1/tokens", "listTokens", "tokens", A, "Own personal API tokens", None, (200, page(S("Token"))), ["401"], []),
     ("post", "/v1/tokens", "createToken", "tokens", A, "Create a personal API token (secret shown once)", "TokenCreate", (201, "Token"), ["400", "401", "403", "409"], []),
     ("delete", "/v1/tokens/{id}", "revokeToken", "tokens", A, "Revoke a token", None, (204, None), ["401", "404"], []),
-    ("get", "/v1/users", "listUsers", "users", D, "Users (?format=passwd for passwd lines)", None, (200, page(S("User"))), ["400", "401", "403"], PAGE_Q + ["format"]),
+    ("get", "/v1/users", "listUsers", "users", D, "Users by uid (?format=passwd for passwd lines); ?q searches, ?state filters", None, (200, page(S("User"))), ["400", "401", "403"], PAGE_Q + ["format", "q", ("state", {"schema": {"enum": ["active", "locked", "disabled"]}, "description": "only users in this state"})]),
     ("post", "/v1/users", "createUser", "users", D, "Add a user", "UserCreate", (201, "User"), ["400", "401", "403", "409"], []),
     ("post", "/v1/users/import", "importUsers", "users", D, "Import passwd lines", "text/plain", (200, "ImportReport"), ["400", "401", "403", "415"], []),
     ("get", "/v1/users/{name}", "getUser", "users", A, "A user (admin, or the user)", None, (200, "User"), ["401", "403", "404"], []),
@@ -281,7 +298,7 @@ ROUTES = [
     ("get", "/v1/settings", "getSettings", "admin", D, "Platform settings", None, (200, "Settings"), ["401", "403"], []),
     ("patch", "/v1/settings", "patchSettings", "admin", D, "Change settings", "SettingsPatch", (200, "Settings"), ["400", "401", "403"], []),
     ("post", "/v1/admin/keys/rotate", "rotateKey", "admin", D, "Rotate the token signing key", None, (200, "object"), ["401", "403", "409"], []),
-    ("get", "/v1/audit", "listAudit", "audit", D, "Audit log, newest first", None, (200, page(S("AuditEntry"))), ["400", "401", "403"], PAGE_Q + ["actor", "action"]),
+    ("get", "/v1/audit", "listAudit", "audit", D, "Audit log, newest first; the filters combine", None, (200, page(S("AuditEntry"))), ["400", "401", "403"], PAGE_Q + ["actor", "action", "outcome", "target", "since", "until"]),
     ("get", "/v1/fs/{path}", "getPath", "files", A, "Download a file (Range, ETag; ?download=1: as an attachment), list a directory, ?stat=true, or download a directory as an archive made while it is sent (?archive=tar.gz or zip: what the caller may list, search and read; 400 for a file or an unknown format, or a zip of too many entries; 503 + Retry-After when too many archives are being made)", None, (200, "application/octet-stream"), ["400", "401", "403", "404", "416", "503"], PAGE_Q + ["stat", "download", "archive"]),
     ("put", "/v1/fs/{path}", "putFile", "files", A, "Upload a file (streamed; Content-Length or chunked)", "application/octet-stream", (201, "Entry"), ["400", "401", "403", "404", "408", "409", "412", "413"], ["mode"]),
     ("post", "/v1/fs/{path}", "fsOperation", "files", A, "mkdir, copy or move", "FsOp", (201, "Entry"), ["400", "401", "403", "404", "408", "409", "413"], []),
@@ -304,9 +321,9 @@ ROUTES = [
     ("delete", "/v1/volumes/{name}", "deleteVolume", "files", D, "Delete an empty volume", None, (204, None), ["401", "403", "404", "409"], []),
     ("post", "/v1/admin/fsck", "fsck", "admin", D, "Check (and with ?repair=true fix) metadata against stored bytes", None, (200, "FsckReport"), ["401", "403"], ["repair", "verify"]),
     ("post", "/v1/jobs", "submitJob", "jobs", A, "Submit a job (durable when answered; Idempotency-Key makes retries safe)", "JobSubmit", (201, "Job"), ["400", "401", "403", "404", "409", "413", "415", "429"], []),
-    ("get", "/v1/jobs", "listJobs", "jobs", A, "Jobs, newest first (own; admins: everyone's)", None, (200, page(S("Job"))), ["400", "401", "403"], PAGE_Q + ["state", "queue", "user"]),
-    ("get", "/v1/jobs/{id}", "getJob", "jobs", A, "A job with its state history (?wait=N: long poll until it ends)", None, (200, "Job"), ["400", "401", "404"], ["wait"]),
-    ("post", "/v1/jobs/{id}/cancel", "cancelJob", "jobs", A, "Cancel a job (kills every process it started)", None, (200, "Job"), ["401", "404", "409"], []),
+    ("get", "/v1/jobs", "listJobs", "jobs", A, "Jobs, newest first: your own (admins: everyone's); ?project=P a project's (members); ?scope=all yours and every project's you are in", None, (200, page(S("Job"))), ["400", "401", "403", "404"], PAGE_Q + ["scope", "project", "state", "queue", "app", "user"]),
+    ("get", "/v1/jobs/{id}", "getJob", "jobs", A, "A job with its state history (?wait=N: long poll until it ends); its submitter, members of its project and admins see it", None, (200, "Job"), ["400", "401", "404"], ["wait"]),
+    ("post", "/v1/jobs/{id}/cancel", "cancelJob", "jobs", A, "Cancel a job (kills every process it started): its submitter, its project's owners and maintainers, admins", None, (200, "Job"), ["401", "403", "404", "409"], []),
     ("get", "/v1/jobs/{id}/logs", "getJobLogs", "jobs", A, "The job's log as text, or followed live as Server-Sent Events (?follow=1)", None, (200, "text/plain"), ["400", "401", "404"], ["follow", "after", "access_token"]),
     ("get", "/v1/apps", "listApps", "jobs", A, "Applications jobs can run", None, (200, page(S("App"))), ["401"], []),
     ("post", "/v1/apps", "createApp", "jobs", D, "Add an application", "AppPut", (201, "App"), ["400", "401", "403", "409"], []),
@@ -338,6 +355,7 @@ ROUTES = [
     ("get", "/v1/registry/repositories", "listRepositories", "registry", A, "Image repositories the caller may pull from", None, (200, page(S("Repository"))), ["400", "401"], PAGE_Q),
     ("get", "/v1/registry/repositories/{name}", "getRepository", "registry", A, "One repository (name with slashes)", None, (200, "Repository"), ["401", "404"], []),
     ("patch", "/v1/registry/repositories/{name}", "patchRepository", "registry", A, "Make every tag of a repository immutable, or not (maintainers)", "RepositoryPatch", (200, "Repository"), ["400", "401", "403", "404"], []),
+    ("get", "/v1/admin/overview", "adminOverview", "admin", D, "The platform at a glance: version, uptime, health, users by state, projects, jobs per queue, volumes, stored bytes, the registry (all from indexes and counters)", None, (200, "Overview"), ["401", "403"], []),
     ("post", "/v1/admin/gc", "gc", "admin", D, "Remove unreferenced blobs older than ?grace", None, (200, "GcReport"), ["400", "401", "403"], ["grace"]),
 ]
 
@@ -347,6 +365,11 @@ QUERY = {
     "format": {"schema": {"enum": ["json", "passwd", "group"]}, "description": "text export format"},
     "actor": {"schema": STR, "description": "only this actor"},
     "action": {"schema": STR, "description": "only this action (or family, e.g. user)"},
+    "q": {"schema": {"type": "string", "maxLength": 256}, "description": "only users whose username, email or full name contains this, in any case"},
+    "outcome": {"schema": {"enum": ["success", "failure"]}, "description": "only successes or only failures"},
+    "target": {"schema": STR, "description": "only entries about exactly this target"},
+    "since": {"schema": {"type": "string", "format": "date-time"}, "description": "only entries at or after this RFC 3339 time"},
+    "until": {"schema": {"type": "string", "format": "date-time"}, "description": "only entries before this RFC 3339 time"},
     "stat": {"schema": BOOL, "description": "metadata instead of contents"},
     "mode": {"schema": STR, "description": "octal mode of a new file"},
     "recursive": {"schema": BOOL, "description": "remove a non-empty directory"},
@@ -355,7 +378,10 @@ QUERY = {
     "grace": {"schema": STR, "description": "only blobs untouched this long (default 1h)"},
     "state": {"schema": STR, "description": "only jobs in this state"},
     "queue": {"schema": STR, "description": "only jobs of this queue"},
-    "user": {"schema": STR, "description": "only this user's jobs (admins)"},
+    "user": {"schema": STR, "description": "only this user's jobs (admins; others within project= or scope=all)"},
+    "project": {"schema": STR, "description": "only the jobs of this project (you must be a member; 404 otherwise)"},
+    "app": {"schema": STR, "description": "only jobs of this application"},
+    "scope": {"schema": {"enum": ["own", "all"]}, "description": "own: your jobs (users' default); all: every job you may see, yours and your projects' (admins': everyone's; the default with project=)"},
     "wait": {"schema": {"type": "integer", "minimum": 0, "maximum": 60}, "description": "seconds to wait for the job to end"},
     "follow": {"schema": BOOL, "description": "stream as Server-Sent Events until the job ends"},
     "after": {"schema": INT, "description": "resume after this byte offset (or Last-Event-ID)"},
@@ -393,7 +419,9 @@ def operation(method, path, op_id, tag, access, summary, body, ok, errors, query
     for name in [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]:
         params.append({"name": name, "in": "path", "required": True, "schema": STR})
     for q in query:
-        params.append(dict({"name": q, "in": "query", "required": False}, **QUERY[q]))
+        # a name from QUERY, or (name, its schema and description here)
+        name, spec = q if isinstance(q, tuple) else (q, QUERY[q])
+        params.append(dict({"name": name, "in": "query", "required": False}, **spec))
     if params:
         op["parameters"] = params
     if body:

@@ -68,7 +68,10 @@ static int hook_project_created(void *ctx, struct dbconn *c, const char *name,
 static int hook_project_deleted(void *ctx, struct dbconn *c, const char *name,
 				struct err *e)
 {
-	int rc = registry_namespace_release(c, name, e);
+	int rc = jobs_project_release(c, name, e);
+	if (rc)
+		return rc;
+	rc = registry_namespace_release(c, name, e);
 	if (rc)
 		return rc;
 	char *path = xasprintf("/projects/%s", name);
@@ -241,7 +244,7 @@ int main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-		printf("cove 0.1.0\n");
+		printf("cove %s\n", COVE_VERSION);
 		return 0;
 	}
 	if (!strcmp(argv[1], "serve"))

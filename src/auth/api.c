@@ -435,7 +435,10 @@ static void get_users(struct req *r)
 	json_t *o = NULL;
 	if (format && !strcmp(format, "passwd")) {
 		struct buf b = {0};
-		int rc = users_export_passwd(c, &b, &e);
+		int rc = req_query(r, "q") || req_query(r, "state")
+				 ? err_set(&e, COVE_EINVAL,
+					   "q and state filter the JSON list, not the passwd export")
+				 : users_export_passwd(c, &b, &e);
 		db_put(DB(r), c);
 		if (rc)
 			reply_err(r, &e);
@@ -444,10 +447,14 @@ static void get_users(struct req *r)
 		buf_free(&b);
 		return;
 	}
+	struct user_filter f = {.cursor = req_query(r, "cursor"),
+				.q = req_query(r, "q"),
+				.state = req_query(r, "state"),
+				.limit = limit};
 	if (format && strcmp(format, "json"))
 		err_set(&e, COVE_EINVAL, "format must be json or passwd");
 	else
-		users_list(c, req_query(r, "cursor"), limit, &o, &e);
+		users_list(c, &f, &o, &e);
 	db_put(DB(r), c);
 	finish(r, 200, o, &e);
 }
@@ -958,50 +965,22 @@ static void post_rotate_key(struct req *r)
 static void get_audit(struct req *r)
 {
 	struct err e = {0};
-	int limit;
-	if (req_limit(r, &limit, &e)) {
+	struct audit_filter f = {
+		.cursor = req_query(r, "cursor"),
+		.actor = req_query(r, "actor"),
+		.action = req_query(r, "action"),
+		.outcome = req_query(r, "outcome"),
+		.target = req_query(r, "target"),
+		.since = req_query(r, "since"),
+		.until = req_query(r, "until"),
+	};
+	json_t *o = NULL;
+	if (req_limit(r, &f.limit, &e)) {
 		reply_err(r, &e);
 		return;
 	}
-	const char *cursor = req_query(r, "cursor"), *actor = req_query(r, "actor"),
-		   *action = req_query(r, "action");
 	struct dbconn *c = db_get(DB(r));
-	struct stmt *st;
-	json_t *o = NULL;
-	if (db_query(c, &st, &e,
-		     "SELECT id, time, actor, action, target, outcome, ip, request_id, "
-		     "detail FROM audit WHERE (? IS NULL OR id < ?) AND (? IS NULL OR "
-		     "actor = ?) AND (? IS NULL OR action = ? OR action LIKE ? || '.%') "
-		     "ORDER BY id DESC LIMIT ?",
-		     "sssssssi", cursor, cursor, actor, actor, action, action, action,
-		     (int64_t)limit + 1) == 0) {
-		json_t *items = json_array();
-		json_t *next = json_null();
-		int n = 0, rc;
-		while ((rc = db_step(st, &e)) == 1) {
-			if (n++ == limit) {
-				json_decref(next);
-				next = json_string(json_string_value(json_object_get(
-					json_array_get(items, (size_t)limit - 1), "id")));
-				break;
-			}
-			json_t *a = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "id",
-					      db_text(st, 0), "actor", db_text(st, 2),
-					      "action", db_text(st, 3), "target",
-					      db_text(st, 4), "outcome", db_text(st, 5),
-					      "ip", db_text(st, 6), "request_id",
-					      db_text(st, 7), "detail", db_text(st, 8));
-			json_set_time(a, "time", db_int(st, 1));
-			json_array_append_new(items, a);
-		}
-		db_done(st);
-		if (rc >= 0)
-			o = json_pack("{s:o,s:o}", "items", items, "next_cursor", next);
-		else {
-			json_decref(items);
-			json_decref(next);
-		}
-	}
+	audit_list(c, &f, &o, &e);
 	db_put(DB(r), c);
 	finish(r, 200, o, &e);
 }

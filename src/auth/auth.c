@@ -1,7 +1,7 @@
 /*
  * auth.c - the auth context: opening (keys, first admin), authenticating a
- * request's bearer token into an actor, the audit log, group lookups for
- * other modules and the settings table.
+ * request's bearer token into an actor, the audit log (written, and read
+ * back filtered), group lookups for other modules and the settings table.
  */
 #include "auth/internal.h"
 
@@ -639,6 +639,35 @@ int auth_user_is_admin(struct dbconn *c, int64_t uid)
 	return users_is_admin(c, uid);
 }
 
+int auth_overview(struct dbconn *c, json_t *out, struct err *e)
+{
+	/* every count reads an index: users_state for the states (locked and
+	 * disabled are few), users_gid and group_members for the admins (the
+	 * members of the group admin, and those whose primary group it is) */
+	int64_t total = 0, locked = 0, disabled = 0, admins = 0, projects = 0;
+	int rc;
+	if ((rc = db_query_int(c, e, &total, "SELECT count(*) FROM users", NULL)) < 0 ||
+	    (rc = db_query_int(c, e, &locked,
+			       "SELECT count(*) FROM users WHERE state = 'locked'", NULL)) < 0 ||
+	    (rc = db_query_int(c, e, &disabled,
+			       "SELECT count(*) FROM users WHERE state = 'disabled'", NULL)) < 0 ||
+	    (rc = db_query_int(c, e, &admins,
+			       "SELECT (SELECT count(*) FROM group_members m WHERE m.gid = g.gid)"
+			       " + (SELECT count(*) FROM users u WHERE u.gid = g.gid AND NOT EXISTS"
+			       " (SELECT 1 FROM group_members m WHERE m.gid = g.gid AND m.uid ="
+			       " u.uid)) FROM groups g WHERE g.name = 'admin'",
+			       NULL)) < 0 ||
+	    (rc = db_query_int(c, e, &projects, "SELECT count(*) FROM projects", NULL)) < 0)
+		return rc;
+	json_object_set_new(out, "users",
+			    json_pack("{s:I,s:I,s:I,s:I,s:I}", "total", (json_int_t)total,
+				      "active", (json_int_t)(total - locked - disabled),
+				      "locked", (json_int_t)locked, "disabled",
+				      (json_int_t)disabled, "admins", (json_int_t)admins));
+	json_object_set_new(out, "projects", json_integer(projects));
+	return 0;
+}
+
 void auth_audit(struct dbconn *c, const struct actor *act, const char *action,
 		const char *target, int ok, const char *detail)
 {
@@ -661,6 +690,99 @@ void auth_audit(struct dbconn *c, const struct actor *act, const char *action,
 		  act && act->username[0] ? act->username : "anonymous", "action",
 		  action, "target", target ? target : "", "outcome",
 		  ok ? "success" : "failure");
+}
+
+/* An id, or its time prefix: Crockford base32 digits. */
+static int audit_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || n > 26)
+		return 0;
+	return strspn(s, "0123456789ABCDEFGHJKMNPQRSTVWXYZ") == n;
+}
+
+/* ?since and ?until: the time prefix of audit ids of that millisecond
+ * (ids start with their time, so a time range is a range of ids, read
+ * from the primary key). */
+static int audit_time_bound(const char *name, const char *v, char out[11],
+			    int64_t *ms, struct err *e)
+{
+	if (time_parse(v, ms) < 0)
+		return err_set(e, COVE_EINVAL,
+			       "'%s' must be an RFC 3339 time such as 2026-05-01T00:00:00Z "
+			       "(or with an offset: 2026-05-01T02:00:00+02:00)",
+			       name);
+	id_time_prefix(*ms, out);
+	return 0;
+}
+
+int audit_list(struct dbconn *c, const struct audit_filter *f, json_t **out,
+	       struct err *e)
+{
+	/* the page is the ids in [lo, hi): since, and the smaller of the
+	 * cursor and until */
+	char lo[11] = "", until[11] = "", hi[32] = "~"; /* '~' follows every id */
+	int64_t since_ms = 0, until_ms = 0;
+	int rc;
+	if (f->cursor && *f->cursor) {
+		if (!audit_id_ok(f->cursor))
+			return err_set(e, COVE_EINVAL, "malformed cursor");
+		snprintf(hi, sizeof(hi), "%s", f->cursor);
+	}
+	if (f->since && (rc = audit_time_bound("since", f->since, lo, &since_ms, e)))
+		return rc;
+	if (f->until) {
+		if ((rc = audit_time_bound("until", f->until, until, &until_ms, e)))
+			return rc;
+		if (strcmp(until, hi) < 0)
+			snprintf(hi, sizeof(hi), "%s", until);
+	}
+	if (f->since && f->until && since_ms >= until_ms)
+		return err_set(e, COVE_EINVAL, "'since' must be before 'until'");
+	if (f->outcome && strcmp(f->outcome, "success") && strcmp(f->outcome, "failure"))
+		return err_set(e, COVE_EINVAL, "'outcome' is success or failure, not '%.40s'",
+			       f->outcome);
+	static const char *const names[] = {"actor", "action", "target"};
+	const char *vals[] = {f->actor, f->action, f->target};
+	for (int i = 0; i < 3; i++)
+		if (vals[i] && (!*vals[i] || strlen(vals[i]) > 512))
+			return err_set(e, COVE_EINVAL, "'%s' must be 1 to 512 bytes", names[i]);
+	struct stmt *st;
+	if ((rc = db_query(c, &st, e,
+			   "SELECT id, time, actor, action, target, outcome, ip, request_id, "
+			   "detail FROM audit WHERE id >= ?1 AND id < ?2 AND (?3 IS NULL OR "
+			   "actor = ?3) AND (?4 IS NULL OR action = ?4 OR action LIKE ?4 || "
+			   "'.%') AND (?5 IS NULL OR outcome = ?5) AND (?6 IS NULL OR target = "
+			   "?6) ORDER BY id DESC LIMIT ?7",
+			   "ssssssi", lo, hi, f->actor, f->action, f->outcome, f->target,
+			   (int64_t)f->limit + 1)))
+		return rc;
+	json_t *items = json_array();
+	json_t *next = json_null();
+	int n = 0;
+	while ((rc = db_step(st, e)) == 1) {
+		if (n++ == f->limit) {
+			json_decref(next);
+			next = json_string(json_string_value(
+				json_object_get(json_array_get(items, (size_t)f->limit - 1), "id")));
+			break;
+		}
+		json_t *a = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "id", db_text(st, 0),
+				      "actor", db_text(st, 2), "action", db_text(st, 3),
+				      "target", db_text(st, 4), "outcome", db_text(st, 5), "ip",
+				      db_text(st, 6), "request_id", db_text(st, 7), "detail",
+				      db_text(st, 8));
+		json_set_time(a, "time", db_int(st, 1));
+		json_array_append_new(items, a);
+	}
+	db_done(st);
+	if (rc < 0) {
+		json_decref(items);
+		json_decref(next);
+		return rc;
+	}
+	*out = json_pack("{s:o,s:o}", "items", items, "next_cursor", next);
+	return 0;
 }
 
 int auth_user_gids(struct dbconn *c, int64_t uid, int64_t **gids,

@@ -113,6 +113,10 @@ int64_t auth_token_ttl(struct auth *a);
 int auth_project_role(struct dbconn *c, const char *name, int64_t uid,
 		      char role[16], struct err *e);
 
+/* For the admin overview: sets out's "users" ({"total","active","locked",
+ * "disabled","admins"}) and "projects" (a count), from indexes. */
+int auth_overview(struct dbconn *c, json_t *out, struct err *e);
+
 /* 1 when uid is an administrator. */
 int auth_user_is_admin(struct dbconn *c, int64_t uid);
 

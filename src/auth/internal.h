@@ -96,7 +96,16 @@ int users_update(struct auth *a, struct dbconn *c, const struct actor *act,
 		 int64_t uid, json_t *patch, int admin_fields, struct err *e);
 int users_delete(struct auth *a, struct dbconn *c, const struct actor *act,
 		 int64_t uid, struct err *e);
-int users_list(struct dbconn *c, const char *cursor, int limit, json_t **out,
+/* Users by uid, limit at a time after cursor; q (case-insensitive, Unicode
+ * letters too) keeps those whose username, email or full name contains it,
+ * state those in that state. NULL fields do not filter. */
+struct user_filter {
+	const char *cursor;
+	const char *q;
+	const char *state;
+	int limit;
+};
+int users_list(struct dbconn *c, const struct user_filter *f, json_t **out,
 	       struct err *e);
 int users_export_passwd(struct dbconn *c, struct buf *out, struct err *e);
 int users_import_passwd(struct auth *a, struct dbconn *c, const char *text,
@@ -173,6 +182,22 @@ int tokens_list(struct dbconn *c, const struct actor *act, json_t **out,
 		struct err *e);
 int tokens_revoke(struct dbconn *c, const struct actor *act, const char *id,
 		  struct err *e);
+
+/* ---- audit ---- */
+/* What GET /v1/audit shows, newest first; NULL fields do not filter. */
+struct audit_filter {
+	const char *cursor;  /* the next_cursor of the previous page */
+	const char *actor;   /* exactly this actor */
+	const char *action;  /* this action, or a family ("user" for user.*) */
+	const char *outcome; /* "success" or "failure" */
+	const char *target;  /* exactly this target */
+	const char *since;   /* RFC 3339: at or after */
+	const char *until;   /* RFC 3339: before */
+	int limit;
+};
+/* {"items":[entry],"next_cursor"}; COVE_EINVAL naming a malformed filter. */
+int audit_list(struct dbconn *c, const struct audit_filter *f, json_t **out,
+	       struct err *e);
 
 /* ---- settings ---- */
 int settings_get_bool(struct dbconn *c, const char *key, int def);

@@ -2,13 +2,16 @@
  * users.c - user accounts with Unix semantics: uid from 1000, a
  * user-private primary group with gid = uid, supplementary groups, the
  * admin group; creation (registration, admin, import), changes, deletion,
- * listing and passwd-format export. SQL lives here; no HTTP.
+ * listing and searching, and passwd-format export. SQL lives here; no HTTP.
  */
 #include "auth/internal.h"
 
 #include <ctype.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wctype.h>
 
 int64_t ids_next(struct dbconn *c, struct err *e)
 {
@@ -393,41 +396,118 @@ rollback:
 	return rc;
 }
 
-int users_list(struct dbconn *c, const char *cursor, int limit, json_t **out,
+/* ---- listing and search ---- */
+
+static locale_t fold_locale; /* C.UTF-8, for towlower_l; 0: ASCII only */
+static pthread_once_t fold_once = PTHREAD_ONCE_INIT;
+
+static void fold_init(void)
+{
+	fold_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+/* s (UTF-8) as lower-case code points into a new array of *n (caller frees):
+ * "Ørsted" and "ØRSTED" fold alike. Bytes that are not UTF-8 stand for
+ * themselves. */
+static uint32_t *fold(const char *s, size_t *n)
+{
+	size_t len = strlen(s), k = 0;
+	uint32_t *v = xmalloc(sizeof(*v) * (len + 1));
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		uint32_t c = *p;
+		int extra = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+		int ok = 1;
+		for (int i = 1; i <= extra; i++)
+			ok &= (p[i] & 0xc0) == 0x80;
+		if (extra && ok) {
+			c &= 0x3f >> extra;
+			for (int i = 1; i <= extra; i++)
+				c = (c << 6) | (p[i] & 0x3f);
+			p += extra + 1;
+		} else {
+			p++;
+		}
+		if (c < 0x80)
+			c = (uint32_t)tolower((int)c);
+		else if (fold_locale)
+			c = (uint32_t)towlower_l((wint_t)c, fold_locale);
+		v[k++] = c;
+	}
+	*n = k;
+	return v;
+}
+
+/* Does hay contain the folded needle (nn code points)? */
+static int fold_contains(const char *hay, const uint32_t *needle, size_t nn)
+{
+	size_t nh;
+	uint32_t *h = fold(hay, &nh);
+	int hit = 0;
+	for (size_t i = 0; !hit && i + nn <= nh; i++)
+		hit = !memcmp(h + i, needle, nn * sizeof(*h));
+	free(h);
+	return hit;
+}
+
+int users_list(struct dbconn *c, const struct user_filter *f, json_t **out,
 	       struct err *e)
 {
 	int64_t after = 0;
-	if (cursor) {
+	if (f->cursor) {
 		char *end;
-		after = strtoll(cursor, &end, 10);
-		if (!*cursor || *end)
+		after = strtoll(f->cursor, &end, 10);
+		if (!*f->cursor || *end)
 			return err_set(e, COVE_EINVAL, "invalid cursor");
 	}
+	if (f->state && strcmp(f->state, "active") && strcmp(f->state, "locked") &&
+	    strcmp(f->state, "disabled"))
+		return err_set(e, COVE_EINVAL,
+			       "'state' is active, locked or disabled, not '%.40s'", f->state);
+	const char *q = f->q && *f->q ? f->q : NULL; /* an empty search box: everyone */
+	if (q && (strlen(q) > 256 || !utf8_valid(q, strlen(q))))
+		return err_set(e, COVE_EINVAL, "'q' must be at most 256 bytes of UTF-8");
+	uint32_t *needle = NULL;
+	size_t nn = 0;
+	if (q) {
+		pthread_once(&fold_once, fold_init);
+		needle = fold(q, &nn);
+	}
+	/* The search reads the users in uid order and keeps those matching:
+	 * no index serves a substring anywhere in three columns, and folding
+	 * case beyond ASCII is not something SQLite's lower() does. */
 	struct stmt *st;
 	int rc = db_query(c, &st, e,
-			  "SELECT uid FROM users WHERE uid > ? ORDER BY uid LIMIT ?",
-			  "ii", after, (int64_t)limit + 1);
-	if (rc)
+			  "SELECT uid, username, coalesce(email, ''), full_name FROM users "
+			  "WHERE uid > ? AND (?2 IS NULL OR state = ?2) ORDER BY uid",
+			  "is", after, f->state);
+	if (rc) {
+		free(needle);
 		return rc;
-	int64_t *uids = xmalloc(sizeof(int64_t) * ((size_t)limit + 1));
+	}
+	int64_t *uids = xmalloc(sizeof(int64_t) * ((size_t)f->limit + 1));
 	int n = 0;
-	while ((rc = db_step(st, e)) == 1)
-		uids[n++] = db_int(st, 0);
+	while (n <= f->limit && (rc = db_step(st, e)) == 1)
+		if (!q || fold_contains(db_text(st, 1), needle, nn) ||
+		    fold_contains(db_text(st, 2), needle, nn) ||
+		    fold_contains(db_text(st, 3), needle, nn))
+			uids[n++] = db_int(st, 0);
 	db_done(st);
+	free(needle);
 	if (rc < 0) {
 		free(uids);
 		return rc;
 	}
 	json_t *items = json_array();
-	for (int i = 0; i < n && i < limit; i++) {
+	for (int i = 0; i < n && i < f->limit; i++) {
 		json_t *u = users_json(c, uids[i], NULL);
 		if (u)
 			json_array_append_new(items, u);
 	}
 	json_t *next = json_null();
-	if (n > limit) {
+	if (n > f->limit) {
 		char cur[32];
-		snprintf(cur, sizeof(cur), "%lld", (long long)uids[limit - 1]);
+		snprintf(cur, sizeof(cur), "%lld", (long long)uids[f->limit - 1]);
 		json_decref(next);
 		next = json_string(cur);
 	}

@@ -1,7 +1,8 @@
 /*
  * admin_cmds.c - the administrator's platform commands: cove audit (read
  * the audit log), cove settings (self-registration) and cove admin
- * rotate-key. Only requests and printing; the server enforces admin.
+ * (overview, rotate-key, fsck, gc, volumes). Only requests and printing;
+ * the server enforces admin.
  */
 #include "cli/internal.h"
 
@@ -15,14 +16,32 @@ static const struct cli_flag audit_flags[] = {
 	{"actor", "USER", CLI_FLAG_VALUE, "only what USER did"},
 	{"action", "A", CLI_FLAG_VALUE,
 	 "only action A, or a family such as 'user' for user.*"},
+	{"outcome", "success|failure", CLI_FLAG_VALUE, "only successes, or only failures"},
+	{"target", "T", CLI_FLAG_VALUE, "only entries about T (a user, project, path...)"},
+	{"since", "TIME", CLI_FLAG_VALUE,
+	 "only from TIME on: RFC 3339 (2026-05-01T00:00:00Z) or a duration ago (24h, 7d)"},
+	{"until", "TIME", CLI_FLAG_VALUE, "only before TIME (as --since)"},
 	{0},
 };
 
-/* Append "?limit=N&actor=U&action=A" (the flags given) to q. */
+/* --since/--until: a duration (24h) means that long ago; anything else
+ * goes to the server as it is (which checks it is RFC 3339). */
+static char *audit_time(const char *v)
+{
+	int64_t d = duration_parse(v);
+	if (d < 0)
+		return xstrdup(v);
+	char t[32];
+	time_format(time_now() - d, t);
+	return xstrdup(t);
+}
+
+/* Append "?limit=N&actor=U&action=A..." (the flags given) to q. */
 static int audit_query(struct client *c, const struct cli_args *a,
 		       struct buf *q, struct err *e)
 {
-	static const char *const keys[] = {"limit", "actor", "action"};
+	static const char *const keys[] = {"limit",  "actor", "action", "outcome",
+					   "target", "since", "until"};
 	char sep = '?';
 	int64_t n;
 	const char *limit = cli_arg_get(a, "limit");
@@ -32,7 +51,9 @@ static int audit_query(struct client *c, const struct cli_args *a,
 		const char *v = cli_arg_get(a, keys[i]);
 		if (!v)
 			continue;
-		char *esc = cli_path(c, "%s", v);
+		char *t = i >= 5 ? audit_time(v) : xstrdup(v);
+		char *esc = cli_path(c, "%s", t);
+		free(t);
 		buf_addf(q, "%c%s=%s", sep, keys[i], esc);
 		free(esc);
 		sep = '&';
@@ -135,6 +156,137 @@ static int cli_admin_rotate_key(struct client *c, const struct cli_args *a,
 	const char *kid = json_string_value(json_object_get(o, "kid"));
 	cli_print_done(c, o, "Rotated the signing key; the new key id is %s",
 		       kid ? kid : "-");
+	json_decref(o);
+	return 0;
+}
+
+/* ---- overview ------------------------------------------------------------- */
+
+static json_int_t ov_int(const json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+/* "database ok, disk ok, jobs ok": every part of o (an object of strings). */
+static void ov_health(struct cli_table *t, const json_t *health)
+{
+	struct buf b = {0};
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)health, k, v)
+		buf_addf(&b, "%s%s %s", b.len ? ", " : "", k,
+			 json_string_value(v) ? json_string_value(v) : "-");
+	cli_table_add(t, "health");
+	cli_table_add(t, b.len ? buf_str(&b) : "-");
+	buf_free(&b);
+}
+
+static void ov_print(const json_t *o)
+{
+	const json_t *users = json_object_get(o, "users"), *jobs = json_object_get(o, "jobs");
+	const json_t *st = json_object_get(o, "storage"), *reg = json_object_get(o, "registry");
+	const json_t *disk = json_object_get(st, "disk"), *x;
+	char a[32], b[32], up[32];
+	size_t i;
+	struct cli_table t;
+	cli_table_init_kv(&t);
+	cli_table_kv(&t, "version", o, "version");
+	cli_duration_format((double)ov_int(o, "uptime_s"), up);
+	cli_table_add(&t, "started");
+	cli_table_addf(&t, "%s (up %s)",
+		       json_string_value(json_object_get(o, "started_at"))
+			       ? json_string_value(json_object_get(o, "started_at"))
+			       : "-",
+		       up);
+	ov_health(&t, json_object_get(o, "health"));
+	cli_table_add(&t, "users");
+	if (json_is_object(users))
+		cli_table_addf(&t,
+			       "%" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
+			       " active, %" JSON_INTEGER_FORMAT " locked, %" JSON_INTEGER_FORMAT
+			       " disabled; %" JSON_INTEGER_FORMAT " administrators)",
+			       ov_int(users, "total"), ov_int(users, "active"),
+			       ov_int(users, "locked"), ov_int(users, "disabled"),
+			       ov_int(users, "admins"));
+	else
+		cli_table_add(&t, "-");
+	cli_table_kv(&t, "projects", o, "projects");
+	cli_table_add(&t, "jobs");
+	if (json_is_object(jobs))
+		cli_table_addf(&t,
+			       "%" JSON_INTEGER_FORMAT " queued, %" JSON_INTEGER_FORMAT
+			       " starting, %" JSON_INTEGER_FORMAT " running",
+			       ov_int(jobs, "queued"), ov_int(jobs, "starting"),
+			       ov_int(jobs, "running"));
+	else
+		cli_table_add(&t, "-");
+	cli_table_add(&t, "blob store");
+	if (json_is_object(st)) {
+		cli_size_human(ov_int(st, "blob_bytes"), a);
+		if (json_is_object(disk)) {
+			char c[32];
+			cli_size_human(ov_int(disk, "free"), b);
+			cli_size_human(ov_int(disk, "total"), c);
+			cli_table_addf(&t, "%s; disk %s free of %s", a, b, c);
+		} else {
+			cli_table_add(&t, a);
+		}
+	} else {
+		cli_table_add(&t, "-");
+	}
+	cli_table_add(&t, "registry");
+	if (json_is_object(reg)) {
+		cli_size_human(ov_int(reg, "bytes"), a);
+		cli_table_addf(&t, "%" JSON_INTEGER_FORMAT " repositories, %s",
+			       ov_int(reg, "repositories"), a);
+	} else {
+		cli_table_add(&t, "-");
+	}
+	cli_table_print(&t, stdout);
+	cli_table_free(&t);
+
+	if (json_array_size(json_object_get(jobs, "queues"))) {
+		printf("\n");
+		cli_table_init(&t, 4, "QUEUE", "QUEUED", "STARTING", "RUNNING");
+		json_array_foreach(json_object_get(jobs, "queues"), i, x)
+		{
+			cli_table_add_json(&t, json_object_get(x, "name"));
+			cli_table_add_json(&t, json_object_get(x, "queued"));
+			cli_table_add_json(&t, json_object_get(x, "starting"));
+			cli_table_add_json(&t, json_object_get(x, "running"));
+		}
+		cli_table_print(&t, stdout);
+		cli_table_free(&t);
+	}
+	if (json_array_size(json_object_get(st, "volumes"))) {
+		printf("\n");
+		cli_table_init(&t, 3, "VOLUME", "USED", "CAPACITY");
+		json_array_foreach(json_object_get(st, "volumes"), i, x)
+		{
+			cli_size_human(ov_int(x, "used"), a);
+			if (ov_int(x, "capacity"))
+				cli_size_human(ov_int(x, "capacity"), b);
+			else
+				snprintf(b, sizeof(b), "unlimited");
+			cli_table_add_json(&t, json_object_get(x, "name"));
+			cli_table_add(&t, a);
+			cli_table_add(&t, b);
+		}
+		cli_table_print(&t, stdout);
+		cli_table_free(&t);
+	}
+}
+
+static int cli_admin_overview(struct client *c, const struct cli_args *a, struct err *e)
+{
+	json_t *o = NULL;
+	int rc = cli_call(c, "GET", "/v1/admin/overview", NULL, &o, e);
+	if (rc)
+		return rc;
+	if (c->json)
+		cli_print_json(o);
+	else
+		ov_print(o);
 	json_decref(o);
 	return 0;
 }
@@ -272,6 +424,8 @@ static const struct cli_cmd volume_subs[] = {
 };
 
 static const struct cli_cmd admin_subs[] = {
+	{"overview", "", 0, 0, NULL, cli_admin_overview, NULL,
+	 "the platform at a glance: health, users, jobs, storage, registry"},
 	{"rotate-key", "", 0, 0, NULL, cli_admin_rotate_key, NULL,
 	 "start signing tokens with a new key (old tokens stay valid)"},
 	{"fsck", "", 0, 0, fsck_flags, cli_admin_fsck, NULL,

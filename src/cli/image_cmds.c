@@ -10,26 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bytes as a person reads them: "512 B", "1.5 KiB", "3.2 GiB". */
-static void image_size(int64_t v, char out[32])
-{
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double d = (double)v;
-	int u = 0;
-	while (d >= 1024 && u < 4) {
-		d /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(out, 32, "%lld B", (long long)v);
-	else
-		snprintf(out, 32, "%.1f %s", d, units[u]);
-}
 
 static void add_size(struct cli_table *t, const json_t *o, const char *field)
 {
 	char s[32];
-	image_size(json_integer_value(json_object_get(o, field)), s);
+	cli_size_human(json_integer_value(json_object_get(o, field)), s);
 	cli_table_add(t, s);
 }
 
@@ -103,7 +88,7 @@ static int image_tags(struct client *c, const struct cli_args *a, struct err *e)
 		cli_print_json(o);
 	} else {
 		struct cli_table t;
-		cli_table_init(&t, 5, "TAG", "DIGEST", "SIZE", "PUSHED", "IMMUTABLE");
+		cli_table_init(&t, 6, "TAG", "DIGEST", "SIZE", "PUSHED", "PUSHED BY", "IMMUTABLE");
 		json_array_foreach(json_object_get(o, "items"), i, tag)
 		{
 			const char *d = json_string_value(json_object_get(tag, "digest"));
@@ -112,6 +97,7 @@ static int image_tags(struct client *c, const struct cli_args *a, struct err *e)
 			cli_table_addf(&t, "%.19s", d ? d : "-");
 			add_size(&t, tag, "size");
 			cli_table_add_json(&t, json_object_get(tag, "pushed_at"));
+			cli_table_add_json(&t, json_object_get(tag, "pushed_by"));
 			cli_table_add_json(&t, json_object_get(tag, "immutable"));
 		}
 		cli_table_print(&t, stdout);
@@ -215,7 +201,7 @@ static int image_gc(struct client *c, const struct cli_args *a, struct err *e)
 		cli_print_json(o);
 	} else {
 		char sz[32];
-		image_size(json_integer_value(json_object_get(o, "bytes")), sz);
+		cli_size_human(json_integer_value(json_object_get(o, "bytes")), sz);
 		printf("%s %lld tags, %lld manifests and %lld blobs (%s) in %lld "
 		       "repositories\n",
 		       dry ? "Would remove" : "Removed",

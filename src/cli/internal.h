@@ -243,6 +243,8 @@ void cli_print_json(const json_t *o);
 char *cli_json_text(const json_t *v);
 /* Bytes as "10G" when exact, else the number; 0 is "unlimited". */
 void cli_size_format(int64_t v, char out[32]);
+/* Bytes as a person reads them: "512 B", "1.5 KiB", "3.2 GiB". */
+void cli_size_human(int64_t v, char out[32]);
 /* With --json the answer o ("{}" when NULL, an empty answer), else the
  * message fmt and a newline: how commands that change something end. */
 void cli_print_done(const struct client *c, const json_t *o, const char *fmt,

@@ -928,14 +928,22 @@ static const struct cli_flag jobs_flags[] = {
 	 "only jobs in this state: queued, starting, running, succeeded, failed, "
 	 "cancelled, timed_out, lost"},
 	{"queue", "Q", CLI_FLAG_VALUE, "only jobs of this queue"},
-	{"user", "U", CLI_FLAG_VALUE, "only this user's jobs (administrators)"},
+	{"project", "P", CLI_FLAG_VALUE,
+	 "the jobs of project P (every member's; you must be in it)"},
+	{"app", "A", CLI_FLAG_VALUE, "only jobs of application A"},
+	{"user", "U", CLI_FLAG_VALUE,
+	 "only this user's jobs (administrators; others within --project or --scope all)"},
+	{"scope", "own|all", CLI_FLAG_VALUE,
+	 "own: your jobs (the default); all: yours and your projects' (administrators: "
+	 "everyone's, their default)"},
 	{"limit", "N", CLI_FLAG_VALUE, "at most N jobs (default: all)"},
 	{0},
 };
 
 static int cmd_jobs(struct client *c, const struct cli_args *a, struct err *e)
 {
-	static const char *const filters[] = {"state", "queue", "user"};
+	static const char *const filters[] = {"state", "queue", "project", "app", "user",
+					      "scope"};
 	struct buf q = {0};
 	json_t *list = NULL, *j;
 	const char *s;
@@ -970,8 +978,8 @@ static int cmd_jobs(struct client *c, const struct cli_args *a, struct err *e)
 		return 0;
 	}
 	struct cli_table t;
-	cli_table_init(&t, 8, "ID", "NAME", "APP", "USER", "QUEUE", "STATE", "SUBMITTED",
-		       "DURATION");
+	cli_table_init(&t, 9, "ID", "NAME", "APP", "USER", "PROJECT", "QUEUE", "STATE",
+		       "SUBMITTED", "DURATION");
 	json_array_foreach(json_object_get(list, "items"), i, j)
 	{
 		char when[32], took[32];
@@ -981,6 +989,7 @@ static int cmd_jobs(struct client *c, const struct cli_args *a, struct err *e)
 		cli_table_add_json(&t, json_object_get(j, "name"));
 		cli_table_add_json(&t, json_object_get(j, "app"));
 		cli_table_add_json(&t, json_object_get(j, "user"));
+		cli_table_add_json(&t, json_object_get(j, "project"));
 		cli_table_add_json(&t, json_object_get(j, "queue"));
 		cli_table_add_json(&t, json_object_get(j, "state"));
 		cli_table_add(&t, when);

@@ -199,6 +199,21 @@ void cli_size_format(int64_t v, char out[32])
 	snprintf(out, 32, "%lld", (long long)v);
 }
 
+void cli_size_human(int64_t v, char out[32])
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double d = (double)v;
+	int u = 0;
+	while (d >= 1024 && u < 5) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, 32, "%lld B", (long long)v);
+	else
+		snprintf(out, 32, "%.1f %s", d, units[u]);
+}
+
 /* ---- whole answers ------------------------------------------------------ */
 
 void cli_print_json(const json_t *o)

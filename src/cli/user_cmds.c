@@ -22,11 +22,31 @@ void cli_user_rows(struct cli_table *t, const json_t *u)
 	cli_table_kv(t, "created", u, "created_at");
 }
 
+static const struct cli_flag ls_flags[] = {
+	{"search", "TEXT", CLI_FLAG_VALUE,
+	 "only users whose username, email or full name contains TEXT (any case)"},
+	{"state", "S", CLI_FLAG_VALUE, "only users in state S: active, locked or disabled"},
+	{0},
+};
+
 static int user_ls(struct client *c, const struct cli_args *a, struct err *e)
 {
 	json_t *list = NULL, *u;
 	size_t i;
-	int rc = cli_call_list(c, "/v1/users", "", &list, e);
+	struct buf q = {0};
+	const char *search = cli_arg_get(a, "search"), *state = cli_arg_get(a, "state");
+	if (search) {
+		char *esc = cli_path(c, "%s", search);
+		buf_addf(&q, "&q=%s", esc);
+		free(esc);
+	}
+	if (state) {
+		char *esc = cli_path(c, "%s", state);
+		buf_addf(&q, "&state=%s", esc);
+		free(esc);
+	}
+	int rc = cli_call_list(c, "/v1/users", buf_str(&q), &list, e);
+	buf_free(&q);
 	if (rc)
 		return rc;
 	if (c->json) {
@@ -215,7 +235,7 @@ static int user_import(struct client *c, const struct cli_args *a,
 }
 
 static const struct cli_cmd user_subs[] = {
-	{"ls", "", 0, 0, NULL, user_ls, NULL, "list users"},
+	{"ls", "", 0, 0, ls_flags, user_ls, NULL, "list users (--search, --state)"},
 	{"show", "NAME", 1, 1, NULL, user_show, NULL, "show one user"},
 	{"add", "NAME", 1, 1, add_flags, user_add, NULL, "create a user"},
 	{"rm", "NAME", 1, 1, NULL, user_rm, NULL, "delete a user"},

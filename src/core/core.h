@@ -93,6 +93,9 @@ int log_enabled(int level);
  * object, e.g. "{s:s,s:i}", or NULL for none). Never log secrets. */
 void log_event(int level, const char *msg, const char *fmt, ...);
 
+/* The release this binary is (cove --version, the admin overview). */
+#define COVE_VERSION "0.1.0"
+
 /* ---- time -------------------------------------------------------------- */
 
 int64_t time_now(void);     /* Unix seconds */
@@ -102,6 +105,11 @@ double time_mono(void);     /* monotonic seconds */
 void time_format(int64_t t, char out[32]);
 /* "90", "90s", "15m", "12h", "30d" -> seconds; -1 on bad input. */
 int64_t duration_parse(const char *s);
+/* An RFC 3339 date-time ("2026-11-23T10:00:00Z", "...T10:00:00.250+01:00";
+ * 't', 'z' and a space for 'T' accepted, fractions beyond milliseconds
+ * dropped) -> Unix milliseconds in *ms. 0, or -1 on anything else (a
+ * missing zone, an impossible date such as February 30). */
+int time_parse(const char *s, int64_t *ms);
 
 /* ---- randomness, ids, hashing, encoding -------------------------------- */
 
@@ -109,6 +117,10 @@ int rand_bytes(void *out, size_t n); /* 0 or COVE_EIO */
 /* A sortable, URL-safe id: 10 chars of millisecond time and 16 of
  * randomness in Crockford base32 (26 chars + NUL). */
 void id_new(char out[27]);
+/* The first 10 characters of every id made at millisecond ms (clamped to
+ * what ids can hold): ids of events at or after ms compare >= it, those
+ * before compare < it. For time ranges over id-ordered tables. */
+void id_time_prefix(int64_t ms, char out[11]);
 /* The same shape from a per-thread generator seeded once from getrandom:
  * unique enough to correlate log lines (request ids), never a secret nor a
  * record key. */

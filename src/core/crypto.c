@@ -29,14 +29,25 @@ int rand_bytes(void *out, size_t n)
 
 static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-static void id_format(char out[27], const unsigned char rnd[10])
+/* 48-bit time as 10 base32 digits (50 bits, top two zero). */
+static void id_put_time(char out[10], uint64_t ms)
 {
-	uint64_t ms = (uint64_t)time_now_ms();
-	/* 48-bit time as 10 base32 digits (50 bits, top two zero). */
 	for (int i = 9; i >= 0; i--) {
 		out[i] = crockford[ms & 31];
 		ms >>= 5;
 	}
+}
+
+void id_time_prefix(int64_t ms, char out[11])
+{
+	const int64_t max = ((int64_t)1 << 48) - 1;
+	id_put_time(out, (uint64_t)(ms < 0 ? 0 : ms > max ? max : ms));
+	out[10] = '\0';
+}
+
+static void id_format(char out[27], const unsigned char rnd[10])
+{
+	id_put_time(out, (uint64_t)time_now_ms());
 	/* 80 random bits as 16 base32 digits. */
 	uint64_t hi = 0, lo = 0;
 	for (int i = 0; i < 5; i++)

@@ -310,5 +310,51 @@ const char *const db_migrations[] = {
 	"ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER;"
 	"ALTER TABLE sessions ADD COLUMN user_agent TEXT;"
 	"CREATE UNIQUE INDEX sessions_cookie ON sessions(cookie_hash)",
+	/* 8: a project's jobs, newest first (GET /v1/jobs?project=P, and
+	 * members' lists of every project they are in) */
+	"CREATE INDEX jobs_project ON jobs(project, seq) WHERE project IS NOT NULL",
+	/* 9: who pushed a tag (a username, or <project>+<robot>); NULL for tags
+	 * pushed before */
+	"ALTER TABLE tags ADD COLUMN pushed_by TEXT",
+	/* 10: what the admin overview counts, without reading whole tables:
+	 * users by state and primary group through indexes, and the bytes in
+	 * the blob store and in the registry kept by triggers in the same
+	 * transactions that change them. registry_bytes counts each digest
+	 * once, however many repositories hold it as a blob or a manifest. */
+	"CREATE INDEX users_state ON users(state);"
+	"CREATE INDEX users_gid ON users(gid);"
+	"CREATE TABLE counters ("
+	"  name TEXT PRIMARY KEY,"
+	"  value INTEGER NOT NULL);"
+	"INSERT INTO counters(name, value) VALUES"
+	"  ('blob_bytes', (SELECT coalesce(sum(size), 0) FROM blobs)),"
+	"  ('registry_bytes', (SELECT coalesce(sum(size), 0) FROM (SELECT sha256,"
+	"    max(size) AS size FROM (SELECT sha256, size FROM registry_blobs UNION ALL"
+	"    SELECT sha256, size FROM manifests) GROUP BY sha256)));"
+	"CREATE TRIGGER blob_bytes_insert AFTER INSERT ON blobs BEGIN"
+	"  UPDATE counters SET value = value + NEW.size WHERE name = 'blob_bytes'; END;"
+	"CREATE TRIGGER blob_bytes_delete AFTER DELETE ON blobs BEGIN"
+	"  UPDATE counters SET value = value - OLD.size WHERE name = 'blob_bytes'; END;"
+	"CREATE TRIGGER blob_bytes_update AFTER UPDATE OF size ON blobs BEGIN"
+	"  UPDATE counters SET value = value + NEW.size - OLD.size"
+	"  WHERE name = 'blob_bytes'; END;"
+	"CREATE TRIGGER registry_bytes_blob_insert AFTER INSERT ON registry_blobs"
+	"  WHEN NOT EXISTS (SELECT 1 FROM registry_blobs WHERE sha256 = NEW.sha256"
+	"    AND repo != NEW.repo)"
+	"  AND NOT EXISTS (SELECT 1 FROM manifests WHERE sha256 = NEW.sha256) BEGIN"
+	"  UPDATE counters SET value = value + NEW.size WHERE name = 'registry_bytes'; END;"
+	"CREATE TRIGGER registry_bytes_blob_delete AFTER DELETE ON registry_blobs"
+	"  WHEN NOT EXISTS (SELECT 1 FROM registry_blobs WHERE sha256 = OLD.sha256)"
+	"  AND NOT EXISTS (SELECT 1 FROM manifests WHERE sha256 = OLD.sha256) BEGIN"
+	"  UPDATE counters SET value = value - OLD.size WHERE name = 'registry_bytes'; END;"
+	"CREATE TRIGGER registry_bytes_manifest_insert AFTER INSERT ON manifests"
+	"  WHEN NOT EXISTS (SELECT 1 FROM manifests WHERE sha256 = NEW.sha256"
+	"    AND repo != NEW.repo)"
+	"  AND NOT EXISTS (SELECT 1 FROM registry_blobs WHERE sha256 = NEW.sha256) BEGIN"
+	"  UPDATE counters SET value = value + NEW.size WHERE name = 'registry_bytes'; END;"
+	"CREATE TRIGGER registry_bytes_manifest_delete AFTER DELETE ON manifests"
+	"  WHEN NOT EXISTS (SELECT 1 FROM manifests WHERE sha256 = OLD.sha256)"
+	"  AND NOT EXISTS (SELECT 1 FROM registry_blobs WHERE sha256 = OLD.sha256) BEGIN"
+	"  UPDATE counters SET value = value - OLD.size WHERE name = 'registry_bytes'; END",
 	NULL,
 };

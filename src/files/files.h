@@ -299,6 +299,11 @@ int volumes_update(struct dbconn *c, const char *name, int64_t capacity,
 int volumes_delete(struct files *f, struct dbconn *c, const char *name,
 		   struct err *e);
 int volumes_list(struct dbconn *c, json_t **out, struct err *e);
+/* For the admin overview: sets out's "storage": {"volumes":[{"name",
+ * "capacity","used"}],"blob_bytes" (what the store holds, each blob
+ * once), "disk":{"total","free"} (the file system of the store)}. No
+ * table is read whole: volumes are few, blob_bytes is a counter. */
+int files_overview(struct files *f, struct dbconn *c, json_t *out, struct err *e);
 
 /* ---- consistency (fsck.c) ------------------------------------------------ */
 /* Check metadata against blobs (verify: re-hash every blob); with repair,

@@ -8,6 +8,8 @@
  * Quota scopes: bytes under /projects/<p> count for project p, bytes under
  * /volumes/<v> for volume v (its capacity), all other bytes for the owning
  * user. A limit of 0 means unlimited.
+ *
+ * Also volumes, and what the admin overview says about storage.
  */
 #include "files/files.h"
 #include "files/internal.h"
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <errno.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define ROOT_ID 1
@@ -1713,5 +1716,39 @@ int volumes_list(struct dbconn *c, json_t **out, struct err *e)
 	}
 	json_decref(names);
 	*out = json_pack("{s:o,s:n}", "items", items, "next_cursor");
+	return 0;
+}
+
+int files_overview(struct files *f, struct dbconn *c, json_t *out, struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT v.name, v.capacity_bytes, coalesce(u.bytes, 0) FROM volumes v"
+			  " LEFT JOIN usage u ON u.scope = 'volume:' || v.name ORDER BY v.name",
+			  NULL);
+	if (rc)
+		return rc;
+	json_t *vols = json_array();
+	while ((rc = db_step(st, e)) == 1)
+		json_array_append_new(vols, json_pack("{s:s,s:I,s:I}", "name", db_text(st, 0),
+						      "capacity", (json_int_t)db_int(st, 1),
+						      "used", (json_int_t)db_int(st, 2)));
+	db_done(st);
+	int64_t bytes = 0;
+	if (rc < 0 || (rc = db_query_int(c, e, &bytes,
+					 "SELECT value FROM counters WHERE name = 'blob_bytes'",
+					 NULL)) < 0) {
+		json_decref(vols);
+		return rc;
+	}
+	json_t *disk = json_null();
+	struct statvfs sv;
+	if (statvfs(f->store.root, &sv) == 0)
+		disk = json_pack("{s:I,s:I}", "total",
+				 (json_int_t)((uint64_t)sv.f_blocks * sv.f_frsize), "free",
+				 (json_int_t)((uint64_t)sv.f_bavail * sv.f_frsize));
+	json_object_set_new(out, "storage",
+			    json_pack("{s:o,s:I,s:o}", "volumes", vols, "blob_bytes",
+				      (json_int_t)bytes, "disk", disk));
 	return 0;
 }

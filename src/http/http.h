@@ -74,6 +74,7 @@ struct server {
 	struct streams *streams; /* long-lived responses (stream.c) */
 	struct jobs *jobs;
 	struct registry *registry;
+	int64_t started_ms; /* when server_start ran */
 };
 
 /* Start serving on cfg->listen; returns when the daemon runs. */

@@ -404,8 +404,16 @@ static const char *status_title(int status)
 	}
 }
 
-static void problem(struct req *r, int status, const char *detail)
+static void problem(struct req *r, int status, const char *detail_in)
 {
+	/* A detail may quote the request (a query value, a name), which need
+	 * not be UTF-8; JSON must be, and jansson refuses to pack it. */
+	char detail[512];
+	snprintf(detail, sizeof(detail), "%s", detail_in);
+	if (!utf8_valid(detail, strlen(detail)))
+		for (char *p = detail; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
 	char type[96];
 	const char *t = status_title(status);
 	size_t k = 0;
@@ -904,6 +912,7 @@ static int listen_socket(const char *spec, struct err *e)
 
 int server_start(struct server *s, struct err *e)
 {
+	s->started_ms = time_now_ms();
 	routes_flatten(s);
 	s->metrics = metrics_new(s->nroutes);
 	s->workers = workers_start((int)s->cfg->io_workers);

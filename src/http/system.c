@@ -1,11 +1,18 @@
 /*
  * system.c - the routes that describe the server itself: liveness,
- * readiness, metrics and the OpenAPI document (linked in by embed.S).
+ * readiness, metrics, the administrators' overview (each module tells its
+ * part; no SQL here) and the OpenAPI document (linked in by embed.S).
  */
+#include "files/files.h"
 #include "http/http.h"
+#include "jobs/jobs.h"
+#include "registry/registry.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* The disk holding the blob store is "low" below this share free. */
+#define DISK_LOW_PERCENT 5
 
 extern const char cove_openapi_json[];
 extern const char cove_openapi_json_end[];
@@ -50,6 +57,58 @@ static void get_metrics(struct req *r)
 	buf_free(&b);
 }
 
+/*
+ * One page for an administrator's dashboard: what runs, its health, and
+ * how much there is. Every number comes from an index, a counter kept by
+ * triggers, or the scheduler's memory, so a large installation answers as
+ * fast as a small one. A part that cannot be read is null, and the
+ * database's health says why.
+ */
+static void get_overview(struct req *r)
+{
+	struct server *s = r->srv;
+	int64_t now = time_now_ms();
+	json_t *o = json_object(), *health = json_object();
+	json_object_set_new(o, "version", json_string(COVE_VERSION));
+	json_set_time_ms(o, "started_at", s->started_ms);
+	json_object_set_new(o, "uptime_s", json_integer((now - s->started_ms) / 1000));
+	json_object_set_new(o, "health", health);
+
+	struct err e = {0};
+	struct dbconn *c = db_get(s->db);
+	db_read_begin(c); /* one snapshot: the numbers agree with each other */
+	int rc = auth_overview(c, o, &e);
+	if (!rc)
+		rc = files_overview(s->files, c, o, &e);
+	if (!rc)
+		rc = registry_overview(c, o, &e);
+	db_read_end(c);
+	db_put(s->db, c);
+	static const char *const parts[] = {"users", "projects", "storage", "registry"};
+	for (size_t i = 0; rc && i < sizeof(parts) / sizeof(parts[0]); i++)
+		if (!json_object_get(o, parts[i]))
+			json_object_set_new(o, parts[i], json_null());
+	json_object_set_new(health, "database", json_string(rc ? e.msg : "ok"));
+	/* the disk of the blob store: uploads fail when it is full */
+	json_t *disk = json_object_get(json_object_get(o, "storage"), "disk");
+	json_int_t total = json_integer_value(json_object_get(disk, "total"));
+	json_int_t free_b = json_integer_value(json_object_get(disk, "free"));
+	if (!json_is_object(disk)) {
+		json_object_set_new(health, "disk", json_string("unknown"));
+	} else if (total > 0 && free_b * 100 < total * DISK_LOW_PERCENT) {
+		char *low = xasprintf("low: %lld%% free", (long long)(free_b * 100 / total));
+		json_object_set_new(health, "disk", json_string(low));
+		free(low);
+	} else {
+		json_object_set_new(health, "disk", json_string("ok"));
+	}
+
+	const char *why = s->jobs ? jobs_unavailable(s->jobs) : "the jobs engine is not running";
+	json_object_set_new(health, "jobs", json_string(why ? why : "ok"));
+	json_object_set_new(o, "jobs", s->jobs ? jobs_overview(s->jobs) : json_null());
+	reply_json(r, 200, o);
+}
+
 static void get_openapi(struct req *r)
 {
 	reply_text(r, 200, "application/json", cove_openapi_json,
@@ -61,5 +120,6 @@ const struct route system_routes[] = {
 	{"GET", "/readyz", get_readyz, ROUTE_PUBLIC | ROUTE_QUIET},
 	{"GET", "/metrics", get_metrics, ROUTE_PUBLIC | ROUTE_QUIET},
 	{"GET", "/v1/openapi.json", get_openapi, ROUTE_PUBLIC},
+	{"GET", "/v1/admin/overview", get_overview, ROUTE_ADMIN},
 	{NULL, NULL, NULL, 0},
 };

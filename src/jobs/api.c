@@ -101,6 +101,9 @@ static void get_jobs(struct req *r)
 		.state = req_query(r, "state"),
 		.queue = req_query(r, "queue"),
 		.user = req_query(r, "user"),
+		.project = req_query(r, "project"),
+		.app = req_query(r, "app"),
+		.scope = req_query(r, "scope"),
 		.cursor = req_query(r, "cursor"),
 	};
 	if (req_limit(r, &f.limit, &e)) {
@@ -245,9 +248,34 @@ struct logstream {
 	struct buf line;   /* a line not yet complete */
 	struct pending out;
 	double last_write;
+	uint64_t gen;      /* identity generation when access was last checked */
+	double checked;    /* and when (time_mono) */
 	int drained;       /* the job was over and a read found nothing more */
 	int ended;
 };
+
+/* Still allowed to follow? Checked again when users, groups, projects or
+ * sessions changed (the identity generation moved), at most once a second
+ * (every login moves it, and a busy server has many streams): a member
+ * removed from the job's project stops receiving its log within a second. */
+#define RECHECK_SECONDS 1.0
+static int log_allowed(struct logstream *ls)
+{
+	uint64_t gen = db_gen(ls->srv->db, DB_GEN_IDENTITY);
+	if (gen == ls->gen || time_mono() - ls->checked < RECHECK_SECONDS)
+		return 1;
+	ls->checked = time_mono();
+	char *path = NULL;
+	struct err e = {0};
+	struct dbconn *c = db_get(ls->srv->db);
+	int rc = jobs_log_path(ls->srv->jobs, c, &ls->actor, ls->id, &path, &e);
+	db_put(ls->srv->db, c);
+	free(path);
+	if (rc == COVE_ENOENT)
+		return 0;
+	ls->gen = gen; /* other failures: try again at the next change */
+	return 1;
+}
 
 /* One record "TS X text" as an SSE event whose id is the offset after it. */
 static void sse_event(struct logstream *ls, const char *rec, size_t len)
@@ -348,7 +376,7 @@ static long log_fill(void *ctx, char *buf, size_t max)
 			ls->last_write = time_mono();
 			return pending_take(&ls->out, buf, max);
 		}
-		if (ls->ended || ls->srv->stopping)
+		if (ls->ended || ls->srv->stopping || !log_allowed(ls))
 			return -1;
 		int over = jobs_is_over(ls->srv->jobs, ls->id);
 		if (log_read(ls))
@@ -393,6 +421,7 @@ static void get_logs(struct req *r)
 	struct err e = {0};
 	const char *id = req_param(r, "id");
 	char *path = NULL;
+	uint64_t gen = db_gen(r->srv->db, DB_GEN_IDENTITY); /* before the check */
 	struct dbconn *c = db_get(r->srv->db);
 	int rc = jobs_log_path(JOBS(r), c, &r->actor, id, &path, &e);
 	db_put(r->srv->db, c);
@@ -422,6 +451,7 @@ static void get_logs(struct req *r)
 	ls->srv = r->srv;
 	ls->actor = r->actor;
 	ls->fd = -1;
+	ls->gen = gen;
 	snprintf(ls->id, sizeof(ls->id), "%s", id);
 	/* resume after the last event the client saw */
 	const char *after = req_header(r, "Last-Event-ID");

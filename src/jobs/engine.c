@@ -160,6 +160,37 @@ int engine_count_queued(struct jobs *j, int64_t uid, int *user_count)
 	return all;
 }
 
+json_t *jobs_overview(struct jobs *j)
+{
+	/* copied under the lock, turned into JSON after it */
+	pthread_mutex_lock(&j->mu);
+	int nq = j->nqueues;
+	char (*names)[QUEUE_NAME_MAX + 1] = xcalloc((size_t)nq + 1, sizeof(*names));
+	int(*n)[3] = xcalloc((size_t)nq + 1, sizeof(*n)); /* queued, starting, running */
+	for (int q = 0; q < nq; q++)
+		memcpy(names[q], j->queues[q].name, sizeof(names[q]));
+	for (int l = 0; l < j->nlines; l++)
+		if (j->lines[l].queue >= 0 && j->lines[l].queue < nq)
+			n[j->lines[l].queue][0] += j->lines[l].n - j->lines[l].head;
+	for (int i = 0; i < j->nrunning; i++)
+		if (j->running[i].s.queue >= 0 && j->running[i].s.queue < nq)
+			n[j->running[i].s.queue][j->running[i].running ? 2 : 1]++;
+	pthread_mutex_unlock(&j->mu);
+	json_t *queues = json_array();
+	int total[3] = {0, 0, 0};
+	for (int q = 0; q < nq; q++) {
+		json_array_append_new(queues,
+				      json_pack("{s:s,s:i,s:i,s:i}", "name", names[q], "queued",
+						n[q][0], "starting", n[q][1], "running", n[q][2]));
+		for (int k = 0; k < 3; k++)
+			total[k] += n[q][k];
+	}
+	free(names);
+	free(n);
+	return json_pack("{s:o,s:i,s:i,s:i}", "queues", queues, "queued", total[0], "starting",
+			 total[1], "running", total[2]);
+}
+
 /* Under j->mu: the line and position of queued job id, or NULL. */
 static struct line *find_queued(struct jobs *j, const char *id, int *pos)
 {

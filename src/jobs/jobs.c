@@ -68,6 +68,11 @@ const char *jobs_limits(const struct jobs *j)
 	return j->limits;
 }
 
+const char *jobs_unavailable(const struct jobs *j)
+{
+	return j->exec ? NULL : j->limits;
+}
+
 void jobs_close(struct jobs *j)
 {
 	if (!j)

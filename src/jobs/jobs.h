@@ -53,6 +53,12 @@ void jobs_close(struct jobs *j);
 void jobs_set_notify(struct jobs *j, void (*fn)(void *arg), void *arg);
 /* One line about the sandbox's limits (cgroups or rlimits) for the log. */
 const char *jobs_limits(const struct jobs *j);
+/* NULL when jobs can run here; else why not (jobs stay queued). */
+const char *jobs_unavailable(const struct jobs *j);
+/* For the admin overview, from the scheduler's memory (no SQL): {"queues":
+ * [{"name","queued","starting","running"}],"queued","starting","running"}
+ * (caller decrefs). */
+json_t *jobs_overview(struct jobs *j);
 
 /* ---- jobs ----------------------------------------------------------------- */
 
@@ -75,23 +81,46 @@ int jobs_submit_check(struct jobs *j, const struct actor *act, json_t *req,
 		      struct err *e);
 void jobs_submit_commit(struct jobs *j, struct jobs_submission *s,
 			jobs_done_fn done, void *arg);
-/* A job visible to act (its owner, or an admin). */
+/* A job visible to act: its submitter, an admin, or any member of the
+ * job's project (guests too). Anyone else gets COVE_ENOENT, as for a job
+ * that does not exist. */
 int jobs_get(struct jobs *j, struct dbconn *c, const struct actor *act,
 	     const char *id, json_t **out, struct err *e);
 /* Is the job over? 1 yes, 0 no; for long polls and log streams. */
 int jobs_is_over(struct jobs *j, const char *id);
 
+/*
+ * What a list shows, newest first. scope "own" is act's own jobs; "all"
+ * is every job act may see (admins: everyone's; others: their own and
+ * those of every project they are in). Without scope: "own" for users,
+ * "all" for admins and whenever a project is named. The other fields
+ * narrow it (NULL: no condition): project (one act is in, unless admin:
+ * COVE_ENOENT otherwise), user (another user's jobs only within scope
+ * "all"), state, queue, app. Read through indexes: the cost follows the
+ * page, not the number of jobs.
+ */
 struct jobs_filter {
 	const char *state;
 	const char *queue;
-	const char *user; /* admins only */
+	const char *user;
+	const char *project;
+	const char *app;
+	const char *scope;
 	const char *cursor;
 	int limit;
 };
 int jobs_list(struct jobs *j, struct dbconn *c, const struct actor *act,
 	      const struct jobs_filter *f, json_t **out, struct err *e);
+/* Cancel a job: its submitter, an admin, or an owner or maintainer of its
+ * project (other members: COVE_EPERM; anyone else: COVE_ENOENT). The
+ * reason names who: "cancelled by bob". */
 int jobs_cancel(struct jobs *j, const struct actor *act, const char *id,
 		json_t **out, struct err *e);
+/* A project is being deleted (caller holds the transaction): refuse
+ * (COVE_ECONFLICT) while it has active jobs; its other jobs stay their
+ * submitters' and leave it (project null), so that a new project of the
+ * same name never sees them. */
+int jobs_project_release(struct dbconn *c, const char *project, struct err *e);
 /* Path of the job's log file (caller frees), after checking act may read
  * it. The file may not exist yet (the job has not started). */
 int jobs_log_path(struct jobs *j, struct dbconn *c, const struct actor *act,

@@ -285,9 +285,93 @@ int job_set_state(struct dbconn *c, const char *id, const char *state,
 
 /* ---- reading ----------------------------------------------------------------- */
 
-static int may_see(const struct actor *act, const struct jobrec *r)
+/* uid's role in project ("" when not a member); COVE_ENOENT when there
+ * is no such project. */
+static int project_role(struct dbconn *c, const char *project, int64_t uid,
+			char role[16], struct err *e)
 {
-	return act->admin || act->uid == r->uid;
+	struct stmt *st;
+	int rc = db_query(c, &st, e,
+			  "SELECT p.name, m.role FROM projects p LEFT JOIN project_members m"
+			  " ON m.project = p.name AND m.uid = ? WHERE p.name = ?",
+			  "is", uid, project);
+	if (rc)
+		return rc;
+	rc = db_step(st, e);
+	role[0] = '\0';
+	if (rc == 1 && db_text(st, 1))
+		snprintf(role, 16, "%s", db_text(st, 1));
+	db_done(st);
+	if (rc == 0)
+		return err_set(e, COVE_ENOENT, "no such project: %.64s", project);
+	return rc < 0 ? rc : 0;
+}
+
+/* uid's role in project ("" when not a member, or no such project). */
+static int member_role(struct dbconn *c, const char *project, int64_t uid,
+		       char role[16], struct err *e)
+{
+	struct stmt *st;
+	role[0] = '\0';
+	int rc = db_query(c, &st, e,
+			  "SELECT role FROM project_members WHERE project = ? AND uid = ?",
+			  "si", project, uid);
+	if (rc)
+		return rc;
+	rc = db_step(st, e);
+	if (rc == 1 && db_text(st, 0))
+		snprintf(role, 16, "%s", db_text(st, 0));
+	db_done(st);
+	return rc < 0 ? rc : 0;
+}
+
+enum { JOB_SEE = 1, JOB_CANCEL = 2 };
+
+/*
+ * What act may do with job r (JOB_* bits; 0: the job does not exist for
+ * act). Its submitter and admins do everything; a member of its project,
+ * whatever the role, sees it (record, history, logs); the project's owners
+ * and maintainers also cancel it. Read from the database at every call, so
+ * a member removed from the project loses the job at once. Negative on a
+ * database error.
+ */
+static int job_access(struct dbconn *c, const struct actor *act,
+		      const struct jobrec *r, struct err *e)
+{
+	if (act->admin || act->uid == r->uid)
+		return JOB_SEE | JOB_CANCEL;
+	if (!r->project)
+		return 0;
+	char role[16];
+	int rc = member_role(c, r->project, act->uid, role, e);
+	if (rc)
+		return rc;
+	if (!role[0])
+		return 0;
+	return JOB_SEE | (!strcmp(role, "owner") || !strcmp(role, "maintainer")
+				  ? JOB_CANCEL
+				  : 0);
+}
+
+/* Load job id for act: COVE_ENOENT, as for a job that does not exist,
+ * when act may not see it; *access gets the JOB_* bits. */
+static int job_load_visible(struct dbconn *c, const struct actor *act,
+			    const char *id, struct jobrec *r, int *access,
+			    struct err *e)
+{
+	int rc = jobrec_load(c, id, r, e);
+	if (rc)
+		return rc;
+	int a = job_access(c, act, r, e);
+	if (a <= 0) {
+		jobrec_free(r);
+		if (a < 0)
+			return a;
+		/* not even whether it exists */
+		return err_set(e, COVE_ENOENT, "no such job: %.40s", id);
+	}
+	*access = a;
+	return 0;
 }
 
 static json_t *history_json(struct dbconn *c, const char *id, int64_t submitted_ms)
@@ -318,14 +402,10 @@ int jobs_get(struct jobs *j, struct dbconn *c, const struct actor *act,
 	     const char *id, json_t **out, struct err *e)
 {
 	struct jobrec r;
-	int rc = jobrec_load(c, id, &r, e);
+	int access;
+	int rc = job_load_visible(c, act, id, &r, &access, e);
 	if (rc)
 		return rc;
-	if (!may_see(act, &r)) {
-		jobrec_free(&r);
-		/* not even whether it exists */
-		return err_set(e, COVE_ENOENT, "no such job: %.40s", id);
-	}
 	*out = jobrec_json(&r);
 	json_object_set_new(*out, "history", history_json(c, id, r.submitted_ms));
 	jobrec_free(&r);
@@ -336,13 +416,10 @@ int jobs_log_path(struct jobs *j, struct dbconn *c, const struct actor *act,
 		  const char *id, char **path, struct err *e)
 {
 	struct jobrec r;
-	int rc = jobrec_load(c, id, &r, e);
+	int access;
+	int rc = job_load_visible(c, act, id, &r, &access, e);
 	if (rc)
 		return rc;
-	if (!may_see(act, &r)) {
-		jobrec_free(&r);
-		return err_set(e, COVE_ENOENT, "no such job: %.40s", id);
-	}
 	*path = job_log_path(j, id, jobs_is_terminal(r.state));
 	jobrec_free(&r);
 	return 0;
@@ -359,6 +436,137 @@ static int valid_state(const char *s)
 	return 0;
 }
 
+/*
+ * Listing. Every list is "newest first, below the cursor, at most limit",
+ * narrowed by a key that an index serves: the submitter (jobs_uid), the
+ * project (jobs_project), both, or neither (admins: the rowid). State,
+ * queue and app narrow further. The statements are literals with numbered
+ * parameters (?1 cursor, ?2 uid, ?3 project, ?4 state, ?5 queue, ?6 app,
+ * ?7 limit), all seven bound every time: a variant leaves out the key it
+ * does not use, and the statement cache is keyed by the literal's address.
+ * An active state repeats the condition of the partial index jobs_active,
+ * so that admins' "what is queued" (the benchmark polls it) reads only
+ * active jobs instead of walking every job ever run.
+ */
+#define LIST_HEAD "SELECT " JOB_COLS JOB_FROM "WHERE j.seq < ?1"
+#define LIST_UID " AND j.uid = ?2"
+#define LIST_PROJECT " AND j.project = ?3"
+#define LIST_STATE " AND (?4 IS NULL OR j.state = ?4)"
+#define LIST_ACTIVE " AND j.state = ?4 AND j.state IN ('queued', 'starting', 'running')"
+#define LIST_TAIL                                                                    \
+	" AND (?5 IS NULL OR j.queue = ?5) AND (?6 IS NULL OR j.app = ?6)"           \
+	" ORDER BY j.seq DESC LIMIT ?7"
+
+enum { KEY_UID = 1, KEY_PROJECT = 2 };
+
+static const char *const LIST_SQL[4][2] = {
+	{LIST_HEAD LIST_STATE LIST_TAIL, LIST_HEAD LIST_ACTIVE LIST_TAIL},
+	{LIST_HEAD LIST_UID LIST_STATE LIST_TAIL, LIST_HEAD LIST_UID LIST_ACTIVE LIST_TAIL},
+	{LIST_HEAD LIST_PROJECT LIST_STATE LIST_TAIL,
+	 LIST_HEAD LIST_PROJECT LIST_ACTIVE LIST_TAIL},
+	{LIST_HEAD LIST_UID LIST_PROJECT LIST_STATE LIST_TAIL,
+	 LIST_HEAD LIST_UID LIST_PROJECT LIST_ACTIVE LIST_TAIL},
+};
+
+/* One indexed slice of the jobs: key bits, and the values they use. */
+struct list_slice {
+	unsigned key;
+	int64_t uid;
+	const char *project;
+};
+
+static int list_open(struct dbconn *c, const struct jobs_filter *f, int64_t after,
+		     const struct list_slice *sl, struct stmt **st, struct err *e)
+{
+	int active = f->state && !jobs_is_terminal(f->state);
+	return db_query(c, st, e, LIST_SQL[sl->key][active], "iissssi",
+			after, sl->uid, sl->project, f->state, f->queue, f->app,
+			(int64_t)f->limit + 1);
+}
+
+static int seq_desc(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/*
+ * The newest f->limit + 1 jobs of several slices together (a user's own
+ * jobs and each of their projects'): up to limit + 1 ids from each slice,
+ * read from its index, merged newest first without duplicates (one's own
+ * job in one's project is in two slices). The cost follows the number of
+ * slices times the page, never the number of jobs they hold.
+ */
+static int list_merge(struct dbconn *c, const struct jobs_filter *f, int64_t after,
+		      const struct list_slice *sl, int nsl, int64_t **seqs, int *nseqs,
+		      struct err *e)
+{
+	int cap = 0, n = 0, rc = 0;
+	int64_t *v = NULL;
+	for (int i = 0; i < nsl && !rc; i++) {
+		struct stmt *st;
+		if ((rc = list_open(c, f, after, &sl[i], &st, e)))
+			break;
+		while ((rc = db_step(st, e)) == 1) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : f->limit + 1;
+				v = xrealloc(v, sizeof(*v) * (size_t)cap);
+			}
+			v[n++] = db_int(st, 0);
+		}
+		db_done(st);
+	}
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	if (n)
+		qsort(v, (size_t)n, sizeof(*v), seq_desc);
+	int u = 0;
+	for (int i = 0; i < n && u <= f->limit; i++)
+		if (!u || v[u - 1] != v[i])
+			v[u++] = v[i];
+	*seqs = v;
+	*nseqs = u;
+	return 0;
+}
+
+/* The slices a user's "own and every project's" list reads: their own jobs
+ * (unless another user's were asked for: ukey, uid) and each project they
+ * are in. The caller frees the project names and the array. */
+static int list_member_slices(struct dbconn *c, const struct actor *act,
+			      int64_t uid, unsigned ukey, struct list_slice **out,
+			      int *nout, struct err *e)
+{
+	struct stmt *st;
+	int rc = db_query(c, &st, e, "SELECT project FROM project_members WHERE uid = ?",
+			  "i", act->uid);
+	if (rc)
+		return rc;
+	int n = 0, cap = 8;
+	struct list_slice *v = xcalloc((size_t)cap, sizeof(*v));
+	if (!ukey)
+		v[n++] = (struct list_slice){KEY_UID, act->uid, NULL};
+	while ((rc = db_step(st, e)) == 1) {
+		if (n == cap) {
+			cap *= 2;
+			v = xrealloc(v, sizeof(*v) * (size_t)cap);
+		}
+		/* the name is copied: the statement's text lives until the next step */
+		v[n++] = (struct list_slice){KEY_PROJECT | ukey, uid, xstrdup(db_text(st, 0))};
+	}
+	db_done(st);
+	if (rc < 0) {
+		for (int i = 0; i < n; i++)
+			free((char *)v[i].project);
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
 int jobs_list(struct jobs *j, struct dbconn *c, const struct actor *act,
 	      const struct jobs_filter *f, json_t **out, struct err *e)
 {
@@ -367,9 +575,31 @@ int jobs_list(struct jobs *j, struct dbconn *c, const struct actor *act,
 			       "unknown state '%.40s' (queued, starting, running, succeeded, "
 			       "failed, cancelled, timed_out, lost)",
 			       f->state);
-	if (f->user && !act->admin && strcmp(f->user, act->username))
+	int all;
+	if (!f->scope)
+		all = act->admin || f->project; /* users: their own, unless a project is named */
+	else if (!strcmp(f->scope, "own"))
+		all = 0;
+	else if (!strcmp(f->scope, "all"))
+		all = 1;
+	else
+		return err_set(e, COVE_EINVAL,
+			       "unknown scope '%.40s' (own: your jobs; all: yours and those of "
+			       "your projects)",
+			       f->scope);
+	static const char *const names[] = {"queue", "app", "project", "user"};
+	const char *vals[] = {f->queue, f->app, f->project, f->user};
+	for (int i = 0; i < 4; i++)
+		if (vals[i] && (!*vals[i] || strlen(vals[i]) > 255))
+			return err_set(e, COVE_EINVAL, "'%s' must be 1 to 255 bytes", names[i]);
+	if (f->user && !act->admin && strcmp(f->user, act->username) && !all)
 		return err_set(e, COVE_EPERM,
-			       "permission denied: only administrators list other users' jobs");
+			       "permission denied: you list only your own jobs; other users' "
+			       "jobs are listed within a project (project=P, or scope=all)");
+	if (f->user && !all && strcmp(f->user, act->username))
+		return err_set(e, COVE_EINVAL,
+			       "scope=own lists only your own jobs: leave out 'user' or use "
+			       "scope=all");
 	int64_t after = INT64_MAX;
 	if (f->cursor && *f->cursor) {
 		char *end;
@@ -377,37 +607,89 @@ int jobs_list(struct jobs *j, struct dbconn *c, const struct actor *act,
 		if (*end || after <= 0)
 			return err_set(e, COVE_EINVAL, "malformed cursor");
 	}
-	/* newest first; admins see everyone unless they filter */
-	struct buf sql = {0};
-	buf_adds(&sql, "SELECT " JOB_COLS JOB_FROM "WHERE j.seq < ?"
-		       " AND (? IS NULL OR j.state = ?) AND (? IS NULL OR j.queue = ?)"
-		       " AND (? IS NULL OR u.username = ?) AND (? OR j.uid = ?)"
-		       " ORDER BY j.seq DESC LIMIT ?");
-	struct stmt *st;
-	const char *user = f->user;
-	int rc = db_query(c, &st, e, buf_str(&sql), "issssssiii", after, f->state,
-			  f->state, f->queue, f->queue, user, user, (int64_t)act->admin,
-			  act->uid, (int64_t)f->limit + 1);
-	buf_free(&sql);
-	if (rc)
-		return rc;
-	json_t *items = json_array();
-	int n = 0;
-	int64_t last = 0;
-	int more = 0;
-	while ((rc = db_step(st, e)) == 1) {
-		if (n == f->limit) {
-			more = 1;
-			break;
+
+	/* the slices to read */
+	struct list_slice one = {0}, *many = NULL;
+	int nmany = 0, rc;
+	unsigned ukey = 0;
+	int64_t uid = act->uid;
+	if (!all) {
+		ukey = KEY_UID;
+	} else if (f->user) {
+		ukey = KEY_UID;
+		rc = db_query_int(c, e, &uid, "SELECT uid FROM users WHERE username = ?", "s",
+				  f->user);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) { /* nobody by that name: no jobs either */
+			*out = json_pack("{s:[],s:n}", "items", "next_cursor");
+			return 0;
 		}
-		struct jobrec r;
-		jobrec_read(st, &r);
-		last = r.seq;
-		json_array_append_new(items, jobrec_json(&r));
-		jobrec_free(&r);
-		n++;
 	}
-	db_done(st);
+	if (f->project) {
+		char role[16];
+		if ((rc = project_role(c, f->project, act->uid, role, e)))
+			return rc;
+		if (!act->admin && !role[0]) /* the project stays invisible */
+			return err_set(e, COVE_ENOENT, "no such project: %.64s", f->project);
+		one = (struct list_slice){KEY_PROJECT | ukey, uid, f->project};
+	} else if (all && !act->admin && !(ukey && uid == act->uid)) {
+		if ((rc = list_member_slices(c, act, uid, ukey, &many, &nmany, e)))
+			return rc;
+	} else {
+		one = (struct list_slice){ukey, uid, NULL};
+	}
+
+	json_t *items = json_array();
+	int n = 0, more = 0;
+	int64_t last = 0;
+	struct jobrec r;
+	if (!many) {
+		struct stmt *st;
+		if ((rc = list_open(c, f, after, &one, &st, e))) {
+			json_decref(items);
+			return rc;
+		}
+		while ((rc = db_step(st, e)) == 1) {
+			if (n == f->limit) {
+				more = 1;
+				break;
+			}
+			jobrec_read(st, &r);
+			last = r.seq;
+			json_array_append_new(items, jobrec_json(&r));
+			jobrec_free(&r);
+			n++;
+		}
+		db_done(st);
+	} else {
+		int64_t *seqs = NULL;
+		int nseqs = 0;
+		rc = list_merge(c, f, after, many, nmany, &seqs, &nseqs, e);
+		for (int i = 0; i < nmany; i++)
+			free((char *)many[i].project);
+		free(many);
+		for (int i = 0; !rc && i < nseqs; i++) {
+			if (n == f->limit) {
+				more = 1;
+				break;
+			}
+			struct stmt *st;
+			if ((rc = db_query(c, &st, e, "SELECT " JOB_COLS JOB_FROM "WHERE j.seq = ?",
+					   "i", seqs[i])))
+				break;
+			if ((rc = db_step(st, e)) == 1) {
+				jobrec_read(st, &r);
+				last = r.seq;
+				json_array_append_new(items, jobrec_json(&r));
+				jobrec_free(&r);
+				n++;
+				rc = 0;
+			}
+			db_done(st);
+		}
+		free(seqs);
+	}
 	if (rc < 0) {
 		json_decref(items);
 		return rc;
@@ -525,14 +807,21 @@ static int insert_fn(struct dbconn *c, void *arg, struct err *e)
 	struct submit *s = arg;
 	struct jobrec *r = &s->rec;
 	char *spec = json_dumps(r->spec, JSON_COMPACT);
+	/* a project checked at submission may have been deleted since: the
+	 * insert happens only while it exists (in this transaction) */
 	int rc = db_exec(c, e,
 			 "INSERT INTO jobs(id, uid, project, name, app, spec, queue, priority,"
 			 " cpu_milli, memory, state, reason, submitted_at, idem_key, idem_hash)"
-			 " VALUES (?,?,?,?,?,?,?,?,?,?,'queued','submitted',?,?,?)",
-			 "sisssssiiiiss", r->id, r->uid, r->project, r->name, r->app, spec,
+			 " SELECT ?,?,?,?,?,?,?,?,?,?,'queued','submitted',?,?,?"
+			 " WHERE ? IS NULL OR EXISTS (SELECT 1 FROM projects WHERE name = ?)",
+			 "sisssssiiiissss", r->id, r->uid, r->project, r->name, r->app, spec,
 			 r->queue, (int64_t)r->priority, r->cpu_milli, r->memory,
-			 r->submitted_ms, s->idem_key, s->idem_key ? s->idem_hash : NULL);
+			 r->submitted_ms, s->idem_key, s->idem_key ? s->idem_hash : NULL,
+			 r->project, r->project);
 	free(spec);
+	if (rc == 0)
+		return err_set(e, COVE_ENOENT, "no such project: %.64s (it was just deleted)",
+			       r->project ? r->project : "");
 	if (rc == COVE_EEXIST && s->idem_key) {
 		/* a retry: answer with the first submission */
 		struct stmt *st;
@@ -561,27 +850,6 @@ static int insert_fn(struct dbconn *c, void *arg, struct err *e)
 	 * history_json tells it, so it costs no second insert */
 	r->seq = db_last_id(c);
 	return 0;
-}
-
-/* The caller's role in project (NULL when not a member). */
-static int project_role(struct dbconn *c, const char *project, int64_t uid,
-			char role[16], struct err *e)
-{
-	struct stmt *st;
-	int rc = db_query(c, &st, e,
-			  "SELECT p.name, m.role FROM projects p LEFT JOIN project_members m"
-			  " ON m.project = p.name AND m.uid = ? WHERE p.name = ?",
-			  "is", uid, project);
-	if (rc)
-		return rc;
-	rc = db_step(st, e);
-	role[0] = '\0';
-	if (rc == 1 && db_text(st, 1))
-		snprintf(role, 16, "%s", db_text(st, 1));
-	db_done(st);
-	if (rc == 0)
-		return err_set(e, COVE_ENOENT, "no such project: %.64s", project);
-	return rc < 0 ? rc : 0;
 }
 
 /* Validate req into s (reads the catalog, checks inputs and output). */
@@ -1048,6 +1316,24 @@ void committer_stop(struct jobs *j)
 	pthread_cond_destroy(&j->commit_cv);
 }
 
+int jobs_project_release(struct dbconn *c, const char *project, struct err *e)
+{
+	int64_t active = 0;
+	int rc = db_query_int(c, e, &active,
+			      "SELECT count(*) FROM jobs WHERE project = ? AND state IN "
+			      "('queued', 'starting', 'running')",
+			      "s", project);
+	if (rc < 0)
+		return rc;
+	if (active > 0)
+		return err_set(e, COVE_ECONFLICT,
+			       "project '%s' has %lld active jobs: cancel them (or let them "
+			       "end) first",
+			       project, (long long)active);
+	rc = db_exec(c, e, "UPDATE jobs SET project = NULL WHERE project = ?", "s", project);
+	return rc < 0 ? rc : 0;
+}
+
 static int cancel_queued_fn(struct dbconn *c, void *arg, struct err *e)
 {
 	const char **a = arg;
@@ -1064,11 +1350,15 @@ int jobs_cancel(struct jobs *j, const struct actor *act, const char *id,
 	struct dbconn *c = db_get(j->db);
 	struct jobrec r;
 	char *reason = NULL;
-	int rc = jobrec_load(c, id, &r, e);
+	int access;
+	int rc = job_load_visible(c, act, id, &r, &access, e);
 	if (rc)
 		goto out_put;
-	if (!may_see(act, &r)) {
-		rc = err_set(e, COVE_ENOENT, "no such job: %.40s", id);
+	if (!(access & JOB_CANCEL)) {
+		rc = err_set(e, COVE_EPERM,
+			     "permission denied: %s's job is cancelled by them, or by an owner "
+			     "or maintainer of project '%s'",
+			     r.user, r.project);
 		goto out;
 	}
 	if (jobs_is_terminal(r.state)) {

@@ -144,13 +144,14 @@ struct reg_manifest {
 	int nrefs;
 };
 /* Record manifest m in repository name, tagging it with tag (NULL: by
- * digest only): every referenced blob or manifest must be in the
+ * digest only) as pushed by pushed_by (a principal's name, kept with the
+ * tag): every referenced blob or manifest must be in the
  * repository (COVE_ENOENT naming it in missing, for MANIFEST_BLOB_UNKNOWN)
  * with the size the manifest gives (COVE_ECONFLICT, SIZE_INVALID); an
  * immutable tag that already points elsewhere is refused (COVE_EPERM). */
 int reg_manifest_put(struct registry *rg, struct dbconn *c, const char *name,
 		     const struct reg_manifest *m, const char *tag,
-		     char missing[72], struct err *e);
+		     const char *pushed_by, char missing[72], struct err *e);
 /* Find a manifest by tag or digest: 1 with hex, media type (caller
  * frees) and size; 0 when unknown. */
 int reg_manifest_find(struct dbconn *c, int64_t repo, const char *ref,
@@ -204,6 +205,7 @@ int reg_retention_add(struct dbconn *c, const struct actor *act,
 		      struct err *e);
 int reg_retention_delete(struct dbconn *c, const struct actor *act,
 			 const char *project, int64_t id, struct err *e);
-/* Tags of a repository with digest, size and push time (pull needed). */
+/* Tags of a repository with digest, size, push time and who pushed them
+ * (pull needed). */
 int reg_tags_list(struct dbconn *c, const struct principal *p, const char *name,
 		  json_t **out, struct err *e);

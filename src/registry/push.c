@@ -907,7 +907,7 @@ static void finish_manifest(struct req *r)
 	c = db_get(r->srv->db);
 	char missing[72];
 	rc = reg_manifest_put(RG(r), c, x->vp.name, &m, by_digest ? NULL : x->vp.ref,
-			      missing, &e);
+			      x->p.name, missing, &e);
 	char *target = xasprintf("%s@sha256:%s%s%s", x->vp.name, m.hex,
 				 by_digest ? "" : " tag ", by_digest ? "" : x->vp.ref);
 	auth_audit(c, &x->p.act, "registry.push", target, rc == 0, rc ? e.msg : NULL);

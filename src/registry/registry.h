@@ -45,6 +45,10 @@ void registry_image_free(char **layer_paths, char **layer_media_types, int n);
  * while any still holds images or blobs. */
 int registry_namespace_release(struct dbconn *c, const char *ns, struct err *e);
 
+/* For the admin overview: sets out's "registry": {"repositories" (a
+ * count), "bytes" (each blob and manifest once, from a counter)}. */
+int registry_overview(struct dbconn *c, json_t *out, struct err *e);
+
 /* One collection of every repository with the configured grace period,
  * then files_gc (what the server runs every registry_gc_interval). */
 void registry_gc_periodic(struct registry *rg);

@@ -247,7 +247,7 @@ int reg_tag_immutable(struct dbconn *c, const char *name, int64_t repo,
 
 int reg_manifest_put(struct registry *rg, struct dbconn *c, const char *name,
 		     const struct reg_manifest *m, const char *tag,
-		     char missing[72], struct err *e)
+		     const char *pushed_by, char missing[72], struct err *e)
 {
 	struct ns ns;
 	missing[0] = '\0';
@@ -313,10 +313,11 @@ int reg_manifest_put(struct registry *rg, struct dbconn *c, const char *name,
 			goto fail;
 		}
 		if ((rc = db_exec(c, e,
-				  "INSERT INTO tags(repo, name, sha256, updated_at) VALUES "
-				  "(?, ?, ?, ?) ON CONFLICT(repo, name) DO UPDATE SET "
-				  "sha256 = excluded.sha256, updated_at = excluded.updated_at",
-				  "issi", repo, tag, m->hex, time_now_ms())) < 0)
+				  "INSERT INTO tags(repo, name, sha256, updated_at, pushed_by) "
+				  "VALUES (?, ?, ?, ?, ?) ON CONFLICT(repo, name) DO UPDATE SET "
+				  "sha256 = excluded.sha256, updated_at = excluded.updated_at, "
+				  "pushed_by = excluded.pushed_by",
+				  "issis", repo, tag, m->hex, time_now_ms(), pushed_by)) < 0)
 			goto fail;
 	}
 	db_exec(c, NULL, "UPDATE repositories SET updated_at = ? WHERE id = ?", "ii",
@@ -647,7 +648,7 @@ int reg_tags_list(struct dbconn *c, const struct principal *p, const char *name,
 			  "SELECT t.name, t.sha256, t.updated_at, m.media_type, m.size + "
 			  "coalesce((SELECT sum(b.size) FROM manifest_refs r JOIN "
 			  "registry_blobs b ON b.repo = r.repo AND b.sha256 = r.child WHERE "
-			  "r.repo = t.repo AND r.parent = t.sha256), 0) FROM tags t JOIN "
+			  "r.repo = t.repo AND r.parent = t.sha256), 0), t.pushed_by FROM tags t JOIN "
 			  "manifests m ON m.repo = t.repo AND m.sha256 = t.sha256 WHERE "
 			  "t.repo = ? ORDER BY t.updated_at DESC, t.name DESC",
 			  "i", repo);
@@ -661,6 +662,8 @@ int reg_tags_list(struct dbconn *c, const struct principal *p, const char *name,
 				      "immutable",
 				      reg_tag_immutable(c, name, repo, db_text(st, 0)));
 		json_set_time_ms(o, "pushed_at", db_int(st, 2));
+		json_object_set_new(o, "pushed_by",
+				    db_text(st, 5) ? json_string(db_text(st, 5)) : json_null());
 		json_array_append_new(items, o);
 	}
 	db_done(st);
@@ -669,5 +672,20 @@ int reg_tags_list(struct dbconn *c, const struct principal *p, const char *name,
 		return rc;
 	}
 	*out = json_pack("{s:s,s:o}", "repository", name, "items", items);
+	return 0;
+}
+
+int registry_overview(struct dbconn *c, json_t *out, struct err *e)
+{
+	int64_t repos = 0, bytes = 0;
+	int rc;
+	if ((rc = db_query_int(c, e, &repos, "SELECT count(*) FROM repositories", NULL)) < 0 ||
+	    (rc = db_query_int(c, e, &bytes,
+			       "SELECT value FROM counters WHERE name = 'registry_bytes'",
+			       NULL)) < 0)
+		return rc;
+	json_object_set_new(out, "registry",
+			    json_pack("{s:I,s:I}", "repositories", (json_int_t)repos, "bytes",
+				      (json_int_t)bytes));
 	return 0;
 }

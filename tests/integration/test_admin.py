@@ -223,3 +223,136 @@ def test_audit_log(shared_server):
     assert s.get("/v1/users", ut).status_code == 403
     denied = s.get("/v1/audit?action=admin.denied", at).json()["items"]
     assert denied[0]["target"] == "GET /v1/users" and denied[0]["outcome"] == "failure"
+
+
+def test_audit_filters_outcome_target_and_time(shared_server, cli_factory):
+    import datetime
+    import time
+    s = shared_server
+    at = s.admin_token()
+    name = unique("aft")
+    assert s.post("/v1/users", at, json={"username": name}).status_code == 201
+    assert s.post("/v1/users", at, json={"username": name}).status_code == 409  # a failure
+    time.sleep(1.1)  # audit times are seconds; ids carry milliseconds
+    between = datetime.datetime.now(datetime.timezone.utc)
+    time.sleep(0.1)
+    assert s.req("PATCH", "/v1/users/" + name, at, json={"full_name": "Later"}).status_code == 200
+
+    def get(q):
+        r = s.get("/v1/audit?limit=1000&target=" + name + q, at)
+        assert r.status_code == 200, (q, r.text)
+        return [(a["action"], a["outcome"]) for a in r.json()["items"]]
+
+    assert get("") == [("user.update", "success"), ("user.create", "failure"),
+                       ("user.create", "success")]
+    assert get("&outcome=failure") == [("user.create", "failure")]
+    assert get("&outcome=success&action=user") == [("user.update", "success"),
+                                                   ("user.create", "success")]
+    iso = between.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+    assert get("&since=" + iso) == [("user.update", "success")]
+    assert get("&until=" + iso) == [("user.create", "failure"), ("user.create", "success")]
+    # the same instant with an offset, and a window that holds nothing
+    plus2 = (between + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "+02:00"
+    assert get("&since=" + plus2.replace("+", "%2B")) == [("user.update", "success")]
+    assert get("&since=2020-01-01T00:00:00Z&until=2020-01-02T00:00:00Z") == []
+    # paging inside a window gives the same entries, one at a time
+    seen, cur = [], ""
+    for _ in range(10):
+        r = s.get("/v1/audit?limit=1&target=%s&until=%s%s" % (name, iso, cur), at).json()
+        seen += [(a["action"], a["outcome"]) for a in r["items"]]
+        if not r["next_cursor"]:
+            break
+        cur = "&cursor=" + r["next_cursor"]
+    assert seen == [("user.create", "failure"), ("user.create", "success")]
+    # only exactly this target
+    near = s.get("/v1/audit?limit=1000&target=" + name[:-1], at).json()["items"]
+    assert all(a["target"] == name[:-1] for a in near)
+    bad = [
+        ("outcome=maybe", "outcome"),
+        ("since=yesterday", "RFC 3339"),
+        ("since=2026-02-30T00:00:00Z", "RFC 3339"),
+        ("until=2026-05-01T00:00:00", "RFC 3339"),
+        ("since=2026-05-02T00:00:00Z&until=2026-05-01T00:00:00Z", "before"),
+        ("target=", "target"),
+        ("actor=", "actor"),
+        ("cursor=not-an-id", "cursor"),
+    ]
+    for q, word in bad:
+        r = s.get("/v1/audit?" + q, at)
+        assert r.status_code == 400, (q, r.text)
+        assert word in r.json()["detail"], (q, r.text)
+    # the client: durations mean "that long ago"
+    cli = cli_factory(s)
+    from conftest import ADMIN_PASSWORD
+    cli.login("admin", ADMIN_PASSWORD)
+    got = cli.json("audit", "--target", name, "--outcome", "failure", "--since", "1h")["items"]
+    assert [(a["action"], a["outcome"]) for a in got] == [("user.create", "failure")]
+    assert cli.json("audit", "--target", name, "--until", "1h")["items"] == []
+    out = cli.run("audit", "--target", name, "--since", "2020-01-01T00:00:00Z", check=True).stdout
+    assert "user.update" in out and "user.create" in out
+    p = cli.run("audit", "--since", "last tuesday")
+    assert p.returncode == 1 and "RFC 3339" in p.stderr
+
+
+def test_user_search_and_state_filter(shared_server, cli_factory):
+    s = shared_server
+    at = s.admin_token()
+    tag = unique("srch")  # in every name below, so other tests' users stay out
+    people = [
+        {"username": tag + "hco", "email": "hco@physics-%s.example" % tag,
+         "full_name": "Hans Christian Ørsted"},
+        {"username": tag + "ada", "email": "ada@%s.example" % tag, "full_name": "Ada Lovelace",
+         "state": "locked"},
+        {"username": tag + "emmy", "email": "noether@%s.example" % tag,
+         "full_name": "Émilie du Châtelet", "state": "disabled"},
+        {"username": tag + "kurt", "full_name": "Kurt Gödel", "state": "locked"},
+    ]
+    for p in people:
+        r = s.post("/v1/users", at, json=p)
+        assert r.status_code == 201, r.text
+
+    def names(q):
+        r = s.get("/v1/users?limit=1000&" + q, at)
+        assert r.status_code == 200, (q, r.text)
+        return [u["username"][len(tag):] for u in r.json()["items"] if u["username"].startswith(tag)]
+
+    assert names("q=" + tag) == ["hco", "ada", "emmy", "kurt"]  # uid order
+    assert names("q=" + tag.upper()) == ["hco", "ada", "emmy", "kurt"]
+    assert names("q=ØRSTED") == ["hco"]  # beyond ASCII, either case
+    assert names("q=ørsted") == ["hco"]
+    assert names("q=%C3%89MILIE") == ["emmy"]  # "ÉMILIE", URL-encoded
+    assert names("q=lovelace") == ["ada"]  # full name
+    assert names("q=PHYSICS-" + tag) == ["hco"]  # email
+    assert names("q=" + tag + "KU") == ["kurt"]  # username
+    assert names("q=%s&state=locked" % tag) == ["ada", "kurt"]
+    assert names("q=%s&state=disabled" % tag) == ["emmy"]
+    assert names("q=%s&state=active" % tag) == ["hco"]
+    assert names("q=nobody-is-called-this") == []
+    locked = s.get("/v1/users?limit=1000&state=locked", at).json()["items"]
+    assert locked and all(u["state"] == "locked" for u in locked)
+    # paging through matches, one at a time
+    got, cur = [], ""
+    for _ in range(10):
+        r = s.get("/v1/users?limit=1&q=%s%s" % (tag, cur), at).json()
+        got += [u["username"][len(tag):] for u in r["items"]]
+        if not r["next_cursor"]:
+            break
+        cur = "&cursor=" + r["next_cursor"]
+    assert got == ["hco", "ada", "emmy", "kurt"]
+    for q, word in (("state=frozen", "state"), ("q=" + "x" * 300, "q"), ("q=%FF", "UTF-8"),
+                    ("format=passwd&q=x", "passwd"), ("q=x&cursor=abc", "cursor")):
+        r = s.get("/v1/users?" + q, at)
+        assert r.status_code == 400, (q, r.text)
+        assert word in r.json()["detail"], (q, r.text)
+    ut = s.register(unique("nosy"))
+    assert s.get("/v1/users?q=" + tag, ut).status_code == 403
+    # the client
+    from conftest import ADMIN_PASSWORD
+    cli = cli_factory(s)
+    cli.login("admin", ADMIN_PASSWORD)
+    rows = cli.json("user", "ls", "--search", "gödel")["items"]
+    assert [u["username"] for u in rows] == [tag + "kurt"]
+    out = cli.run("user", "ls", "--search", tag, "--state", "locked", check=True).stdout
+    assert tag + "ada" in out and tag + "kurt" in out and tag + "hco" not in out
+    p = cli.run("user", "ls", "--state", "sleeping")
+    assert p.returncode == 1 and "state" in p.stderr

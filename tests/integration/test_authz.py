@@ -122,6 +122,7 @@ MATRIX = [
     ("GET", "/v1/settings", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("PATCH", "/v1/settings", {"registration": True}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("POST", "/v1/admin/keys/rotate", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("GET", "/v1/admin/overview", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("GET", "/v1/audit", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("GET", "/v1/fs/home/{self}", None, {ANON: 401, OTHER: 403, USER: 200, ADMIN: 200}),
     ("PUT", "/v1/fs/home/{self}/upload.bin", ("bytes", "payload"),
@@ -155,6 +156,11 @@ MATRIX = [
     ("GET", "/v1/jobs/{job}", None, {ANON: 401, OTHER: 404, USER: 200, ADMIN: 200}),
     ("GET", "/v1/jobs/{job}/logs", None, {ANON: 401, OTHER: 404, USER: 200, ADMIN: 200}),
     ("POST", "/v1/jobs/{job}/cancel", None, {ANON: 401, OTHER: 404, USER: 200, ADMIN: 409}),
+    # a job of {proj}, where other is a guest: seen, not cancelled
+    ("GET", "/v1/jobs?project={proj}", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/v1/jobs/{pjob}", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("GET", "/v1/jobs/{pjob}/logs", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
+    ("POST", "/v1/jobs/{pjob}/cancel", None, {ANON: 401, OTHER: 403, USER: 200, ADMIN: 409}),
     ("GET", "/v1/apps", None, {ANON: 401, OTHER: 200, USER: 200, ADMIN: 200}),
     ("POST", "/v1/apps", lambda: {"name": unique("app"), "command": ["/bin/true"]},
      {ANON: 401, OTHER: 403, USER: 403, ADMIN: 201}),
@@ -228,6 +234,11 @@ def test_authorization(shared_server, method, path, body, expect):
     ctx = dict(s.matrix_ctx)
     tokens = ctx["tokens"]
     fresh(s, tokens[ADMIN], tokens[USER], ctx)
+    if "{pjob}" in path:
+        r = s.post("/v1/jobs", tokens[USER], json={"app": "bash", "script": "sleep 60", "cpu": 0.1,
+                                                 "time": "90s", "project": ctx["proj"]})
+        assert r.status_code == 201, r.text
+        ctx["pjob"] = r.json()["id"]
     url = path.format(**ctx)
     for who in (ANON, OTHER, USER, ADMIN):
         b = body() if callable(body) else body

@@ -143,7 +143,7 @@ def test_jobs_lists_my_jobs(shared_server, cli_factory):
     assert jid in [j["id"] for j in done] and all(j["state"] == "succeeded" for j in done)
     assert jid not in [j["id"] for j in cli.json("jobs", "--state", "failed")["items"]]
     table = cli.run("jobs", check=True).stdout
-    assert table.splitlines()[0].split() == ["ID", "NAME", "APP", "USER", "QUEUE", "STATE",
+    assert table.splitlines()[0].split() == ["ID", "NAME", "APP", "USER", "PROJECT", "QUEUE", "STATE",
                                               "SUBMITTED", "DURATION"]
     assert jid in table and "succeeded" in table
 

@@ -595,6 +595,60 @@ def test_robots(reg):
     assert r.status_code == 401
 
 
+def test_tags_say_who_pushed_them(reg, cli_factory):
+    s = reg
+    name = "%s/who" % s.proj
+    dev, dev_pw, _ = member(s, "developer")
+    Reg(s, s.owner, s.owner_pw).push_image(name, "v1")
+    d = Reg(s, dev, dev_pw)
+    d.push_image(name, "v2", make_layer(b"two\n"))
+    robot = s.post("/v1/projects/%s/robots" % s.proj, s.owner_tok,
+                   json={"name": unique("bot"), "role": "developer"}).json()
+    Reg(s, robot["login"], robot["secret"]).push_image(name, "nightly", make_layer(b"bot\n"))
+
+    def pushers():
+        r = s.get("/v1/registry/tags/" + name, s.owner_tok)
+        assert r.status_code == 200, r.text
+        return {t["tag"]: t["pushed_by"] for t in r.json()["items"]}
+
+    assert pushers() == {"v1": s.owner, "v2": dev, "nightly": robot["login"]}
+    # moving a tag makes its pusher the one who moved it
+    d.push_image(name, "v1", make_layer(b"moved\n"))
+    assert pushers()["v1"] == dev
+    # the client shows it
+    cli = cli_factory(s, "who")
+    cli.login(s.owner, s.owner_pw)
+    out = cli.run("image", "tags", name, check=True).stdout.splitlines()
+    assert out[0].split()[:6] == ["TAG", "DIGEST", "SIZE", "PUSHED", "PUSHED", "BY"]
+    rows = {l.split()[0]: l for l in out[1:]}
+    assert dev in rows["v1"] and robot["login"] in rows["nightly"]
+    assert {t["tag"]: t["pushed_by"] for t in cli.json("image", "tags", name)["items"]} == pushers()
+
+
+def test_tags_pushed_before_pushers_were_recorded(server, cli_factory):
+    """Tags from before the pushed_by column say null (and "-" in the table)."""
+    import sqlite3
+    s = server
+    owner = unique("old")
+    pw = "Pw-%s-2026!" % owner
+    s.register(owner, pw)
+    name = "%s/legacy" % owner
+    Reg(s, owner, pw).push_image(name, "v1")
+    assert s.stop() == 0
+    db = sqlite3.connect(s.data + "/cove.db")
+    db.execute("UPDATE tags SET pushed_by = NULL")  # as the migration left older rows
+    db.commit()
+    db.close()
+    s.start()
+    tok = s.login(owner, pw)["access_token"]
+    items = s.get("/v1/registry/tags/" + name, tok).json()["items"]
+    assert [(t["tag"], t["pushed_by"]) for t in items] == [("v1", None)]
+    cli = cli_factory(s, "legacy")
+    cli.login(owner, pw)
+    row = cli.run("image", "tags", name, check=True).stdout.splitlines()[1].split()
+    assert row[0] == "v1" and row[-2] == "-"  # PUSHED BY, before IMMUTABLE
+
+
 def test_quota_counts_layers_once(reg):
     s = reg
     admin = s.admin_token()

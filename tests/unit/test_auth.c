@@ -359,6 +359,37 @@ static void test_core(void **state)
 		assert_string_equal(tb.data, want);
 		buf_free(&tb);
 	}
+	/* RFC 3339 back to milliseconds, the zone applied */
+	int64_t ms;
+	assert_int_equal(time_parse("1970-01-01T00:00:00Z", &ms), 0);
+	assert_int_equal(ms, 0);
+	assert_int_equal(time_parse("2026-11-23T10:00:00.250Z", &ms), 0);
+	assert_int_equal(ms, 1795428000250LL);
+	assert_int_equal(time_parse("2026-11-23t11:30:00.25+01:30", &ms), 0);
+	assert_int_equal(ms, 1795428000250LL);
+	assert_int_equal(time_parse("2026-11-23 05:00:00.123456789-05:00", &ms), 0);
+	assert_int_equal(ms, 1795428000123LL);
+	assert_int_equal(time_parse("2024-02-29T00:00:00z", &ms), 0);
+	assert_int_equal(time_parse("1969-12-31T23:59:59Z", &ms), 0);
+	assert_int_equal(ms, -1000);
+	static const char *const bad[] = {
+		"", "2026-11-23", "2026-11-23T10:00:00", "2026-11-23T10:00Z",
+		"2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z",
+		"2026-11-23T24:00:00Z", "2026-11-23T10:60:00Z", "2026-11-23T10:00:00.Z",
+		"2026-11-23T10:00:00+1:00", "2026-11-23T10:00:00Zjunk", "26-11-23T10:00:00Z",
+		"2026-11-23X10:00:00Z", "yesterday", NULL};
+	for (int i = 0; bad[i]; i++)
+		assert_int_equal(time_parse(bad[i], &ms), -1);
+	/* the time prefix of ids bounds the ids of that millisecond */
+	char pre[11], later[11];
+	int64_t now = time_now_ms();
+	id_new(a);
+	id_time_prefix(now, pre);
+	id_time_prefix(now + 1000, later);
+	assert_int_equal(strlen(pre), 10);
+	assert_true(strcmp(a, pre) >= 0 && strcmp(a, later) < 0);
+	id_time_prefix(-5, pre);
+	assert_string_equal(pre, "0000000000");
 	struct buf js = {0};
 	buf_json_str(&js, "a\"b\\c\n\x01é");
 	json_error_t je;

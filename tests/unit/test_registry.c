@@ -201,7 +201,7 @@ static void test_image_resolve(void **state)
 	m.size = (int64_t)strlen(man);
 	m.media_type = "application/vnd.oci.image.manifest.v1+json";
 	char missing[72];
-	assert_int_equal(reg_manifest_put(rg, c, "alice/env", &m, "v1", missing, &e), 0);
+	assert_int_equal(reg_manifest_put(rg, c, "alice/env", &m, "v1", "alice", missing, &e), 0);
 	char *idx = xasprintf(
 		"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
 		"\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
@@ -213,7 +213,7 @@ static void test_image_resolve(void **state)
 	memcpy(m.hex, ix, 65);
 	m.size = (int64_t)strlen(idx);
 	m.media_type = "application/vnd.oci.image.index.v1+json";
-	assert_int_equal(reg_manifest_put(rg, c, "alice/env", &m, "latest", missing, &e), 0);
+	assert_int_equal(reg_manifest_put(rg, c, "alice/env", &m, "latest", "alice", missing, &e), 0);
 
 	struct actor alice = {.authenticated = 1, .uid = 1000, .gid = 1000, .scopes = SCOPE_ALL};
 	const char *refs[3];
