@@ -32,7 +32,7 @@ command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 if [ "${1:-}" = "--bench" ]; then
 	# docker-registry: the reference registry bench/registry.sh compares with
 	# (the conformance suite also runs against it when it is installed)
-	PKGS+=(nginx-light slurm-wlm munge)
+	PKGS+=(nginx-light libnginx-mod-http-brotli-static slurm-wlm munge)
 fi
 
 # DuckDB: the C library shipped inside this npm package, installed where the

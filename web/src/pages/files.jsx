@@ -16,6 +16,8 @@ export function filesHref(path) {
 
 const ROW_H = 41; // px, fixed: long folders are drawn a window at a time
 const WINDOW_FROM = 300;
+const STEP = 16; // rows the drawn window moves by
+const MARGIN = 24; // rows drawn beyond the screen, above and below
 
 function compare(key, dir) {
 	return (a, b) => {
@@ -69,8 +71,12 @@ function useWindow(count, tableRef) {
 			const h = sample ? sample.getBoundingClientRect().height || ROW_H : ROW_H;
 			const head = t.tHead ? t.tHead.getBoundingClientRect().height : 0;
 			const top = t.getBoundingClientRect().top + window.scrollY + head;
-			const first = Math.min(count, Math.max(0, Math.floor((window.scrollY - top) / h) - 20));
-			const last = Math.min(count, Math.max(first, Math.ceil((window.scrollY + window.innerHeight - top) / h) + 20));
+			// the window moves in steps of STEP rows, so that most scroll
+			// frames draw nothing new (the margin covers the rows between)
+			const at = Math.floor((window.scrollY - top) / h);
+			const first = Math.min(count, Math.max(0, Math.floor((at - MARGIN) / STEP) * STEP));
+			const seen = Math.ceil(window.innerHeight / h);
+			const last = Math.min(count, first + seen + 2 * MARGIN + STEP);
 			setRange((r) => (r[0] === first && r[1] === last && r[2] === h ? r : [first, last, h]));
 		};
 		const on = () => {
