@@ -318,6 +318,7 @@ ROUTES = [
     ("get", "/v1/registry/repositories", "listRepositories", "registry", A, "Image repositories the caller may pull from", None, (200, page(S("Repository"))), ["400", "401"], PAGE_Q),
     ("get", "/v1/registry/repositories/{name}", "getRepository", "registry", A, "One repository (name with slashes)", None, (200, "Repository"), ["401", "404"], []),
     ("patch", "/v1/registry/repositories/{name}", "patchRepository", "registry", A, "Make every tag of a repository immutable, or not (maintainers)", "RepositoryPatch", (200, "Repository"), ["400", "401", "403", "404"], []),
+    ("delete", "/v1/registry/images/{ref}", "deleteImage", "registry", A, "Delete a tag (<project>/<repo>:<tag>) or an image with every tag on it (<project>/<repo>@sha256:<hex>), as DELETE /v2/<name>/manifests/<ref> does, for browser sessions (maintainers, owners; immutable tags are refused)", None, (204, None), ["400", "401", "403", "404"], []),
     ("post", "/v1/admin/gc", "gc", "admin", D, "Remove unreferenced blobs older than ?grace", None, (200, "GcReport"), ["400", "401", "403"], ["grace"]),
 ]
 
