@@ -217,3 +217,9 @@ export async function checkA11y(page, what) {
 export function fsUrl(path) {
 	return '/v1/fs' + path.split('/').map(encodeURIComponent).join('/');
 }
+
+// The document is no wider than the window (nothing to scroll sideways).
+export async function assertFitsWidth(page, what) {
+	const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+	assert.ok(scroll <= inner + 1, `${what} is ${scroll}px wide in a ${inner}px window`);
+}
