@@ -55,8 +55,10 @@ build/dbg/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(DBG_CFLAGS) $(PKG_CFLAGS) -Isrc -c -o $@ $<
 
-build/web/portal_assets.S: build/web/portal_assets.c
-build/web/portal_assets.c: $(WEB_SRC)
+# one run of build.mjs writes both (a grouped target: with ".S: .c" and no
+# recipe, make did not see the .S change and linked the new table with the
+# old bytes, serving an index.html whose scripts were missing)
+build/web/portal_assets.c build/web/portal_assets.S &: $(WEB_SRC)
 	@test -d web/node_modules || { echo "web/node_modules is missing: run scripts/deps.sh (make deps)" >&2; exit 1; }
 	node web/build.mjs build/web
 

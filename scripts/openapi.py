@@ -356,6 +356,7 @@ ROUTES = [
     ("get", "/v1/registry/repositories/{name}", "getRepository", "registry", A, "One repository (name with slashes)", None, (200, "Repository"), ["401", "404"], []),
     ("patch", "/v1/registry/repositories/{name}", "patchRepository", "registry", A, "Make every tag of a repository immutable, or not (maintainers)", "RepositoryPatch", (200, "Repository"), ["400", "401", "403", "404"], []),
     ("get", "/v1/admin/overview", "adminOverview", "admin", D, "The platform at a glance: version, uptime, health, users by state, projects, jobs per queue, volumes, stored bytes, the registry (all from indexes and counters)", None, (200, "Overview"), ["401", "403"], []),
+    ("delete", "/v1/registry/images/{ref}", "deleteImage", "registry", A, "Delete a tag (<project>/<repo>:<tag>) or an image with every tag on it (<project>/<repo>@sha256:<hex>), as DELETE /v2/<name>/manifests/<ref> does, for browser sessions (maintainers, owners; immutable tags are refused)", None, (204, None), ["400", "401", "403", "404"], []),
     ("post", "/v1/admin/gc", "gc", "admin", D, "Remove unreferenced blobs older than ?grace", None, (200, "GcReport"), ["400", "401", "403"], ["grace"]),
 ]
 

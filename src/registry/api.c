@@ -1,7 +1,8 @@
 /*
  * api.c - the registry's /v1 routes and its route table: the token
  * endpoint (registry tokens for standard clients), robot accounts, the
- * repositories API and tag rules; opening and closing the registry.
+ * repositories API, tag rules, deleting an image by reference; opening and
+ * closing the registry.
  * The OCI endpoints under /v2/ are in v2.c (reading) and push.c (writing).
  */
 #include "registry/v2.h"
@@ -256,6 +257,62 @@ static void tags_get(struct req *r)
 	db_put(r->srv->db, c);
 }
 
+/* Split "<name>:<tag>" or "<name>@sha256:<hex>" into name and ref (tag or
+ * digest); 0 when both are well formed. */
+static int image_ref_split(const char *s, char name[REG_NAME_MAX + 1],
+			   char ref[160])
+{
+	const char *at = strchr(s, '@');
+	const char *slash = strrchr(s, '/');
+	const char *sep = at ? at : strrchr(s, ':');
+	char hex[65];
+	if (!sep || !slash || sep < slash || (size_t)(sep - s) > REG_NAME_MAX ||
+	    strlen(sep + 1) >= 160)
+		return -1;
+	snprintf(name, REG_NAME_MAX + 1, "%.*s", (int)(sep - s), s);
+	snprintf(ref, 160, "%s", sep + 1);
+	if (!reg_name_valid(name))
+		return -1;
+	return at ? !reg_digest_parse(ref, hex) : !reg_tag_valid(ref);
+}
+
+/* DELETE /v1/registry/images/{ref*}: what DELETE /v2/<name>/manifests/<ref>
+ * does, for the portal (the /v2 API does not take a browser session):
+ * "<name>:<tag>" removes the tag, "<name>@sha256:<hex>" the image and every
+ * tag on it. The same rules: delete permission (maintainers, owners,
+ * admins; the owner of a personal namespace), immutable tags refused,
+ * audited as registry.delete either way. */
+static void image_delete(struct req *r)
+{
+	const char *arg = req_param(r, "ref");
+	char name[REG_NAME_MAX + 1], ref[160];
+	if (!arg || image_ref_split(arg, name, ref)) {
+		reply_problem(r, 400, "give an image as <project>/<repo>:<tag> or "
+				      "<project>/<repo>@sha256:<digest>");
+		return;
+	}
+	struct principal p;
+	user_principal(r, &p);
+	struct dbconn *c = db_get(r->srv->db);
+	struct err e = {0};
+	int ns, rc;
+	unsigned acts = reg_allowed(c, &p, name, &ns);
+	if (!(acts & ACT_PULL))
+		rc = err_set(&e, COVE_ENOENT, "no repository %s that you may see", name);
+	else if (!(acts & ACT_DELETE))
+		rc = err_set(&e, COVE_EPERM, "only maintainers and owners delete images of %s",
+			     name);
+	else if ((rc = reg_manifest_delete(c, &p.act, name, ref, &e)) == COVE_ENOENT)
+		err_set(&e, COVE_ENOENT, "%s has no %s %s", name,
+			strchr(arg, '@') ? "image" : "tag", ref);
+	auth_audit(c, &p.act, "registry.delete", arg, rc == 0, rc ? e.msg : NULL);
+	db_put(r->srv->db, c);
+	if (rc)
+		reply_err(r, &e);
+	else
+		reply_empty(r, 204);
+}
+
 /* A collection walks every repository of a namespace and waits on the
  * disk: on the I/O workers. */
 static void gc_work(struct req *r)
@@ -335,6 +392,7 @@ const struct route registry_routes[] = {
 	{"GET", "/v1/registry/repositories", repos_list, ROUTE_AUTH, NULL},
 	{"GET", "/v1/registry/repositories/{name*}", repos_get, ROUTE_AUTH, NULL},
 	{"PATCH", "/v1/registry/repositories/{name*}", repos_patch, ROUTE_AUTH, NULL},
+	{"DELETE", "/v1/registry/images/{ref*}", image_delete, ROUTE_AUTH, NULL},
 	{NULL, NULL, NULL, 0, NULL},
 };
 

@@ -8,11 +8,13 @@
 // Every server is stopped with SIGTERM at the end and must exit 0 with no
 // sanitizer report in its log.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import AxeBuilder from '@axe-core/playwright';
@@ -262,4 +264,69 @@ export async function throttle(page, upload) {
 
 export function fsUrl(path) {
 	return '/v1/fs' + path.split('/').map(encodeURIComponent).join('/');
+}
+
+// ---- images for the registry ----------------------------------------------------
+
+const sha256 = (buf) => 'sha256:' + createHash('sha256').update(buf).digest('hex');
+
+// A tar archive of {path: text} (ustar, mode 0644, mtime 0).
+export function tarOf(files) {
+	const blocks = [];
+	for (const [name, text] of Object.entries(files)) {
+		const data = Buffer.from(text);
+		const h = Buffer.alloc(512);
+		const put = (s, off, len) => h.write(s.slice(0, len), off, 'ascii');
+		put(name, 0, 100);
+		put('0000644\0', 100, 8);
+		put('0000000\0', 108, 8);
+		put('0000000\0', 116, 8);
+		put(data.length.toString(8).padStart(11, '0') + '\0', 124, 12);
+		put('00000000000\0', 136, 12);
+		put('        ', 148, 8);
+		put('0', 156, 1);
+		put('ustar\0' + '00', 257, 8);
+		let sum = 0;
+		for (const b of h) sum += b;
+		put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
+		blocks.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+	}
+	blocks.push(Buffer.alloc(1024));
+	return Buffer.concat(blocks);
+}
+
+/* Push a small image to name:tag (name = "<project>/<repo>") through the
+ * OCI distribution API with a cove token, as `cove image` clients do.
+ * Answers the manifest's digest. */
+export async function pushImage(cove, token, name, tag, text = 'hello from cove\n') {
+	const tar = tarOf({ 'hello.txt': text });
+	const layer = gzipSync(tar);
+	const config = Buffer.from(JSON.stringify({
+		architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/sh'] },
+		rootfs: { type: 'layers', diff_ids: [sha256(tar)] },
+	}));
+	const auth = { Authorization: 'Bearer ' + token };
+	for (const blob of [layer, config]) {
+		const r = await fetch(`${cove.url}/v2/${name}/blobs/uploads/?digest=${sha256(blob)}`, {
+			method: 'POST', headers: { ...auth, 'Content-Type': 'application/octet-stream' }, body: blob,
+		});
+		assert.equal(r.status, 201, `blob upload: ${r.status} ${await r.text()}`);
+	}
+	const type = 'application/vnd.oci.image.manifest.v1+json';
+	const manifest = Buffer.from(JSON.stringify({
+		schemaVersion: 2, mediaType: type,
+		config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+		layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
+	}));
+	const r = await fetch(`${cove.url}/v2/${name}/manifests/${tag}`, {
+		method: 'PUT', headers: { ...auth, 'Content-Type': type }, body: manifest,
+	});
+	assert.equal(r.status, 201, `manifest: ${r.status} ${await r.text()}`);
+	return sha256(manifest);
+}
+
+// The document is no wider than the window (nothing to scroll sideways).
+export async function assertFitsWidth(page, what) {
+	const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+	assert.ok(scroll <= inner + 1, `${what} is ${scroll}px wide in a ${inner}px window`);
 }

@@ -201,6 +201,8 @@ MATRIX = [
     ("GET", "/v1/registry/repositories/{proj}/app", None, {ANON: 401, OTHER: 404, USER: 404, ADMIN: 404}),
     ("PATCH", "/v1/registry/repositories/{proj}/app", {"immutable_tags": True},
      {ANON: 401, OTHER: 403, USER: 404, ADMIN: 404}),
+    ("DELETE", "/v1/registry/images/{proj}/app:latest", None,
+     {ANON: 401, OTHER: 403, USER: 404, ADMIN: 404}),
 ]
 
 

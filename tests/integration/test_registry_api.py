@@ -964,3 +964,93 @@ def test_password_change_ends_remembered_basic_credentials(reg):
     admin = s.admin_token()
     assert s.req("PATCH", "/v1/users/" + who, admin, json={"state": "locked"}).status_code == 200
     assert requests.get(url, params={"service": "cove"}, auth=(who, new)).status_code == 401
+
+
+# ---- deleting through /v1 (the portal: a browser session, not /v2 credentials) ----------
+
+def test_v1_delete_image_by_reference(reg):
+    s = reg
+    c = Reg(s, s.owner, s.owner_pw)
+    name = "%s/v1del" % s.proj
+    digest, man, _, _ = c.push_image(name, "v1")
+    for tag in ("v2", "v3"):
+        r = c.req("PUT", "/v2/%s/manifests/%s" % (name, tag), data=man,
+                  headers={"Content-Type": OCI_MANIFEST})
+        assert r.status_code == 201, r.text
+    url = "/v1/registry/images/"
+
+    def tags():
+        return [t["tag"] for t in s.get("/v1/registry/tags/" + name, s.owner_tok).json()["items"]]
+
+    # malformed references are a 400 that says what a reference looks like
+    for bad in (name, name + "@sha256:1234", "noslash:v1", name + ":-bad", name + "@v1"):
+        r = s.req("DELETE", url + bad, s.owner_tok)
+        assert r.status_code == 400, (bad, r.text)
+        assert "<project>/<repo>:<tag>" in r.json()["detail"]
+    # guests and developers may not; outsiders do not even see the repository
+    _, _, gtok = member(s, "guest")
+    _, _, dtok = member(s, "developer")
+    for tok in (gtok, dtok):
+        r = s.req("DELETE", url + name + ":v2", tok)
+        assert r.status_code == 403 and "maintainers" in r.json()["detail"], r.text
+    out = unique("dout")
+    otok = s.register(out)
+    r = s.req("DELETE", url + name + ":v2", otok)
+    assert r.status_code == 404 and "that you may see" in r.json()["detail"], r.text
+    # a read-only token of the owner cannot either
+    ro = s.post("/v1/tokens", s.owner_tok, json={"name": unique("ro"), "scopes": ["read"]}).json()["token"]
+    assert s.req("DELETE", url + name + ":v2", ro).status_code == 403
+    assert sorted(tags()) == ["v1", "v2", "v3"]
+    # a maintainer removes a tag: only that tag goes
+    _, _, mtok = member(s, "maintainer")
+    r = s.req("DELETE", url + name + ":v2", mtok)
+    assert r.status_code == 204, r.text
+    assert sorted(tags()) == ["v1", "v3"]
+    assert c.req("GET", "/v2/%s/manifests/v2" % name).status_code == 404
+    assert c.req("GET", "/v2/%s/manifests/v1" % name).status_code == 200
+    r = s.req("DELETE", url + name + ":v2", mtok)
+    assert r.status_code == 404 and r.json()["detail"] == "%s has no tag v2" % name
+    # immutable tags stay, with the reason
+    r = s.req("PATCH", "/v1/registry/repositories/" + name, s.owner_tok, json={"immutable_tags": True})
+    assert r.status_code == 200
+    r = s.req("DELETE", url + name + ":v1", mtok)
+    assert r.status_code == 403 and "immutable" in r.json()["detail"], r.text
+    r = s.req("DELETE", url + name + "@" + digest, mtok)
+    assert r.status_code == 403 and "immutable" in r.json()["detail"], r.text
+    s.req("PATCH", "/v1/registry/repositories/" + name, s.owner_tok, json={"immutable_tags": False})
+    # by digest (escaped as a browser escapes it): the image and every tag on it
+    r = s.req("DELETE", url + name.replace("/", "%2F") + "%40" + digest.replace(":", "%3A"), mtok)
+    assert r.status_code == 204, r.text
+    assert tags() == []
+    assert c.req("GET", "/v2/%s/manifests/%s" % (name, digest)).status_code == 404
+    r = s.req("DELETE", url + name + "@" + digest, mtok)
+    assert r.status_code == 404 and "has no image" in r.json()["detail"]
+    # audited, successes and refusals, with the reference as the target
+    audit = s.get("/v1/audit?action=registry.delete&limit=1000", s.admin_token()).json()["items"]
+    mine = [(a["target"], a["outcome"]) for a in audit if a["target"].startswith(name)]
+    assert (name + ":v2", "success") in mine
+    assert (name + "@" + digest, "success") in mine
+    assert (name + ":v1", "failure") in mine
+
+
+def test_v1_delete_image_with_a_browser_session(reg):
+    """The portal's way: the session cookie and its CSRF token."""
+    s = reg
+    c = Reg(s, s.owner, s.owner_pw)
+    name = "%s/v1web" % s.proj
+    c.push_image(name, "web")
+    b = requests.Session()
+    r = b.post(s.url + "/v1/auth/session", json={"username": s.owner, "password": s.owner_pw})
+    assert r.status_code == 201, r.text
+    csrf = r.json()["csrf_token"]
+    r = b.delete(s.url + "/v1/registry/images/%s:web" % name)
+    assert r.status_code == 403 and "CSRF" in r.json()["detail"], r.text
+    r = b.delete(s.url + "/v1/registry/images/%s:web" % name, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 204, r.text
+    assert s.get("/v1/registry/tags/" + name, s.owner_tok).json()["items"] == []
+    # a personal namespace: its user may delete there
+    me = unique("pns")
+    tok = s.register(me)
+    Reg(s, me, "Pw-%s-2026!" % me).push_image("%s/tools" % me, "v1")
+    assert s.req("DELETE", "/v1/registry/images/%s/tools:v1" % me, s.owner_tok).status_code == 404
+    assert s.req("DELETE", "/v1/registry/images/%s/tools:v1" % me, tok).status_code == 204

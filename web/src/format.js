@@ -94,3 +94,23 @@ export function baseName(path) {
 	const p = path.replace(/\/+$/, '');
 	return p.slice(p.lastIndexOf('/') + 1) || '/';
 }
+
+// bytes -> what a size field shows: "2G", "512M", or the bytes ("" for 0 = none)
+export function sizeText(n) {
+	if (!n) return '';
+	for (const [u, m] of [['P', 1024 ** 5], ['T', 1024 ** 4], ['G', 1024 ** 3], ['M', 1024 ** 2], ['K', 1024]])
+		if (n % m === 0) return `${n / m}${u}`;
+	return String(n);
+}
+
+// seconds -> what a duration field shows: "2h", "30d", "90s" ("" for 0 = none)
+export function durationText(s) {
+	if (!s) return '';
+	for (const [u, m] of [['d', 86400], ['h', 3600], ['m', 60]]) if (s % m === 0) return `${s / m}${u}`;
+	return `${s}s`;
+}
+
+// "sha256:0123456789abcdef..." -> "sha256:0123456789ab"
+export function shortDigest(d) {
+	return d ? d.slice(0, 19) : '';
+}
