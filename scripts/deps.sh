@@ -15,7 +15,7 @@ PKGS=(
 	libcurl4-gnutls-dev librhonabwy-dev libgnutls28-dev nettle-dev
 	libargon2-dev libcmocka-dev libseccomp-dev libarchive-dev
 	python3 python3-pytest python3-requests
-	sqlite3 curl wrk hyperfine bc
+	sqlite3 curl wrk hyperfine bc unzip
 	# the job sandbox and the applications jobs run
 	bubblewrap python3-pandas python3-numpy octave ffmpeg
 	# images: a tiny root file system for the image tests, layer tools

@@ -86,6 +86,27 @@ static void on_job_change(void *arg)
 	http_streams_wake(arg);
 }
 
+/* Where a browser on this machine finds the portal: --public-url, or the
+ * listen address (a wildcard one reached through loopback). */
+static void portal_url(const struct config *cfg, char *out, size_t n)
+{
+	if (*cfg->public_url) {
+		size_t l = strlen(cfg->public_url);
+		snprintf(out, n, "%s%s", cfg->public_url,
+			 l && cfg->public_url[l - 1] == '/' ? "" : "/");
+		return;
+	}
+	const char *colon = strrchr(cfg->listen, ':');
+	const char *port = colon ? colon + 1 : "8080";
+	size_t hl = colon ? (size_t)(colon - cfg->listen) : 0;
+	if (hl == 0 || (hl == 7 && !strncmp(cfg->listen, "0.0.0.0", 7)))
+		snprintf(out, n, "http://127.0.0.1:%s/", port);
+	else if (hl == 4 && !strncmp(cfg->listen, "[::]", 4))
+		snprintf(out, n, "http://[::1]:%s/", port);
+	else
+		snprintf(out, n, "http://%.*s:%s/", (int)hl, cfg->listen, port);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	struct config cfg;
@@ -161,12 +182,15 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "cove serve: %s\n", e.msg);
 		goto out;
 	}
+	char portal[512];
+	portal_url(&cfg, portal, sizeof(portal));
 	if (generated) {
 		printf("cove: created the administrator 'admin' with the one-time "
 		       "password: %s\n"
-		       "cove: log in with 'cove login --username admin' and change it "
-		       "with 'cove passwd'; it will not be shown again.\n",
-		       generated);
+		       "cove: log in as admin at %s (or with 'cove login --username "
+		       "admin') and change it under Account (or with 'cove passwd'); it "
+		       "will not be shown again.\n",
+		       generated, portal);
 		fflush(stdout);
 		free(generated);
 	}
@@ -204,6 +228,7 @@ static int cmd_serve(int argc, char **argv)
 	log_event(LOG_INFO, "cove serving", "{s:s,s:s,s:I}", "listen", cfg.listen,
 		  "data", cfg.data_dir, "threads", (json_int_t)cfg.threads);
 	printf("cove: serving on http://%s (data in %s)\n", cfg.listen, cfg.data_dir);
+	printf("cove: the portal: %s\n", portal);
 	printf("cove: jobs: %s\n", jobs_limits(srv.jobs));
 	fflush(stdout);
 

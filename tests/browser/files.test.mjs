@@ -295,3 +295,58 @@ test('a folder of 3,000 entries is drawn a window at a time and scrolls to its e
 	assertNoProblems(page);
 	await page.context().close();
 });
+
+test('a folder downloads as a .zip the browser saves, and an image previews', async () => {
+	const u = await cove.user('zp');
+	await cove.api('POST', fsUrl(`/home/${u.name}/res`), u.token, { op: 'mkdir' });
+	await cove.put(u.token, `/home/${u.name}/res/a.txt`, 'alpha\n');
+	await cove.put(u.token, `/home/${u.name}/res/b.csv`, 'x,y\n1,2\n');
+	// a 2x2 PNG
+	const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==', 'base64');
+	await cove.put(u.token, `/home/${u.name}/res/plot.png`, png);
+	const page = await newPage(b);
+	await login(page, cove, u.name, u.password);
+	await page.getByRole('checkbox', { name: 'Select res' }).check();
+	const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download', exact: true }).click()]);
+	assert.equal(dl.suggestedFilename(), 'res.zip');
+	const file = join(work, 'res.zip');
+	await dl.saveAs(file);
+	const names = execFileSync('unzip', ['-Z1', file], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+	assert.deepEqual(names.filter((n) => !n.endsWith('/')).map((n) => n.replace(/^res\//, '')), ['a.txt', 'b.csv', 'plot.png']);
+	assert.equal(execFileSync('unzip', ['-p', file, names.find((n) => n.endsWith('a.txt'))], { encoding: 'utf8' }), 'alpha\n');
+	// the folder's own link: .tar.gz
+	await page.getByRole('link', { name: 'res' }).click();
+	const [tgz] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: '.tar.gz' }).click()]);
+	assert.equal(tgz.suggestedFilename(), 'res.tar.gz');
+	// the image previews as an image
+	await page.getByRole('button', { name: 'plot.png' }).click();
+	const img = page.getByRole('dialog', { name: 'plot.png' }).getByRole('img', { name: 'Preview of plot.png' });
+	await img.waitFor();
+	await page.waitForFunction(() => document.querySelector('.preview-img')?.naturalWidth === 2);
+	assertNoProblems(page);
+	await page.context().close();
+});
+
+test('the files page at a phone\'s width and in the dark theme', async () => {
+	const u = await cove.user('fp');
+	await cove.put(u.token, `/home/${u.name}/a-rather-long-file-name-for-a-small-screen.csv`, 'a\n');
+	await cove.api('POST', fsUrl(`/home/${u.name}/results`), u.token, { op: 'mkdir' });
+	const page = await newPage(b, { viewport: { width: 390, height: 844 }, colorScheme: 'dark', isMobile: true, hasTouch: true });
+	await login(page, cove, u.name, u.password);
+	await page.getByRole('link', { name: 'results' }).waitFor();
+	const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+	assert.ok(wide <= 391, `the files page fits the phone's width (${wide} px)`);
+	// the menu opens and leads on
+	await page.getByRole('button', { name: 'Menu' }).click();
+	await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();
+	await page.waitForURL(/\/jobs$/);
+	await page.goBack();
+	await page.getByRole('checkbox', { name: 'Select results' }).check();
+	await page.getByRole('button', { name: 'Permissions' }).click();
+	await checkA11y(page, 'the permissions dialog on a phone, dark');
+	await page.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
+	await checkA11y(page, 'the files page on a phone, dark');
+	await shot(page, 'files-phone-dark');
+	assertNoProblems(page);
+	await page.context().close();
+});

@@ -166,3 +166,54 @@ test('"run a job on this file" starts the form with the file as input', async ()
 	assertNoProblems(page);
 	await page.context().close();
 });
+
+test('a project member sees the project\'s job; a non-member does not', async () => {
+	const owner = await cove.user('po');
+	const member = await cove.user('pm');
+	const outsider = await cove.user('px');
+	const proj = 'lab' + Date.now() % 100000;
+	await cove.api('POST', '/v1/projects', owner.token, { name: proj });
+	await cove.api('PUT', `/v1/projects/${proj}/members/${member.name}`, owner.token, { role: 'guest' });
+	const job = await cove.api('POST', '/v1/jobs', owner.token, { app: 'bash', project: proj, name: 'shared-analysis', script: 'echo from the project' });
+	// the member (logged in after being added) filters the list by the project
+	const pm = await newPage(b);
+	await login(pm, cove, member.name, member.password);
+	await pm.goto(cove.url + '/jobs');
+	await pm.getByLabel('Project').selectOption(proj);
+	await pm.waitForURL(new RegExp(`project=${proj}`));
+	await pm.getByRole('table', { name: 'Jobs' }).getByRole('link', { name: 'shared-analysis' }).click();
+	await pm.getByRole('log').getByText('from the project').waitFor({ timeout: 30000 });
+	// a guest sees it but may not cancel nor run in the project
+	await pm.goto(cove.url + '/jobs/new');
+	assert.equal(await pm.getByLabel('Project').locator(`option[value="${proj}"]`).count(), 0, 'guests cannot run jobs in the project');
+	// the outsider: not in their list, and the job's page says it does not exist
+	const px = await newPage(b);
+	await login(px, cove, outsider.name, outsider.password);
+	await px.goto(cove.url + '/jobs');
+	await px.getByText(/No jobs/).waitFor();
+	await px.goto(cove.url + `/jobs/${job.id}`);
+	await px.getByRole('alert').filter({ hasText: 'no such job' }).waitFor();
+	assert.equal(await px.getByText('from the project').count(), 0);
+	await px.goto(cove.url + `/jobs?project=${proj}`);
+	await px.getByRole('alert').filter({ hasText: /no such project/ }).waitFor();
+	assertNoProblems(pm);
+	for (const p of [pm, px]) await p.context().close();
+});
+
+test('the jobs pages at a phone\'s width and in the dark theme', async () => {
+	const u = await cove.user('ph');
+	const job = await cove.api('POST', '/v1/jobs', u.token, { app: 'bash', script: 'echo small screen' });
+	const page = await newPage(b, { viewport: { width: 390, height: 844 }, colorScheme: 'dark', isMobile: true, hasTouch: true });
+	await login(page, cove, u.name, u.password);
+	for (const path of ['/jobs', `/jobs/${job.id}`, '/jobs/new']) {
+		await page.goto(cove.url + path);
+		await page.getByRole('heading', { level: 1 }).waitFor();
+		await page.waitForTimeout(300);
+		const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+		assert.ok(wide <= 390 + 1, `${path} fits the phone's width (${wide} px)`);
+		await checkA11y(page, `${path} on a phone, dark`);
+	}
+	await shot(page, 'job-new-phone-dark');
+	assertNoProblems(page);
+	await page.context().close();
+});

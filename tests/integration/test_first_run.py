@@ -13,7 +13,7 @@ import requests
 from conftest import ADMIN_PASSWORD, COVE, free_port
 
 
-def serve(cwd, args):
+def serve(cwd, args, env_extra=None):
     port = free_port()
     env = dict(os.environ)
     env.update({
@@ -23,6 +23,7 @@ def serve(cwd, args):
         "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
     })
     env.pop("COVE_DATA", None)
+    env.update(env_extra or {})
     log = open(os.path.join(cwd, "server.log"), "wb")
     proc = subprocess.Popen([COVE, "serve", "--listen", "127.0.0.1:%d" % port] + args,
                             cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -70,9 +71,31 @@ def test_first_job_with_a_relative_data_directory(tmp_path, args, where):
         # the data went where the user asked, and the server says where, absolutely
         assert (cwd / where / "cove.db").exists()
         assert "(data in %s)" % os.path.realpath(cwd / where) in out, out
+        # where the portal is, and that it answers there
+        assert "cove: the portal: %s/" % url in out, out
+        r = requests.get(url + "/")
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
         log.close()
     out = open(cwd / "server.log").read()
     assert "ERROR: AddressSanitizer" not in out and "runtime error:" not in out, out
+
+
+def test_a_first_start_prints_the_portal_and_the_one_time_password(tmp_path):
+    """make run's first minute: no COVE_ADMIN_PASSWORD, so cove makes one,
+    and says where to use it."""
+    env = {"COVE_ADMIN_PASSWORD": ""}
+    proc, url, log = serve(str(tmp_path), [], env)
+    try:
+        out = open(tmp_path / "server.log").read()
+        line = [l for l in out.splitlines() if "one-time password" in l][0]
+        password = line.rsplit(" ", 1)[1]
+        assert "log in as admin at %s/" % url in out, out
+        r = requests.post(url + "/v1/auth/session", json={"username": "admin", "password": password})
+        assert r.status_code == 201, r.text
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+        log.close()

@@ -53,8 +53,9 @@ const EDITOR_CSS = `
 .cm-scroller { font-family: ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace; font-size: 0.9rem; line-height: 1.5; }
 .cm-content { caret-color: var(--text); }
 .cm-gutters { background: var(--code); color: var(--muted); border-right: 1px solid var(--line); }
-.cm-activeLine { background: color-mix(in srgb, var(--accent) 7%, transparent); }
-.cm-activeLineGutter { background: color-mix(in srgb, var(--accent) 12%, transparent); }
+.cm-activeLine { background: color-mix(in srgb, var(--accent) 7%, transparent) !important; }
+.cm-activeLineGutter { background: color-mix(in srgb, var(--accent) 14%, transparent) !important; color: var(--text); }
+.cm-selectionBackground, .cm-focused .cm-selectionBackground { background: color-mix(in srgb, var(--accent) 30%, transparent) !important; }
 .cm-placeholder { color: var(--muted); }
 .cm-kw { color: #8250df; font-weight: 600; }
 .cm-str { color: #0a3069; }

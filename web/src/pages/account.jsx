@@ -36,7 +36,7 @@ function Profile({ user }) {
 			</div>
 			<div class="field">
 				<label for="p-umask">Umask</label>
-				<input id="p-umask" class="mono" value={f.umask} onInput={set('umask')} pattern="0?[0-7]{3}" />
+				<input id="p-umask" class="mono" value={f.umask} onInput={set('umask')} />
 				<small class="hint">What new files and folders leave out: 0022 lets others read, 0077 keeps everything private.</small>
 			</div>
 			<ErrorBox error={error} />

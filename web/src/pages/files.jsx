@@ -308,6 +308,7 @@ export function FilesPage({ path, user }) {
 				<Empty>This folder is empty. Drop files here, or use Upload.</Empty>
 			) : null}
 			{listing.items.length ? (
+				<div class="table-wrap">
 				<table class={`listing${windowed ? ' windowed' : ''}`} ref={tableRef} aria-label={`Contents of ${dir}`} aria-rowcount={sorted.length + 1}>
 					<thead>
 						<tr>
@@ -361,6 +362,7 @@ export function FilesPage({ path, user }) {
 						) : null}
 					</tbody>
 				</table>
+				</div>
 			) : null}
 			{!listing.done && listing.items.length ? <Spinner label={`Loading more… (${listing.items.length} so far)`} /> : null}
 			{listing.done && listing.items.length ? (

@@ -120,6 +120,7 @@ export function JobsPage({ query, user }) {
 				</Empty>
 			) : null}
 			{all && all.length ? (
+				<div class="table-wrap">
 				<table class="listing jobs" aria-label="Jobs">
 					<thead>
 						<tr>
@@ -138,7 +139,7 @@ export function JobsPage({ query, user }) {
 							<tr key={j.id}>
 								<td>
 									<a href={`/jobs/${j.id}`}>{j.name || j.id}</a>
-									{j.name ? <div class="mono small muted">{j.id}</div> : null}
+									{j.name ? <div class="mono small muted id">{j.id}</div> : null}
 								</td>
 								<td>
 									<StateBadge state={j.state} />
@@ -155,6 +156,7 @@ export function JobsPage({ query, user }) {
 						))}
 					</tbody>
 				</table>
+				</div>
 			) : null}
 			{next ? (
 				<button type="button" onClick={loadMore}>
@@ -313,7 +315,9 @@ export function JobPage({ id, user }) {
 			<p class="job-state">
 				<StateBadge state={job.state} />
 				<span>{job.reason}</span>
-				{job.exit_code !== null && job.exit_code !== undefined ? <span class="muted">exit code {job.exit_code}</span> : null}
+				{job.exit_code !== null && job.exit_code !== undefined && !/exit code/.test(job.reason || '') ? (
+					<span class="muted">exit code {job.exit_code}</span>
+				) : null}
 			</p>
 			<ErrorBox error={error} />
 			<div class="job-grid">
@@ -360,7 +364,7 @@ export function JobPage({ id, user }) {
 					<dt>Output</dt>
 					<dd>
 						{job.output ? <a href={filesHref(job.output)}>{job.output}</a> : 'none'}
-						{over && job.output_files !== null && job.output_files !== undefined ? ` (${job.output_files} files)` : ''}
+						{over && job.output_files !== null && job.output_files !== undefined ? ` (${job.output_files} ${job.output_files === 1 ? 'file' : 'files'})` : ''}
 						{job.output_error ? <div class="error-text">{job.output_error}</div> : null}
 					</dd>
 				</dl>
@@ -379,6 +383,22 @@ export function JobPage({ id, user }) {
 					</ol>
 				</div>
 			</div>
+			{job.args && job.args.length ? (
+				<details class="script" open={job.args.join('\n').length < 2000}>
+					<summary>{job.args.length === 1 ? 'Script' : 'Arguments'}</summary>
+					<pre class="preview-text" tabIndex={0} aria-label={job.args.length === 1 ? 'Script' : 'Arguments'}>
+						{job.args.length === 1 ? job.args[0] : job.args.join('\n')}
+					</pre>
+				</details>
+			) : null}
+			{Object.keys(job.env || {}).length ? (
+				<details class="script">
+					<summary>Environment</summary>
+					<pre class="preview-text" tabIndex={0} aria-label="Environment">
+						{Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join('\n')}
+					</pre>
+				</details>
+			) : null}
 			<LogView id={job.id} over={over} onEnd={refresh} />
 			{confirm ? (
 				<Confirm
