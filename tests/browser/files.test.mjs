@@ -57,6 +57,12 @@ test('a folder dropped from the desktop is uploaded with its shape and listed', 
 	await row(page, 'raw').waitFor();
 	await checkA11y(page, 'the files page');
 	await shot(page, 'files');
+	// the README's picture of the portal (docs/portal.png is a copy of it)
+	await page.setViewportSize({ width: 1000, height: 500 });
+	await page.reload();
+	await page.getByRole('checkbox', { name: 'Select answers.csv' }).check();
+	await page.getByText('Your storage').waitFor();
+	await shot(page, 'readme', { fullPage: false });
 	assertNoProblems(page);
 	await page.context().close();
 });

@@ -224,9 +224,9 @@ export async function login(page, cove, name, password) {
 	await page.waitForURL((u) => !u.pathname.startsWith('/login'));
 }
 
-export async function shot(page, name) {
+export async function shot(page, name, { fullPage = true } = {}) {
 	mkdirSync(SHOTS, { recursive: true });
-	await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: true });
+	await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage });
 }
 
 // axe-core on the page as it is: no serious or critical violation.

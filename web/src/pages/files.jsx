@@ -371,7 +371,7 @@ export function FilesPage({ path, user }) {
 					{selected.size ? `, ${selected.size} selected` : ''}
 				</p>
 			) : null}
-			<Quota user={user} project={isProject ? isProject[1] : null} tick={tick} />
+			<Quota user={user} project={isProject ? isProject[1] : null} tick={`${dir}:${tick}`} />
 			<Uploads />
 			{dialog && dialog.kind === 'mkdir' ? <MkdirDialog dir={dir} onClose={closeDialog} onDone={reload} /> : null}
 			{dialog && (dialog.kind === 'move' || dialog.kind === 'copy') ? (
@@ -416,18 +416,35 @@ function Quota({ user, project, tick }) {
 
 function Uploads() {
 	const [items, setItems] = useState([]);
+	const [small, setSmall] = useState(false);
 	useEffect(() => onUploads(setItems), []);
-	if (!items.length) return null;
 	const active = items.filter((i) => !['done', 'cancelled', 'failed'].includes(i.state)).length;
+	const failed = items.filter((i) => i.state === 'failed').length;
+	// once everything has landed, the panel folds itself away
+	useEffect(() => {
+		if (!items.length || active || failed) return;
+		const t = setTimeout(() => setSmall(true), 3000);
+		return () => clearTimeout(t);
+	}, [active, failed, items.length]);
+	useEffect(() => {
+		if (active) setSmall(false);
+	}, [active > 0]);
+	if (!items.length) return null;
+	const summary = active ? `${active} in progress` : failed ? `${failed} failed` : `${items.length} done`;
 	return (
-		<aside class="uploads" aria-label="Uploads">
+		<aside class={`uploads ${small ? 'small' : ''}`} aria-label="Uploads">
 			<header>
-				<h2>Uploads {active ? `(${active} in progress)` : ''}</h2>
-				<button type="button" onClick={clearFinished}>
-					Clear finished
+				<h2>Uploads ({summary})</h2>
+				<button type="button" aria-expanded={!small} onClick={() => setSmall(!small)}>
+					{small ? 'Show' : 'Hide'}
 				</button>
+				{!active ? (
+					<button type="button" onClick={clearFinished}>
+						Clear
+					</button>
+				) : null}
 			</header>
-			<ul>
+			<ul hidden={small}>
 				{items.map((it) => {
 					const pct = it.size ? Math.floor((100 * it.sent) / it.size) : it.state === 'done' ? 100 : 0;
 					const name = baseName(it.path);
