@@ -75,6 +75,7 @@ struct server {
 	struct jobs *jobs;
 	struct registry *registry;
 	int64_t started_ms; /* when server_start ran */
+	struct portal *portal; /* the portal's answers, made once (portal.c) */
 };
 
 /* Start serving on cfg->listen; returns when the daemon runs. */
@@ -107,6 +108,7 @@ struct req {
 	int skip_body; /* body refused early: consume and drop */
 	int bulk;      /* the body is read by a thread of its own (bulk.c) */
 	struct MHD_Response *resp;
+	int resp_shared; /* resp is kept by its maker (reply_shared): not ours to drop */
 	void *stream_ctx; /* owned by the route's stream_ops */
 	void (*resume_fn)(struct req *r); /* req_resume_with */
 	void *resume_arg;
@@ -232,6 +234,14 @@ struct portal_asset {
 	const char *br, *br_end;
 };
 extern const struct portal_asset portal_assets[];
+/* The portal's answers are made once at start, headers and all, and
+ * queued again for every request (portal.c). */
+int portal_start(struct server *s);
+void portal_stop(struct server *s);
+/* Answer with a response made beforehand and kept by its maker (it is
+ * queued again, never changed: no reply_header after this). */
+struct MHD_Response;
+void reply_shared(struct req *r, int status, struct MHD_Response *resp);
 /* Answer with static bytes that outlive the response (no copy). */
 void reply_static(struct req *r, int status, const char *ctype, const char *data,
 		  size_t len);

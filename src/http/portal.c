@@ -27,12 +27,105 @@
 	"frame-src blob:; media-src 'self' blob:; manifest-src 'self'; "             \
 	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-static const struct portal_asset *asset_find(const char *path)
+/* Every asset's answers, one per encoding, made once with all their
+ * headers: a request only chooses one and queues it again (no allocation,
+ * no copy). Responses are reference-counted by libmicrohttpd; ours are
+ * the last references, dropped at stop. */
+struct portal_answers {
+	struct MHD_Response *v[3]; /* identity, gzip, br (NULL: none) */
+};
+
+struct portal {
+	size_t n;
+	struct portal_answers *a;
+};
+
+enum { ENC_RAW, ENC_GZIP, ENC_BR };
+
+static int is_page(const struct portal_asset *a)
 {
+	return !strcmp(a->path, "/index.html");
+}
+
+/* The headers of an asset's answer (also of its 304). */
+static void asset_headers(struct MHD_Response *resp, const struct portal_asset *a,
+			  int enc)
+{
+	char etag[64];
+	size_t el = strlen(a->etag);
+	/* one ETag per representation: "hash" "hash-gz" "hash-br" */
+	snprintf(etag, sizeof(etag), "%.*s%s\"", (int)(el > 1 ? el - 1 : 0), a->etag,
+		 enc == ENC_GZIP ? "-gz" : enc == ENC_BR ? "-br" : "");
+	MHD_add_response_header(resp, "ETag", etag);
+	if (enc == ENC_GZIP)
+		MHD_add_response_header(resp, "Content-Encoding", "gzip");
+	if (enc == ENC_BR)
+		MHD_add_response_header(resp, "Content-Encoding", "br");
+	if (a->gz || a->br)
+		MHD_add_response_header(resp, "Vary", "Accept-Encoding");
+	MHD_add_response_header(resp, "Cache-Control",
+				a->immutable ? "public, max-age=31536000, immutable" : "no-cache");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (is_page(a)) {
+		MHD_add_response_header(resp, "Content-Security-Policy", PORTAL_CSP);
+		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+		MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
+		MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+		MHD_add_response_header(resp, "Permissions-Policy",
+					"camera=(), microphone=(), geolocation=()");
+	}
+}
+
+int portal_start(struct server *s)
+{
+	struct portal *p = xcalloc(1, sizeof(*p));
 	for (const struct portal_asset *a = portal_assets; a->path; a++)
-		if (!strcmp(a->path, path))
-			return a;
-	return NULL;
+		p->n++;
+	p->a = xcalloc(p->n + 1, sizeof(*p->a));
+	for (size_t i = 0; i < p->n; i++) {
+		const struct portal_asset *a = &portal_assets[i];
+		const char *data[3] = {a->raw, a->gz, a->br};
+		const char *end[3] = {a->raw_end, a->gz_end, a->br_end};
+		for (int enc = 0; enc < 3; enc++) {
+			if (!data[enc])
+				continue;
+			struct MHD_Response *r = MHD_create_response_from_buffer(
+				(size_t)(end[enc] - data[enc]), (void *)data[enc],
+				MHD_RESPMEM_PERSISTENT);
+			if (!r) {
+				s->portal = p;
+				portal_stop(s);
+				return COVE_EINTERNAL;
+			}
+			MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->ctype);
+			asset_headers(r, a, enc);
+			p->a[i].v[enc] = r;
+		}
+	}
+	s->portal = p;
+	return 0;
+}
+
+void portal_stop(struct server *s)
+{
+	struct portal *p = s->portal;
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		for (int enc = 0; enc < 3; enc++)
+			if (p->a[i].v[enc])
+				MHD_destroy_response(p->a[i].v[enc]);
+	free(p->a);
+	free(p);
+	s->portal = NULL;
+}
+
+static int asset_find(const char *path)
+{
+	for (int i = 0; portal_assets[i].path; i++)
+		if (!strcmp(portal_assets[i].path, path))
+			return i;
+	return -1;
 }
 
 /* Does Accept-Encoding allow coding (named, and not with q=0)? */
@@ -52,60 +145,55 @@ static int accepts(const char *ae, const char *coding)
 	return 0;
 }
 
-static void send_asset(struct req *r, const struct portal_asset *a)
+static void send_asset(struct req *r, int i)
 {
-	const char *inm = req_header(r, "If-None-Match");
+	const struct portal_asset *a = &portal_assets[i];
+	const struct portal_answers *ans = &r->srv->portal->a[i];
 	const char *ae = req_header(r, "Accept-Encoding");
-	const char *data = a->raw, *end = a->raw_end, *coding = NULL;
-	if (a->br && accepts(ae, "br")) {
-		data = a->br, end = a->br_end, coding = "br";
-	} else if (a->gz && accepts(ae, "gzip")) {
-		data = a->gz, end = a->gz_end, coding = "gzip";
+	int enc = ENC_RAW;
+	if (ans->v[ENC_BR] && accepts(ae, "br"))
+		enc = ENC_BR;
+	else if (ans->v[ENC_GZIP] && accepts(ae, "gzip"))
+		enc = ENC_GZIP;
+	const char *inm = req_header(r, "If-None-Match");
+	/* the hash, without its quotes, names every representation */
+	size_t el = strlen(a->etag);
+	if (inm && el > 2) {
+		char bare[64];
+		snprintf(bare, sizeof(bare), "%.*s", (int)(el - 2), a->etag + 1);
+		if (strstr(inm, bare)) {
+			reply_static(r, 304, NULL, "", 0);
+			asset_headers(r->resp, a, enc);
+			return;
+		}
 	}
-	if (inm && strstr(inm, a->etag))
-		reply_static(r, 304, NULL, "", 0);
-	else
-		reply_static(r, 200, a->ctype, data, (size_t)(end - data));
-	if (coding)
-		reply_header(r, "Content-Encoding", coding);
-	if (a->gz || a->br)
-		reply_header(r, "Vary", "Accept-Encoding");
-	reply_header(r, "ETag", a->etag);
-	reply_header(r, "Cache-Control", a->immutable ? "public, max-age=31536000, immutable"
-						      : "no-cache");
+	reply_shared(r, 200, ans->v[enc]);
 }
 
 /* Any page of the application: the browser-side router shows it. */
 static void get_page(struct req *r)
 {
-	const struct portal_asset *a = asset_find("/index.html");
-	if (!a) {
+	int i = asset_find("/index.html");
+	if (i < 0) {
 		reply_problem(r, 404, "this build of cove has no portal");
 		return;
 	}
-	send_asset(r, a);
-	reply_header(r, "Content-Security-Policy", PORTAL_CSP);
-	reply_header(r, "X-Frame-Options", "DENY");
-	reply_header(r, "Referrer-Policy", "same-origin");
-	reply_header(r, "Cross-Origin-Opener-Policy", "same-origin");
-	reply_header(r, "Permissions-Policy", "camera=(), microphone=(), geolocation=()");
+	send_asset(r, i);
 }
 
 static void get_asset(struct req *r)
 {
 	const char *name = req_param(r, "name");
 	char path[512];
-	if (!name || snprintf(path, sizeof(path), "/assets/%s", name) >= (int)sizeof(path)) {
-		reply_problem(r, 404, "no such asset");
-		return;
-	}
-	const struct portal_asset *a = asset_find(path);
-	if (!a) {
+	int i = -1;
+	if (name && snprintf(path, sizeof(path), "/assets/%s", name) < (int)sizeof(path))
+		i = asset_find(path);
+	if (i < 0) {
 		reply_problem(r, 404, "no such asset: %.200s (the portal was rebuilt; reload "
-				      "the page)", name);
+				      "the page)", name ? name : "");
 		return;
 	}
-	send_asset(r, a);
+	send_asset(r, i);
 }
 
 #define PAGE(p) {"GET", p, get_page, ROUTE_PUBLIC | ROUTE_HIDDEN, NULL}

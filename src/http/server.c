@@ -8,6 +8,7 @@
 #include "http/http.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -338,6 +339,18 @@ void reply_static(struct req *r, int status, const char *ctype, const char *data
 	MHD_add_response_header(r->resp, "X-Content-Type-Options", "nosniff");
 }
 
+void reply_shared(struct req *r, int status, struct MHD_Response *resp)
+{
+	if (r->replied)
+		return;
+	r->replied = 1;
+	r->status = status;
+	/* MHD_queue_response takes a reference of its own, dropped when the
+	 * answer is sent; the maker's stays, so queue() must not drop one */
+	r->resp = resp;
+	r->resp_shared = 1;
+}
+
 void reply_fd(struct req *r, int status, const char *ctype, int fd,
 	      uint64_t offset, uint64_t len)
 {
@@ -362,7 +375,9 @@ void reply_fd(struct req *r, int status, const char *ctype, int fd,
 
 void reply_header(struct req *r, const char *name, const char *value)
 {
-	if (r->resp)
+	/* a shared answer is every request's: never changed for one */
+	assert(!r->resp_shared);
+	if (r->resp && !r->resp_shared)
 		MHD_add_response_header(r->resp, name, value);
 }
 
@@ -666,7 +681,8 @@ static enum MHD_Result queue(struct req *r)
 		reply_problem(r, 500, "handler gave no answer");
 	r->queued = 1;
 	enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
-	MHD_destroy_response(r->resp);
+	if (!r->resp_shared)
+		MHD_destroy_response(r->resp);
 	r->resp = NULL;
 	return ok;
 }
@@ -787,7 +803,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			  "ip", r->actor.ip);
 	if (r->route && r->route->stream && r->route->stream->cleanup)
 		r->route->stream->cleanup(r);
-	if (r->resp)
+	if (r->resp && !r->resp_shared)
 		MHD_destroy_response(r->resp);
 	json_decref(r->json);
 	buf_free(&r->body);
@@ -914,6 +930,8 @@ int server_start(struct server *s, struct err *e)
 {
 	s->started_ms = time_now_ms();
 	routes_flatten(s);
+	if (portal_start(s))
+		return err_set(e, COVE_EINTERNAL, "cannot prepare the portal's answers");
 	s->metrics = metrics_new(s->nroutes);
 	s->workers = workers_start((int)s->cfg->io_workers);
 	if (http_streams_start(s))
@@ -974,6 +992,7 @@ void server_stop(struct server *s)
 	}
 	metrics_free(s->metrics);
 	s->metrics = NULL;
+	portal_stop(s);
 	free(s->routes);
 	s->routes = NULL;
 }
