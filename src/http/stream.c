@@ -216,6 +216,12 @@ static struct stream *stream_reply(struct req *r, int status, const char *ctype,
 		reply_problem(r, 500, "cannot create a streamed response");
 		return NULL;
 	}
+	/* libmicrohttpd 0.9.75 ends a HEAD answer of unknown length with the
+	 * chunked encoding's last chunk, "0\r\n\r\n", which a client then
+	 * reads as the start of the next answer on that connection: HEAD is
+	 * answered without chunks, and the connection closes after it. */
+	if (!strcmp(r->method, "HEAD"))
+		MHD_set_response_options(r->resp, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END);
 	pthread_mutex_lock(&ss->mu);
 	st->next = ss->head;
 	if (ss->head)

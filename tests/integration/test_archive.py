@@ -481,3 +481,38 @@ def test_zip_of_a_file_over_4_gib(shared_server, tmp_path):
     subprocess.run(["unzip", "-q", arc, "-d", str(out)], check=True)
     assert os.path.getsize(out / "big" / "huge.bin") == total << 20
     s.req("DELETE", "/v1/fs/home/%s/big?recursive=true" % name, tok)
+
+
+def test_head_of_a_streamed_answer_leaves_the_connection_clean(server):
+    """libmicrohttpd once sent a chunked terminator after the headers of a
+    HEAD answer of unknown length; the next request on that kept-alive
+    connection then read "0" as its status line. HEAD of every streamed
+    answer (archives, followed logs) must leave nothing behind."""
+    import socket
+    s = server
+    tok = s.admin_token()
+    mkdir(s, tok, "/home/admin/hd")
+    put(s, tok, "/home/admin/hd/a.txt", b"hello")
+    job = s.post("/v1/jobs", tok, json={"app": "bash", "script": "echo hi"}).json()["id"]
+    for path in ("/v1/fs/home/admin/hd?archive=zip", "/v1/fs/home/admin/hd?archive=tar.gz",
+                 "/v1/jobs/%s/logs?follow=1" % job):
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        req = "HEAD %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n" % (path, tok)
+        c.sendall(req.encode() + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                chunk = c.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+            if data.count(b"HTTP/1.1 ") >= 2 and data.endswith(b"}"):
+                break
+        c.close()
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), (path, head)
+        # after the HEAD's headers: nothing, or the next answer itself
+        assert rest == b"" or rest.startswith(b"HTTP/1.1 200"), (path, rest[:60])
