@@ -912,7 +912,9 @@ int exec_duckdb_main(int argc, char **argv)
 			status = 1;
 			goto out;
 		}
-		if (ferror(stdout))
+		/* each statement's result reaches the job's log as it is done, so
+		 * a long script's progress shows while it runs */
+		if (fflush(stdout) || ferror(stdout))
 			break;
 	}
 	if (fflush(stdout) || ferror(stdout)) {

@@ -276,8 +276,14 @@ export function JobPage({ id, user }) {
 					setJob(j);
 					setError(null);
 					if (TERMINAL.has(j.state)) return;
-					// a running job's changes come quickly; a queued one may wait long
-					wait = 20;
+					// ?wait= answers when the job ends: while it has not started,
+					// ask every second, to show it starting and running
+					if (j.state === 'queued' || j.state === 'starting') {
+						wait = 0;
+						await new Promise((r) => setTimeout(r, 1000));
+					} else {
+						wait = 20;
+					}
 				} catch (e) {
 					if (!live) return;
 					setError(e);
