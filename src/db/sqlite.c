@@ -1,7 +1,7 @@
 /*
  * sqlite.c - the SQLite implementation of db.h: a fixed pool of
  * connections, each with a small cache of prepared statements keyed by the
- * SQL string's address (callers pass literals), and the schema migrations.
+ * SQL text (a hash, then the text itself), and the schema migrations.
  *
  * Durability: WAL with synchronous=FULL, so a commit that returned has
  * reached the disk and survives kill -9 and power loss.
@@ -18,7 +18,12 @@
 
 struct stmt {
 	sqlite3_stmt *s;
-	const char *sql; /* cache key (address) */
+	/* the cache key: a hash of the SQL text, confirmed by the text
+	 * (sqlite3_sql). It was once the text's address: SQL built with
+	 * xasprintf and freed left a key that a later string at the same
+	 * address, with other text, matched, and ran the old statement. */
+	uint64_t hash;
+	const char *sql; /* the text (sqlite3_sql), for messages */
 	struct dbconn *c;
 	int in_use;
 };
@@ -376,10 +381,20 @@ void db_rollback(struct dbconn *c)
 	write_unlock(c);
 }
 
+static uint64_t sql_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 static struct stmt *stmt_get(struct dbconn *c, const char *sql, struct err *e)
 {
+	uint64_t h = sql_hash(sql);
 	for (int i = 0; i < c->ncache; i++)
-		if (c->cache[i].sql == sql && !c->cache[i].in_use) {
+		if (c->cache[i].hash == h && !c->cache[i].in_use &&
+		    !strcmp(c->cache[i].sql, sql)) {
 			c->cache[i].in_use = 1;
 			return &c->cache[i];
 		}
@@ -403,7 +418,8 @@ static struct stmt *stmt_get(struct dbconn *c, const char *sql, struct err *e)
 		st->s = NULL;
 		return NULL;
 	}
-	st->sql = sql;
+	st->sql = sqlite3_sql(st->s);
+	st->hash = h;
 	st->c = c;
 	st->in_use = 1;
 	if (st != &c->oneoff)

@@ -34,6 +34,11 @@ export function JobsPage({ query, user }) {
 	const qs = () => {
 		const q = new URLSearchParams({ limit: '100' });
 		for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
+		// "mine and my projects'": the API's scope=all
+		if (filters.project === '*') {
+			q.delete('project');
+			q.set('scope', 'all');
+		}
 		return q;
 	};
 	const load = async () => {
@@ -106,6 +111,7 @@ export function JobsPage({ query, user }) {
 					<label for="jf-project">Project</label>
 					<select id="jf-project" value={filters.project} onChange={(e) => setFilter('project', e.target.value)}>
 						<option value="">my jobs</option>
+						{projects.length ? <option value="*">mine and my projects'</option> : null}
 						{projects.map((p) => (
 							<option value={p.name}>{p.name}</option>
 						))}
