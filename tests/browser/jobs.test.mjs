@@ -117,8 +117,8 @@ test('a running job is cancelled from its page; "run again" fills the form', asy
 	await page.getByRole('link', { name: 'Run again' }).click();
 	await page.waitForURL(/\/jobs\/new\?from=/);
 	await page.getByRole('textbox', { name: 'Script' }).getByText('sleep 300').waitFor();
+	await page.getByRole('radio', { name: /bash/, checked: true }).waitFor();
 	assert.equal(await page.getByLabel('Name (optional)').inputValue(), 'sleeper');
-	assert.equal(await page.getByRole('radio', { name: /bash/ }).isChecked(), true);
 	assert.equal(await page.getByLabel('Variable 1 value').inputValue(), 'hej');
 	assert.equal(await page.getByLabel('Time limit').inputValue(), '600s');
 	assertNoProblems(page);

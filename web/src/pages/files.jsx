@@ -195,10 +195,15 @@ export function FilesPage({ path, user }) {
 	const reload = () => setTick((t) => t + 1);
 
 	// what the URL names: a folder, or a file (shown in its folder, previewed)
+	const shownPath = useRef(null);
 	useEffect(() => {
 		let live = true;
 		setSelected(new Set());
-		setListing((l) => ({ ...l, loading: true, error: null }));
+		// another folder: nothing of the last one stays on screen; the same
+		// one reloaded (after a change): its rows stay until the new ones
+		if (shownPath.current !== path) setListing({ dir: null, items: [], done: false, error: null, loading: true });
+		else setListing((l) => ({ ...l, loading: true, error: null }));
+		shownPath.current = path;
 		(async () => {
 			let dir = path;
 			let file = null;
@@ -213,6 +218,9 @@ export function FilesPage({ path, user }) {
 				return;
 			}
 			if (!live) return;
+			// the folder first: a preview opened from the URL names its file
+			// within it (before, it asked for FILE/FILE and showed an error)
+			setListing((l) => ({ ...l, dir }));
 			setFocusFile(file);
 			let items = [];
 			let cursor = null;
@@ -834,6 +842,8 @@ function PreviewDialog({ dir, entry, onClose, onAction, download }) {
 	useEffect(() => {
 		let url = null;
 		let live = true;
+		setContent(null);
+		setError(null);
 		(async () => {
 			try {
 				if (kind === 'none') return;
