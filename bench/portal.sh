@@ -115,23 +115,39 @@ PY
 # --- static assets: the same files from both servers ---------------------------
 JS=$(cd "$DIST" && ls assets/main-*.js | head -1)
 CSS=$(cd "$DIST" && ls assets/main-*.css | head -1)
-rate() { # url, extra header -> "requests/s p99"
-	wrk -t2 -c$CONNS -d"${DUR}s" --latency -H "$2" "$1" 2>&1 |
-		awk '/Requests\/sec/ {r=$2} / 99%/ {p=$2} /Non-2xx/ {e=$NF} END {print r, p, (e ? e : 0)}'
+# CPU (user + system, clock ticks) of a process and its children threads
+# and worker processes: cove is one process; nginx is a master and workers
+ticks() {
+	local t=0 p
+	for p in "$@" $(pgrep -P "$1" 2>/dev/null); do
+		t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) ))
+	done
+	echo "$t"
 }
-printf '\n%-44s %12s %9s %12s %9s %7s\n' "static asset (keep-alive, $CONNS conns)" "cove req/s" "p99" "nginx req/s" "p99" "ratio"
+HZ=$(getconf CLK_TCK)
+rate() { # url, extra header, pid -> "requests/s p99 non2xx cpu-us-per-request"
+	local t0 t1 out
+	t0=$(ticks "$3")
+	out=$(wrk -t2 -c$CONNS -d"${DUR}s" --latency -H "$2" "$1" 2>&1)
+	t1=$(ticks "$3")
+	echo "$out" | awk -v dt=$(( t1 - t0 )) -v hz="$HZ" '/Requests\/sec/ {r=$2} / 99%/ {p=$2} /Non-2xx/ {e=$NF}
+		/requests in/ {n=$1} END {printf "%s %s %s %.1f\n", r, p, (e ? e : 0), (n ? dt / hz * 1e6 / n : 0)}'
+}
+printf '\n%-40s %11s %8s %6s %11s %8s %6s %6s\n' "static asset (keep-alive, $CONNS conns)" "cove req/s" "p99" "us/req" "nginx req/s" "p99" "us/req" "ratio"
 for spec in "/$JS|Accept-Encoding: gzip, deflate, br" "/$JS|Accept-Encoding: gzip" "/$CSS|Accept-Encoding: br" "/index.html|Accept-Encoding: br"; do
 	path=${spec%%|*} hdr=${spec#*|}
 	cpath=$path
 	[ "$path" = /index.html ] && cpath=/files/home/admin
-	read -r cr cp ce < <(rate "$URL$cpath" "$hdr")
-	read -r nr np ne < <(rate "$NURL$path" "$hdr")
+	read -r cr cp ce cu < <(rate "$URL$cpath" "$hdr" "$SRV")
+	read -r nr np ne nu < <(rate "$NURL$path" "$hdr" "$NGX")
 	enc=$(echo "$hdr" | sed 's/Accept-Encoding: //; s/, deflate//')
-	printf '%-44s %12s %9s %12s %9s %7s\n' "${path:0:28} ($enc)" "$cr" "$cp" "$nr" "$np" \
+	printf '%-40s %11s %8s %6s %11s %8s %6s %6s\n' "${path:0:26} ($enc)" "$cr" "$cp" "$cu" "$nr" "$np" "$nu" \
 		"$(echo "scale=2; $cr / $nr" | bc)"
 	[ "$ce$ne" = 00 ] || echo "  (non-2xx: cove $ce, nginx $ne)"
 done
-echo "target: ratio >= 0.5 (anchor: Kuspace's front end, 3,057 req/s)"
+echo "target: ratio >= 0.5 (anchor: Kuspace's front end, 3,057 req/s). us/req: the server's CPU per"
+echo "request; wrk shares the two cores, so rates near each other mean the client is the limit."
+echo "/index.html is asked of cove as a page of the portal (/files/home/admin), of nginx as the file."
 
 # --- the browser's view -----------------------------------------------------------
 echo
