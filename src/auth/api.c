@@ -81,23 +81,34 @@ out:
 	finish(r, 201, o, &e);
 }
 
-static void post_login(struct req *r)
+/* {username, password} of a login (token pair or browser session): 0, or
+ * the refusal already answered. Absurd lengths are refused as a wrong
+ * password would be, before any hashing. */
+static int login_fields(struct req *r, const char **username, const char **password)
 {
 	static const char *const fields[] = {"username", "password", NULL};
 	struct err e = {0};
-	const char *username, *password;
 	json_t *b = req_json(r, &e);
 	if (!b || json_only_fields(b, fields, &e) ||
-	    json_req_str(b, "username", &username, &e) ||
-	    json_req_str(b, "password", &password, &e)) {
+	    json_req_str(b, "username", username, &e) ||
+	    json_req_str(b, "password", password, &e)) {
 		reply_err(r, &e);
-		return;
+		return -1;
 	}
-	if (strlen(username) > 256 || strlen(password) > 1024) {
+	if (strlen(*username) > 256 || strlen(*password) > 1024) {
 		err_set(&e, COVE_EAUTH, "invalid username or password");
 		reply_err(r, &e);
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+static void post_login(struct req *r)
+{
+	struct err e = {0};
+	const char *username, *password;
+	if (login_fields(r, &username, &password))
+		return;
 	struct dbconn *c = db_get(DB(r));
 	json_t *pair = NULL;
 	sessions_login(AUTH(r), c, &r->actor, username, password, &pair, &e);
@@ -191,25 +202,14 @@ static json_t *session_answer(struct dbconn *c, struct req *r, const char *cooki
  * refused (login CSRF), and a JSON body is required anyway. */
 static void post_auth_session(struct req *r)
 {
-	static const char *const fields[] = {"username", "password", NULL};
 	struct err e = {0};
 	const char *username, *password;
 	if (!req_same_origin(r)) {
 		reply_problem(r, 403, "cross-site login refused: log in from cove's own pages");
 		return;
 	}
-	json_t *b = req_json(r, &e);
-	if (!b || json_only_fields(b, fields, &e) ||
-	    json_req_str(b, "username", &username, &e) ||
-	    json_req_str(b, "password", &password, &e)) {
-		reply_err(r, &e);
+	if (login_fields(r, &username, &password))
 		return;
-	}
-	if (strlen(username) > 256 || strlen(password) > 1024) {
-		err_set(&e, COVE_EAUTH, "invalid username or password");
-		reply_err(r, &e);
-		return;
-	}
 	struct dbconn *c = db_get(DB(r));
 	char *cookie = NULL;
 	json_t *o = NULL;

@@ -388,8 +388,8 @@ int auth_csrf_ok(const char *cookie, const char *given)
  * tokens (at most IDENTITY_TTL_MS, and only within one identity
  * generation: a logout or a revocation is seen by the next request).
  */
-int auth_cookie(struct auth *a, const char *cookie, struct actor *act,
-		struct err *e)
+/* Nobody yet: what an actor is before a credential is verified. */
+static void actor_reset(struct actor *act)
 {
 	act->authenticated = 0;
 	act->uid = 0;
@@ -397,6 +397,12 @@ int auth_cookie(struct auth *a, const char *cookie, struct actor *act,
 	act->scopes = 0;
 	act->username[0] = act->session_id[0] = act->token_id[0] = '\0';
 	act->via_cookie = 0;
+}
+
+int auth_cookie(struct auth *a, const char *cookie, struct actor *act,
+		struct err *e)
+{
+	actor_reset(act);
 	size_t n = strlen(cookie);
 	if (!str_has_prefix(cookie, AUTH_COOKIE_PREFIX) || n > 128)
 		return err_set(e, COVE_EAUTH, "invalid session cookie; log in again");
@@ -463,12 +469,7 @@ out:
 int auth_authenticate(struct auth *a, const char *authorization,
 		      struct actor *act, struct err *e)
 {
-	act->authenticated = 0;
-	act->uid = 0;
-	act->admin = 0;
-	act->scopes = 0;
-	act->username[0] = act->session_id[0] = act->token_id[0] = '\0';
-	act->via_cookie = 0;
+	actor_reset(act);
 	if (!authorization)
 		return 0;
 	if (strncasecmp(authorization, "Bearer ", 7))

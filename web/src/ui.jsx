@@ -4,6 +4,7 @@
 // Every text shown here is rendered as text: nothing from the server is
 // ever turned into markup.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { del } from './api.js';
 import { humanSize } from './format.js';
 
 // ---- notices (toasts) ---------------------------------------------------------
@@ -130,6 +131,23 @@ export function Confirm({ title, message, action = 'Delete', danger = true, onCo
 				</button>
 			</div>
 		</Dialog>
+	);
+}
+
+// Confirm, then DELETE url; on success say done and call onDone.
+export function ConfirmDelete({ title, message, action = 'Delete', url, done, onClose, onDone }) {
+	return (
+		<Confirm
+			title={title}
+			message={message}
+			action={action}
+			onClose={onClose}
+			onConfirm={async () => {
+				await del(url);
+				notify(done);
+				if (onDone) onDone();
+			}}
+		/>
 	);
 }
 

@@ -8,7 +8,7 @@ import { useState } from 'preact/hooks';
 import { api, del, get, getAll, patch, post } from '../api.js';
 import { duration, durationText, fullTime, humanSize, parseDuration, parseSize, shortTime, sizeText } from '../format.js';
 import { navigate } from '../router.js';
-import { Confirm, Dialog, Empty, ErrorBox, PageTitle, Spinner, UsageBar, notify, useLoad, useSubmit } from '../ui.jsx';
+import { Confirm, ConfirmDelete, Dialog, Empty, ErrorBox, PageTitle, Spinner, UsageBar, notify, useLoad, useSubmit } from '../ui.jsx';
 import { projectHref } from './projects.jsx';
 import { GcPanel } from './images.jsx';
 
@@ -636,16 +636,14 @@ function Groups() {
 			) : null}
 			{managing ? <GroupMembers group={managing} onClose={() => setManaging(null)} onChanged={reload} /> : null}
 			{deleting ? (
-				<Confirm
+				<ConfirmDelete
 					title={`Delete group ${deleting.name}?`}
 					message="Files owned by the group keep its number as their group."
 					action="Delete group"
+					url={`/v1/groups/${enc(deleting.name)}`}
+					done={`Group ${deleting.name} deleted`}
 					onClose={() => setDeleting(null)}
-					onConfirm={async () => {
-						await del(`/v1/groups/${enc(deleting.name)}`);
-						notify(`Group ${deleting.name} deleted`);
-						reload();
-					}}
+					onDone={reload}
 				/>
 			) : null}
 		</section>
@@ -843,16 +841,14 @@ function Volumes() {
 			) : null}
 			{changing ? <VolumeCapacity volume={changing} onClose={() => setChanging(null)} onDone={reload} /> : null}
 			{deleting ? (
-				<Confirm
+				<ConfirmDelete
 					title={`Delete volume ${deleting.name}?`}
 					message="Only an empty volume can be deleted; cove says so if it is not."
 					action="Delete volume"
+					url={`/v1/volumes/${enc(deleting.name)}`}
+					done={`Volume ${deleting.name} deleted`}
 					onClose={() => setDeleting(null)}
-					onConfirm={async () => {
-						await del(`/v1/volumes/${enc(deleting.name)}`);
-						notify(`Volume ${deleting.name} deleted`);
-						reload();
-					}}
+					onDone={reload}
 				/>
 			) : null}
 		</section>
@@ -1209,29 +1205,25 @@ function QueuesAndApps() {
 			{dialog && dialog.kind === 'queue' ? <QueueDialog queue={dialog.item} onClose={() => setDialog(null)} onDone={reloadQ} /> : null}
 			{dialog && dialog.kind === 'app' ? <AppDialog app={dialog.item} onClose={() => setDialog(null)} onDone={reloadA} /> : null}
 			{dialog && dialog.kind === 'delete-queue' ? (
-				<Confirm
+				<ConfirmDelete
 					title={`Delete queue ${dialog.item.name}?`}
 					message="Only a queue without queued or running jobs can be deleted."
 					action="Delete queue"
+					url={`/v1/queues/${enc(dialog.item.name)}`}
+					done={`Queue ${dialog.item.name} deleted`}
 					onClose={() => setDialog(null)}
-					onConfirm={async () => {
-						await del(`/v1/queues/${enc(dialog.item.name)}`);
-						notify(`Queue ${dialog.item.name} deleted`);
-						reloadQ();
-					}}
+					onDone={reloadQ}
 				/>
 			) : null}
 			{dialog && dialog.kind === 'delete-app' ? (
-				<Confirm
+				<ConfirmDelete
 					title={`Delete application ${dialog.item.name}?`}
 					message="Jobs that ran it keep their records; new jobs cannot choose it."
 					action="Delete application"
+					url={`/v1/apps/${enc(dialog.item.name)}`}
+					done={`Application ${dialog.item.name} deleted`}
 					onClose={() => setDialog(null)}
-					onConfirm={async () => {
-						await del(`/v1/apps/${enc(dialog.item.name)}`);
-						notify(`Application ${dialog.item.name} deleted`);
-						reloadA();
-					}}
+					onDone={reloadA}
 				/>
 			) : null}
 		</>
