@@ -151,3 +151,57 @@ test('administration is absent for a non-admin, and the API refuses it', async (
 	await admin.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin', exact: true }).waitFor();
 	await admin.context().close();
 });
+
+test('the portal works from the keyboard, with the focus always visible', async () => {
+	const u = await cove.user('kb');
+	await cove.api('POST', `/v1/fs/home/${u.name}/reports`, u.token, { op: 'mkdir' });
+	const page = await newPage(b);
+	await page.goto(cove.url + '/login');
+	await page.getByLabel('Username').waitFor();
+	// the login form from the keyboard alone
+	await page.keyboard.press('Tab');
+	assert.equal(await page.evaluate(() => document.activeElement.id), 'username');
+	await page.keyboard.type(u.name);
+	await page.keyboard.press('Tab');
+	await page.keyboard.type(u.password);
+	await page.keyboard.press('Enter');
+	await page.waitForURL(new RegExp(`/files/home/${u.name}$`));
+	// after a page change the focus is on the new page's content
+	await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'main');
+	// on a fresh load the first stop is "Skip to content"
+	await page.reload();
+	await page.getByRole('link', { name: 'reports' }).waitFor();
+	await page.keyboard.press('Tab');
+	assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'Skip to content');
+	// every control reached by Tab shows where the focus is
+	const seen = [];
+	for (let i = 0; i < 40; i++) {
+		await page.keyboard.press('Tab');
+		const f = await page.evaluate(() => {
+			let el = document.activeElement;
+			if (el === document.body) return null; // past the last control
+			const text = (el.textContent || el.getAttribute('aria-label') || '').trim().slice(0, 30);
+			// a file picker's input is hidden inside its label, which shows the focus
+			if (el.classList.contains('visually-hidden') && el.closest('label')) el = el.closest('label');
+			const cs = getComputedStyle(el);
+			return { tag: el.tagName, text, outline: cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) >= 2 };
+		});
+		if (!f) break;
+		seen.push(f);
+		assert.ok(f.outline, `the focus is visible on ${f.tag} "${f.text}"`);
+	}
+	assert.ok(seen.length >= 12, `${seen.length} controls reached by Tab`);
+	assert.ok(seen.some((f) => f.text === 'reports'), 'the folder is reached by Tab');
+	// Enter on the folder's link opens it; Escape closes a dialog
+	await page.getByRole('link', { name: 'reports' }).focus();
+	await page.keyboard.press('Enter');
+	await page.waitForURL(/\/reports$/);
+	await page.getByRole('button', { name: 'New folder' }).focus();
+	await page.keyboard.press('Enter');
+	await page.getByRole('dialog', { name: 'New folder' }).waitFor();
+	assert.equal(await page.evaluate(() => document.activeElement.id), 'mk-name');
+	await page.keyboard.press('Escape');
+	await page.getByRole('dialog').waitFor({ state: 'detached' });
+	assertNoProblems(page);
+	await page.context().close();
+});

@@ -20,6 +20,13 @@ export function navigate(url, { replace = false } = {}) {
 	else history.pushState(null, '', url);
 	emit();
 	window.scrollTo(0, 0);
+	// a new page: the focus moves to its content (as a page load would
+	// start over), not to wherever the removed link was; a control of the
+	// page that changed the URL (a filter) keeps it
+	requestAnimationFrame(() => {
+		const main = document.getElementById('main');
+		if (main && !main.contains(document.activeElement)) main.focus({ preventScroll: true });
+	});
 }
 
 export function useRoute() {
