@@ -88,6 +88,13 @@ SCHEMAS = {
         {"kind": STR, "detail": STR})}, "repaired": INT, "unreferenced_blob_files": INT,
         "checked": obj({"files": INT, "blobs": INT})}, extra=True),
     "GcReport": obj({"removed": INT, "bytes": INT, "kept_in_grace": INT}, extra=True),
+    "BackupRequest": obj({"dir": {"type": "string", "description": "an absolute path on the server's machine, outside the data directory; absent or an empty directory"},
+                          "link": {"type": "boolean", "description": "hard-link blobs instead of copying them (same file system only)"}}, ["dir"]),
+    "BackupReport": obj({"format": STR, "created": TIME, "schema_version": INT, "db_sha256": STR,
+                         "blobs": INT, "blob_bytes": INT, "other_files": INT,
+                         "counts": {"type": "object", "additionalProperties": INT},
+                         "missing": {"type": "array", "items": {"type": "object"}},
+                         "dir": STR, "seconds": {"type": "number"}, "linked": BOOL}, extra=True),
     "Job": obj({"id": STR, "name": STR, "app": STR, "user": STR,
                 "project": {"type": ["string", "null"]}, "queue": STR, "priority": INT,
                 "state": {"enum": ["queued", "starting", "running", "succeeded", "failed",
@@ -358,6 +365,7 @@ ROUTES = [
     ("get", "/v1/admin/overview", "adminOverview", "admin", D, "The platform at a glance: version, uptime, health, users by state, projects, jobs per queue, volumes, stored bytes, the registry (all from indexes and counters)", None, (200, "Overview"), ["401", "403"], []),
     ("delete", "/v1/registry/images/{ref}", "deleteImage", "registry", A, "Delete a tag (<project>/<repo>:<tag>) or an image with every tag on it (<project>/<repo>@sha256:<hex>), as DELETE /v2/<name>/manifests/<ref> does, for browser sessions (maintainers, owners; immutable tags are refused)", None, (204, None), ["400", "401", "403", "404"], []),
     ("post", "/v1/admin/gc", "gc", "admin", D, "Remove unreferenced blobs older than ?grace", None, (200, "GcReport"), ["400", "401", "403"], ["grace"]),
+    ("post", "/v1/admin/backup", "backup", "admin", D, "Write a consistent backup of the running server (metadata snapshot, the blobs it references, keys, job logs, TLS material, a manifest last) into a directory on the server's machine; answers once it is on disk", "BackupRequest", (200, "BackupReport"), ["400", "401", "403", "409"], []),
 ]
 
 QUERY = {

@@ -1,10 +1,12 @@
 /*
  * admin_cmds.c - the administrator's platform commands: cove audit (read
  * the audit log), cove settings (self-registration) and cove admin
- * (overview, rotate-key, fsck, gc, volumes). Only requests and printing;
+ * (overview, rotate-key, fsck, gc, backup, volumes) and cove admin restore,
+ * which runs here, offline (files_restore). Otherwise only requests and printing;
  * the server enforces admin.
  */
 #include "cli/internal.h"
+#include "files/files.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -423,6 +425,92 @@ static const struct cli_cmd volume_subs[] = {
 	{0},
 };
 
+static const struct cli_flag backup_flags[] = {
+	{"link", NULL, CLI_FLAG_BOOL,
+	 "hard-link blobs instead of copying them (same file system only: fast, "
+	 "but shares the disk's fate)"},
+	{0},
+};
+
+static void print_counts(const json_t *counts)
+{
+	const char *k;
+	json_t *v;
+	int first = 1;
+	json_object_foreach((json_t *)counts, k, v) {
+		printf("%s%lld %s", first ? "" : ", ", (long long)json_integer_value(v), k);
+		first = 0;
+	}
+	if (!first)
+		printf("\n");
+}
+
+static int cli_admin_backup(struct client *c, const struct cli_args *a, struct err *e)
+{
+	const char *dir = a->pos[0];
+	if (dir[0] != '/')
+		return err_set(e, CLI_EUSAGE, "give the backup directory as an absolute path "
+			       "on the server's machine (the server writes it)");
+	json_t *body = json_pack("{s:s,s:b}", "dir", dir, "link", cli_arg_has(a, "link"));
+	json_t *o = NULL;
+	c->timeout_s = 24 * 3600; /* the answer comes once everything is on disk */
+	int rc = cli_call(c, "POST", "/v1/admin/backup", body, &o, e); /* takes body */
+	if (rc)
+		return rc;
+	if (c->json) {
+		cli_print_json(o);
+	} else {
+		printf("backup written to %s in %.1f s: schema version %lld, %lld blobs "
+		       "(%lld bytes), %lld other files\n",
+		       dir, json_real_value(json_object_get(o, "seconds")),
+		       (long long)json_integer_value(json_object_get(o, "schema_version")),
+		       (long long)json_integer_value(json_object_get(o, "blobs")),
+		       (long long)json_integer_value(json_object_get(o, "blob_bytes")),
+		       (long long)json_integer_value(json_object_get(o, "other_files")));
+		print_counts(json_object_get(o, "counts"));
+	}
+	size_t lost = json_array_size(json_object_get(o, "missing"));
+	size_t i;
+	json_t *m;
+	json_array_foreach(json_object_get(o, "missing"), i, m)
+		fprintf(stderr, "%s: not in the backup: %s\n", a->prog,
+			json_string_value(json_object_get(m, "detail")));
+	json_decref(o);
+	if (lost)
+		return err_set(e, CLI_EFAIL, "%zu blobs could not be copied (run 'cove admin "
+			       "fsck --verify')", lost);
+	return 0;
+}
+
+static const struct cli_flag restore_flags[] = {
+	{"data", "NEWDIR", CLI_FLAG_VALUE, "the new data directory (absent or empty)"},
+	{0},
+};
+
+/* Offline: no server is asked, the server must not run on NEWDIR. */
+static int cli_admin_restore(struct client *c, const struct cli_args *a, struct err *e)
+{
+	const char *data = cli_arg_get(a, "data");
+	if (!data || !data[0])
+		return err_set(e, CLI_EUSAGE, "name the new data directory with --data NEWDIR");
+	json_t *o = NULL;
+	struct err fe = {0};
+	if (files_restore(a->pos[0], data, &o, &fe))
+		return err_set(e, CLI_EFAIL, "%s", fe.msg);
+	if (c->json) {
+		cli_print_json(o);
+	} else {
+		printf("restored %s into %s: %lld blobs (%lld bytes) checked, %lld other files\n",
+		       a->pos[0], data, (long long)json_integer_value(json_object_get(o, "blobs")),
+		       (long long)json_integer_value(json_object_get(o, "blob_bytes")),
+		       (long long)json_integer_value(json_object_get(o, "other_files")));
+		print_counts(json_object_get(o, "counts"));
+		printf("start it with: cove serve --data %s\n", data);
+	}
+	json_decref(o);
+	return 0;
+}
+
 static const struct cli_cmd admin_subs[] = {
 	{"overview", "", 0, 0, NULL, cli_admin_overview, NULL,
 	 "the platform at a glance: health, users, jobs, storage, registry"},
@@ -431,6 +519,10 @@ static const struct cli_cmd admin_subs[] = {
 	{"fsck", "", 0, 0, fsck_flags, cli_admin_fsck, NULL,
 	 "check file metadata against stored bytes (and repair)"},
 	{"gc", "", 0, 0, gc_flags, cli_admin_gc, NULL, "remove bytes no file uses"},
+	{"backup", "DIR", 1, 1, backup_flags, cli_admin_backup, NULL,
+	 "write a consistent backup of the running server into DIR (on its machine)"},
+	{"restore", "DIR", 1, 1, restore_flags, cli_admin_restore, NULL,
+	 "make a new data directory from a backup (offline, on this machine)"},
 	{"volume", NULL, 0, 0, NULL, NULL, volume_subs, "volumes with a capacity"},
 	{0},
 };

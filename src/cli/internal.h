@@ -156,6 +156,7 @@ struct client {
 	char *creds_path;
 	struct creds creds;
 	CURL *curl;
+	long timeout_s; /* a whole exchange's limit; 0: the default 30 s */
 };
 
 struct cli_request {

@@ -63,6 +63,10 @@ int64_t db_last_id(struct dbconn *c);
 /* Cheap liveness check for /readyz. */
 int db_ping(struct db *db);
 
+/* Write a consistent copy of the whole database (one snapshot, as of now)
+ * to a new file at path, and sync it. Writers go on meanwhile. */
+int db_snapshot(struct db *db, const char *path, struct err *e);
+
 /*
  * Generations: counters that move after every commit that changed a class
  * of tables, for in-process caches of what those tables say.

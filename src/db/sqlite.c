@@ -9,10 +9,13 @@
 #include "db/db.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define STMT_CACHE 96
 
@@ -201,6 +204,14 @@ static int migrate(struct dbconn *c, struct err *e)
 			version = sqlite3_column_int(s, 0);
 		sqlite3_finalize(s);
 	}
+	int known = 0;
+	while (db_migrations[known])
+		known++;
+	if (version > known)
+		return err_set(e, COVE_EINVAL, "the database is newer than this cove: it has "
+			       "schema version %d, this cove knows versions up to %d; run the "
+			       "cove that wrote it (or a newer one), or restore a backup made "
+			       "for this version", version, known);
 	for (int v = version; db_migrations[v]; v++) {
 		char *msg = NULL;
 		char *sql = xasprintf("BEGIN IMMEDIATE;%s;PRAGMA user_version=%d;COMMIT;",
@@ -560,6 +571,33 @@ int db_query_int(struct dbconn *c, struct err *e, int64_t *out,
 int64_t db_last_id(struct dbconn *c)
 {
 	return sqlite3_last_insert_rowid(c->h);
+}
+
+int db_snapshot(struct db *db, const char *path, struct err *e)
+{
+	struct dbconn *c = db_get(db);
+	char *msg = NULL;
+	/* one read transaction's view, written as a compact new file; the
+	 * file name is quoted by SQLite's own printf (%Q) */
+	char *sql = sqlite3_mprintf("VACUUM INTO %Q", path);
+	int rc = sqlite3_exec(c->h, sql, NULL, NULL, &msg);
+	sqlite3_free(sql);
+	db_put(db, c);
+	if (rc != SQLITE_OK) {
+		int r = err_set(e, rc == SQLITE_FULL ? COVE_ETOOBIG : COVE_EIO,
+				"cannot copy the database to %s: %s", path, msg ? msg : "?");
+		sqlite3_free(msg);
+		return r;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0) {
+		int r = err_set(e, COVE_EIO, "cannot sync %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	close(fd);
+	return 0;
 }
 
 int db_ping(struct db *db)

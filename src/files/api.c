@@ -1195,6 +1195,40 @@ static void post_gc(struct req *r)
 		reply_err(r, &e);
 }
 
+/* POST /v1/admin/backup {"dir": ABS, "link": bool}: a consistent backup of
+ * the running server into a directory on its own machine. Synchronous: the
+ * answer is the manifest, once everything is on disk. */
+static void post_backup(struct req *r)
+{
+	struct err e = {0};
+	json_t *b = req_json(r, &e), *o = NULL;
+	const char *dir = NULL;
+	int link_ok = 0;
+	static const char *const allowed[] = {"dir", "link", NULL};
+	int rc = b ? 0 : COVE_EINVAL;
+	if (!rc)
+		rc = json_only_fields(b, allowed, &e);
+	if (!rc)
+		rc = json_req_str(b, "dir", &dir, &e);
+	if (!rc)
+		rc = json_opt_bool(b, "link", &link_ok, NULL, &e);
+	if (!rc)
+		rc = files_backup(r->srv->files, DB(r), r->srv->cfg->data_dir, dir, link_ok,
+				  &o, &e);
+	struct dbconn *c = db_get(DB(r));
+	char detail[128] = "";
+	if (o)
+		snprintf(detail, sizeof(detail), "%lld blobs, %lld bytes",
+			 (long long)json_integer_value(json_object_get(o, "blobs")),
+			 (long long)json_integer_value(json_object_get(o, "blob_bytes")));
+	auth_audit(c, &r->actor, "admin.backup", dir ? dir : "", rc == 0, rc ? e.msg : detail);
+	db_put(DB(r), c);
+	if (rc)
+		reply_err(r, &e);
+	else
+		reply_json(r, 200, o);
+}
+
 const struct route files_routes[] = {
 	{"GET", "/v1/fs/{path*}", get_fs, ROUTE_AUTH, NULL},
 	{"PUT", "/v1/fs/{path*}", NULL, ROUTE_AUTH, &put_ops},
@@ -1216,6 +1250,7 @@ const struct route files_routes[] = {
 	{"DELETE", "/v1/volumes/{name}", delete_volume, ROUTE_ADMIN, NULL},
 	{"POST", "/v1/admin/fsck", post_fsck, ROUTE_ADMIN, NULL},
 	{"POST", "/v1/admin/gc", post_gc, ROUTE_ADMIN, NULL},
+	{"POST", "/v1/admin/backup", post_backup, ROUTE_ADMIN, NULL},
 	{"GET", "/s/{token}", get_share_link, ROUTE_PUBLIC, NULL},
 	{"GET", "/s/{token}/{sub*}", get_share_link, ROUTE_PUBLIC, NULL},
 	{NULL, NULL, NULL, 0, NULL},

@@ -314,6 +314,22 @@ int files_fsck(struct files *f, struct dbconn *c, int repair, int verify,
 int files_gc(struct files *f, struct dbconn *c, int64_t grace, json_t **out,
 	     struct err *e);
 
+/* ---- backup and restore (backup.c) --------------------------------------- */
+/* Is dir a place a backup may be written: absolute, its parent existing,
+ * outside the data directory? (It may exist when empty.) */
+int files_backup_check_dir(const char *data_dir, const char *dir, struct err *e);
+/* Write a consistent backup of the running server's data into dir (new or
+ * empty): the metadata's snapshot, the blobs it references (hard links
+ * when link_ok and possible, else checked copies), keys, logs and TLS
+ * material, and a manifest last. files_gc waits meanwhile. *report (the
+ * manifest and timing) is the caller's. */
+int files_backup(struct files *f, struct db *db, const char *data_dir,
+		 const char *dir, int link_ok, json_t **report, struct err *e);
+/* Offline: make data_dir (new or empty) from the backup in src, checking
+ * the database and every blob against the manifest and their names. */
+int files_restore(const char *src, const char *data_dir, json_t **report,
+		  struct err *e);
+
 /* Storage use and limits for df: scopes the caller can see. */
 int fs_usage(struct dbconn *c, const struct fs_cred *cr, json_t **out,
 	     struct err *e);

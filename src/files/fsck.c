@@ -236,9 +236,13 @@ int files_gc(struct files *f, struct dbconn *c, int64_t grace, json_t **out,
 	     struct err *e)
 {
 	struct stmt *st;
+	/* a backup copies the blobs its snapshot names: none may go meanwhile */
+	pthread_mutex_lock(&f->backup_lock);
 	int rc = db_query(c, &st, e, "SELECT sha256, size FROM blobs WHERE refs <= 0", NULL);
-	if (rc)
+	if (rc) {
+		pthread_mutex_unlock(&f->backup_lock);
 		return rc;
+	}
 	json_t *cand = json_array();
 	while ((rc = db_step(st, e)) == 1)
 		json_array_append_new(cand, json_pack("[s,I]", db_text(st, 0), (json_int_t)db_int(st, 1)));
@@ -266,6 +270,7 @@ int files_gc(struct files *f, struct dbconn *c, int64_t grace, json_t **out,
 		free(path);
 	}
 	json_decref(cand);
+	pthread_mutex_unlock(&f->backup_lock);
 	*out = json_pack("{s:I,s:I,s:I}", "removed", (json_int_t)removed, "bytes",
 			 (json_int_t)bytes, "kept_in_grace", (json_int_t)kept);
 	return 0;

@@ -25,6 +25,7 @@ struct files {
 	char *uploads; /* $DATA/uploads: parts of resumable uploads */
 	struct db_batcher *batch; /* group commit of upload metadata (ns.c) */
 	int archives; /* archives being made now (archive.c; atomic) */
+	pthread_mutex_t backup_lock; /* held by a backup; files_gc waits on it */
 };
 
 /* One entry of a directory, as an archive walks it (ns.c). */

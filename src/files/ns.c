@@ -1583,6 +1583,7 @@ int files_open(struct files **out, struct db *db, const char *data_dir,
 	struct files *f = xcalloc(1, sizeof(*f));
 	f->db = db;
 	f->home_mode = home_mode;
+	pthread_mutex_init(&f->backup_lock, NULL);
 	int rc = store_init(&f->store, data_dir, e);
 	f->uploads = xasprintf("%s/uploads", data_dir);
 	f->batch = db_batcher_new();
@@ -1601,6 +1602,7 @@ void files_close(struct files *f)
 	if (!f)
 		return;
 	store_free(&f->store);
+	pthread_mutex_destroy(&f->backup_lock);
 	db_batcher_free(f->batch);
 	free(f->uploads);
 	free(f);

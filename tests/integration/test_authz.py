@@ -3,11 +3,17 @@ user, as the user who owns the resource, and as an admin (in that order,
 since the later calls may change things), with the status each must get.
 A route missing from the matrix fails the test, so new routes are added
 here when they are written."""
+import atexit
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
 from conftest import COVE, unique
+
+_BACKUPS = tempfile.mkdtemp(prefix="cove-authz-backups-")
+atexit.register(shutil.rmtree, _BACKUPS, True)
 
 ANON, OTHER, USER, ADMIN = "anon", "other", "user", "admin"
 _CTX = {}
@@ -133,6 +139,8 @@ MATRIX = [
     ("DELETE", "/v1/fs/home/{self}/{doomed}", None, {ANON: 401, OTHER: 403, USER: 204, ADMIN: 404}),
     ("POST", "/v1/admin/fsck", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("POST", "/v1/admin/gc", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("POST", "/v1/admin/backup", lambda: {"dir": "%s/%s" % (_BACKUPS, unique("b"))},
+     {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("POST", "/v1/uploads", lambda: {"path": "/home/%s/%s" % (_CTX["self"], unique("up"))},
      {ANON: 401, OTHER: 403, USER: 201, ADMIN: 201}),
     ("GET", "/v1/uploads/{upload}", None, {ANON: 401, OTHER: 404, USER: 200, ADMIN: 404}),
