@@ -155,6 +155,10 @@ static int cmd_serve(int argc, char **argv)
 	}
 	free(cfg.data_dir);
 	cfg.data_dir = absdata;
+	if (files_restore_pending(cfg.data_dir, &e)) {
+		fprintf(stderr, "cove serve: %s\n", e.msg);
+		goto out;
+	}
 	char *dbpath = xasprintf("%s/cove.db", cfg.data_dir);
 	rc = db_open(&srv.db, dbpath, (int)(cfg.threads + cfg.io_workers) + 2, &e);
 	free(dbpath);

@@ -35,6 +35,7 @@
 
 #define BACKUP_FORMAT "cove-backup/1"
 #define COPY_CHUNK (1 << 20)
+#define RESTORE_MARKER ".restore-unfinished"
 
 /* The directories copied as they are, besides the database and blobs. */
 static const char *const plain_dirs[] = {"keys", "logs", "tls", NULL};
@@ -410,6 +411,17 @@ unlocked:
 	return rc;
 }
 
+int files_restore_pending(const char *data_dir, struct err *e)
+{
+	char *marker = xasprintf("%s/%s", data_dir, RESTORE_MARKER);
+	int pending = access(marker, F_OK) == 0;
+	free(marker);
+	if (pending)
+		return err_set(e, COVE_ECONFLICT, "%s holds a restore that did not finish: "
+			       "remove it and run 'cove admin restore' again", data_dir);
+	return 0;
+}
+
 int files_restore(const char *src, const char *data_dir, json_t **report,
 		  struct err *e)
 {
@@ -419,6 +431,7 @@ int files_restore(const char *src, const char *data_dir, json_t **report,
 	struct store from = {0}, to = {0};
 	struct db *db = NULL;
 	char *dbsrc = xasprintf("%s/cove.db", src), *dbdst = xasprintf("%s/cove.db", data_dir);
+	char *marker = NULL;
 	int64_t blobs = 0, bytes = 0, plain = 0;
 	int rc = 0;
 	if (!m) {
@@ -437,6 +450,14 @@ int files_restore(const char *src, const char *data_dir, json_t **report,
 		rc = claim_empty_dir(data_dir, e);
 	if (rc)
 		goto out;
+	/* until the end, cove serve refuses the directory (files_restore_pending) */
+	marker = xasprintf("%s/%s", data_dir, RESTORE_MARKER);
+	int mfd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (mfd < 0) {
+		rc = io_err(e, "create", marker);
+		goto out;
+	}
+	close(mfd);
 	char got[65];
 	if ((rc = file_sha256(dbsrc, got, e)))
 		goto out;
@@ -467,8 +488,14 @@ int files_restore(const char *src, const char *data_dir, json_t **report,
 	if (rc < 0)
 		goto out;
 	rc = 0;
+	db_close(db); /* its WAL folded back into cove.db before the sync */
+	db = NULL;
 	for (int i = 0; !rc && plain_dirs[i]; i++)
 		rc = copy_plain_dir(src, data_dir, plain_dirs[i], &plain, e);
+	if (!rc)
+		rc = sync_tree(data_dir, e);
+	if (!rc && unlink(marker) < 0)
+		rc = io_err(e, "remove", marker);
 	if (!rc)
 		rc = sync_tree(data_dir, e);
 	if (!rc)
@@ -478,6 +505,7 @@ int files_restore(const char *src, const char *data_dir, json_t **report,
 				    json_object_get(m, "counts") ? json_object_get(m, "counts")
 								 : json_null());
 out:
+	free(marker);
 	db_close(db);
 	free(from.root);
 	store_free(&to);

@@ -329,6 +329,9 @@ int files_backup(struct files *f, struct db *db, const char *data_dir,
  * the database and every blob against the manifest and their names. */
 int files_restore(const char *src, const char *data_dir, json_t **report,
 		  struct err *e);
+/* COVE_ECONFLICT (in e) when data_dir holds a restore that did not finish:
+ * a server must not start on it. */
+int files_restore_pending(const char *data_dir, struct err *e);
 
 /* Storage use and limits for df: scopes the caller can see. */
 int fs_usage(struct dbconn *c, const struct fs_cred *cr, json_t **out,

@@ -253,6 +253,10 @@ def test_restore_refuses_damage_and_occupied_targets(populated):
         f.write(b"X")
     p = restore(bad, str(tmp / "n3"))
     assert p.returncode != 0 and "damaged" in p.stderr and os.path.basename(victim)[:12] in p.stderr
+    # a server refuses the half-restored directory
+    p = subprocess.run([COVE, "serve", "--listen", "127.0.0.1:0", "--data", str(tmp / "n3")],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "restore that did not finish" in p.stderr, p.stderr
     # a damaged database is refused before anything is copied
     bad2 = str(tmp / "bad2")
     shutil.copytree(backup, bad2)

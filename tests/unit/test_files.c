@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void path_ok(const char *in, const char *want)
 {
@@ -216,6 +217,41 @@ static void test_archive_formats(void **state)
 	assert_int_equal(fs_archive_format_parse(NULL, &f, &e), COVE_EINVAL);
 }
 
+/* Where a backup may go: absolute, its parent existing, outside the data
+ * directory and not containing it. */
+static void test_backup_dirs(void **state)
+{
+	char data[] = "/var/tmp/cove-bk-XXXXXX";
+	assert_non_null(mkdtemp(data));
+	struct err e = {0};
+	char *inside = xasprintf("%s/b", data), *sibling = xasprintf("%s-b", data);
+	char *deep = xasprintf("%s/no/such", data);
+	assert_int_equal(files_backup_check_dir(data, "/var/tmp/cove-bk-new", &e), 0);
+	assert_int_equal(files_backup_check_dir(data, sibling, &e), 0); /* a prefix, not a parent */
+	assert_int_equal(files_backup_check_dir(data, "rel/b", &e), COVE_EINVAL);
+	assert_non_null(strstr(e.msg, "absolute"));
+	assert_int_equal(files_backup_check_dir(data, inside, &e), COVE_EINVAL);
+	assert_non_null(strstr(e.msg, "outside"));
+	assert_int_equal(files_backup_check_dir(data, data, &e), COVE_EINVAL);
+	assert_int_equal(files_backup_check_dir(data, "/var", &e), COVE_EINVAL); /* contains it */
+	assert_int_equal(files_backup_check_dir(data, "/var/tmp/..", &e), COVE_EINVAL);
+	assert_int_equal(files_backup_check_dir(data, deep, &e), COVE_EINVAL);
+	assert_non_null(strstr(e.msg, "parent"));
+	assert_int_equal(files_backup_check_dir(data, "/var/tmp/a\tb", &e), COVE_EINVAL);
+	/* through a link to the data directory's parent: still inside */
+	char *link = xasprintf("%s-link", data);
+	assert_int_equal(symlink(data, link), 0);
+	char *via = xasprintf("%s/b", link);
+	assert_int_equal(files_backup_check_dir(data, via, &e), COVE_EINVAL);
+	unlink(link);
+	rmdir(data);
+	free(inside);
+	free(sibling);
+	free(deep);
+	free(link);
+	free(via);
+}
+
 int main(void)
 {
 	log_setup(LOG_OFF, 2);
@@ -224,6 +260,7 @@ int main(void)
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_perms),
 		cmocka_unit_test(test_archive_formats),
+		cmocka_unit_test(test_backup_dirs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
