@@ -8,8 +8,11 @@
 #include "cli/internal.h"
 #include "files/files.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- audit ---------------------------------------------------------------- */
 
@@ -511,6 +514,66 @@ static int cli_admin_restore(struct client *c, const struct cli_args *a, struct 
 	return 0;
 }
 
+static const struct cli_flag diagnose_flags[] = {
+	{"output", "FILE", CLI_FLAG_VALUE,
+	 "where to write the bundle (default cove-diagnose-TIME.json here; - for stdout)"},
+	{"no-fsck", NULL, CLI_FLAG_BOOL, "skip the file-space check"},
+	{0},
+};
+
+static int cli_admin_diagnose(struct client *c, const struct cli_args *a, struct err *e)
+{
+	json_t *o = NULL;
+	c->timeout_s = 3600; /* the fsck reads every file's metadata */
+	int rc = cli_call(c, "GET", cli_arg_has(a, "no-fsck") ? "/v1/admin/diagnose?fsck=false"
+							     : "/v1/admin/diagnose",
+			  NULL, &o, e);
+	if (rc)
+		return rc;
+	const char *out = cli_arg_get(a, "output");
+	char name[64];
+	if (!out) {
+		char ts[32];
+		time_format(time_now(), ts);
+		for (char *p = ts; *p; p++)
+			if (*p == ':')
+				*p = '-';
+		snprintf(name, sizeof(name), "cove-diagnose-%s.json", ts);
+		out = name;
+	}
+	if (!strcmp(out, "-")) {
+		cli_print_json(o);
+		json_decref(o);
+		return 0;
+	}
+	/* 0600: the bundle names users, paths and settings */
+	int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		json_decref(o);
+		return err_set(e, CLI_EFAIL, "cannot create %s: %s", out, strerror(errno));
+	}
+	rc = json_dumpfd(o, fd, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (close(fd) < 0)
+		rc = -1;
+	json_t *fsck = json_object_get(o, "fsck");
+	size_t logged = json_array_size(json_object_get(o, "recent_log"));
+	if (rc == 0)
+		printf("wrote %s: cove %s, fsck %s, %zu recent warnings and errors\n", out,
+		       json_string_value(json_object_get(o, "version")),
+		       !fsck ? "skipped"
+		       : json_object_get(fsck, "error")
+			       ? json_string_value(json_object_get(fsck, "error"))
+		       : json_is_true(json_object_get(fsck, "clean")) ? "clean"
+								   : "found problems",
+		       logged);
+	json_decref(o);
+	if (rc) {
+		unlink(out);
+		return err_set(e, CLI_EFAIL, "cannot write %s", out);
+	}
+	return 0;
+}
+
 static const struct cli_cmd admin_subs[] = {
 	{"overview", "", 0, 0, NULL, cli_admin_overview, NULL,
 	 "the platform at a glance: health, users, jobs, storage, registry"},
@@ -521,6 +584,8 @@ static const struct cli_cmd admin_subs[] = {
 	{"gc", "", 0, 0, gc_flags, cli_admin_gc, NULL, "remove bytes no file uses"},
 	{"backup", "DIR", 1, 1, backup_flags, cli_admin_backup, NULL,
 	 "write a consistent backup of the running server into DIR (on its machine)"},
+	{"diagnose", "", 0, 0, diagnose_flags, cli_admin_diagnose, NULL,
+	 "write a bundle for a bug report: version, settings without secrets, fsck, recent errors"},
 	{"restore", "DIR", 1, 1, restore_flags, cli_admin_restore, NULL,
 	 "make a new data directory from a backup (offline, on this machine)"},
 	{"volume", NULL, 0, 0, NULL, NULL, volume_subs, "volumes with a capacity"},

@@ -243,3 +243,38 @@ void config_free(struct config *cfg)
 			*p = NULL;
 		}
 }
+
+/* A flag whose value may itself be a secret (not a path to one). */
+static int opt_is_secret(const struct opt *o)
+{
+	static const char *const words[] = {"secret", "password", "token", NULL};
+	size_t n = strlen(o->flag);
+	if (n > 5 && !strcmp(o->flag + n - 5, "-file"))
+		return 0;
+	for (int i = 0; words[i]; i++)
+		if (strstr(o->flag, words[i]))
+			return 1;
+	return 0;
+}
+
+json_t *config_json(const struct config *cfg)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; i < NOPTS; i++) {
+		const char *base = (const char *)cfg + opts[i].off;
+		json_t *v;
+		if (opts[i].kind == OPT_STR) {
+			const char *s = *(char *const *)base;
+			if (opt_is_secret(&opts[i]))
+				v = json_string(s && *s ? "(set)" : "");
+			else
+				v = json_string(s ? s : "");
+		} else if (opts[i].kind == OPT_BOOL) {
+			v = json_boolean(*(const int64_t *)base);
+		} else {
+			v = json_integer(*(const int64_t *)base);
+		}
+		json_object_set_new(o, opts[i].flag, v ? v : json_null());
+	}
+	return o;
+}

@@ -92,6 +92,9 @@ int log_enabled(int level);
 /* Log msg with extra fields packed by jansson (json_pack format for an
  * object, e.g. "{s:s,s:i}", or NULL for none). Never log secrets. */
 void log_event(int level, const char *msg, const char *fmt, ...);
+/* The last (up to 100) warnings and errors logged, oldest first, as the
+ * objects that were written. Caller owns the array. */
+json_t *log_recent(void);
 
 /* The release this binary is (cove --version, the admin overview). */
 #define COVE_VERSION "0.1.0"
@@ -222,5 +225,9 @@ struct config {
 int config_load(struct config *cfg, int argc, char **argv, struct err *e);
 void config_usage(FILE *out);
 void config_free(struct config *cfg);
+/* Every setting as {"flag": value}, with values that could be secrets
+ * (a flag naming a secret, password or token, unless it names a file)
+ * replaced by "(set)" or "". Caller owns it. */
+json_t *config_json(const struct config *cfg);
 
 #endif

@@ -2,9 +2,12 @@
  * log.c - JSON-lines logging: one object per line with time, level and
  * message, plus fields the caller packs. A single write(2) per line keeps
  * lines whole when threads log at once. Callers must never pass secrets.
+ * The last warnings and errors are also kept in memory (a ring), for
+ * `cove admin diagnose`.
  */
 #include "core.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -13,6 +16,38 @@ static int log_min = LOG_INFO;
 static int log_fd = 2;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+#define RECENT 100
+static struct {
+	pthread_mutex_t mu;
+	char *lines[RECENT]; /* the newest at (next - 1) % RECENT */
+	unsigned next;
+} recent = {PTHREAD_MUTEX_INITIALIZER, {NULL}, 0};
+
+static void remember(const char *line, size_t n)
+{
+	char *copy = xstrndup(line, n);
+	pthread_mutex_lock(&recent.mu);
+	char *old = recent.lines[recent.next % RECENT];
+	recent.lines[recent.next % RECENT] = copy;
+	recent.next++;
+	pthread_mutex_unlock(&recent.mu);
+	free(old);
+}
+
+json_t *log_recent(void)
+{
+	json_t *a = json_array();
+	pthread_mutex_lock(&recent.mu);
+	unsigned n = recent.next < RECENT ? recent.next : RECENT;
+	for (unsigned i = recent.next - n; i != recent.next; i++) {
+		json_t *o = json_loads(recent.lines[i % RECENT], 0, NULL);
+		if (o)
+			json_array_append_new(a, o);
+	}
+	pthread_mutex_unlock(&recent.mu);
+	return a;
+}
 
 void log_setup(int level, int fd)
 {
@@ -64,6 +99,8 @@ void log_event(int level, const char *msg, const char *fmt, ...)
 	if (!line)
 		return;
 	size_t n = strlen(line);
+	if (level >= LOG_WARN)
+		remember(line, n);
 	line[n] = '\n'; /* json_dumps leaves room: overwrite NUL, write n+1 */
 	ssize_t w = write(log_fd, line, n + 1);
 	(void)w;

@@ -1,7 +1,8 @@
 /*
  * system.c - the routes that describe the server itself: liveness,
  * readiness, metrics, the administrators' overview (each module tells its
- * part; no SQL here) and the OpenAPI document (linked in by embed.S).
+ * part; no SQL here), the diagnostic bundle for bug reports, and the
+ * OpenAPI document (linked in by embed.S).
  */
 #include "files/files.h"
 #include "http/http.h"
@@ -10,6 +11,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 /* The disk holding the blob store is "low" below this share free. */
 #define DISK_LOW_PERCENT 5
@@ -64,9 +67,8 @@ static void get_metrics(struct req *r)
  * fast as a small one. A part that cannot be read is null, and the
  * database's health says why.
  */
-static void get_overview(struct req *r)
+static json_t *overview_json(struct server *s)
 {
-	struct server *s = r->srv;
 	int64_t now = time_now_ms();
 	json_t *o = json_object(), *health = json_object();
 	json_object_set_new(o, "version", json_string(COVE_VERSION));
@@ -106,6 +108,62 @@ static void get_overview(struct req *r)
 	const char *why = s->jobs ? jobs_unavailable(s->jobs) : "the jobs engine is not running";
 	json_object_set_new(health, "jobs", json_string(why ? why : "ok"));
 	json_object_set_new(o, "jobs", s->jobs ? jobs_overview(s->jobs) : json_null());
+	return o;
+}
+
+static void get_overview(struct req *r)
+{
+	reply_json(r, 200, overview_json(r->srv));
+}
+
+/*
+ * What a bug report needs, in one document an administrator can attach:
+ * the version and host, every setting (secrets replaced by "(set)"), the
+ * overview, an fsck summary (?fsck=false skips it: it reads every file's
+ * metadata), the sandbox's limits and the last warnings and errors logged.
+ * Nothing in it is a secret: logs never carry any, and settings that could
+ * be are masked by config_json.
+ */
+static void get_diagnose(struct req *r)
+{
+	struct server *s = r->srv;
+	json_t *o = overview_json(s);
+	char now[32];
+	time_format(time_now(), now);
+	json_object_set_new(o, "generated_at", json_string(now));
+	struct utsname u;
+	if (uname(&u) == 0)
+		json_object_set_new(o, "host", json_pack("{s:s,s:s,s:s,s:I,s:I}", "system",
+							 u.sysname, "release", u.release,
+							 "machine", u.machine, "cpus",
+							 (json_int_t)sysconf(_SC_NPROCESSORS_ONLN),
+							 "memory_bytes",
+							 (json_int_t)sysconf(_SC_PHYS_PAGES) *
+								 (json_int_t)sysconf(_SC_PAGESIZE)));
+	json_object_set_new(o, "config", config_json(s->cfg));
+	json_object_set_new(o, "sandbox", json_string(s->jobs ? jobs_limits(s->jobs) : ""));
+	const char *fq = req_query(r, "fsck");
+	if (fq && strcmp(fq, "false") && strcmp(fq, "true")) {
+		json_decref(o);
+		reply_problem(r, 400, "fsck must be true or false");
+		return;
+	}
+	if (!fq || !strcmp(fq, "true")) {
+		struct err e = {0};
+		json_t *f = NULL;
+		struct dbconn *c = db_get(s->db);
+		int rc = files_fsck(s->files, c, 0, 0, &f, &e);
+		db_put(s->db, c);
+		if (rc) {
+			json_object_set_new(o, "fsck", json_pack("{s:s}", "error", e.msg));
+		} else {
+			json_t *problems = json_object_get(f, "problems");
+			while (json_array_size(problems) > 50) /* a summary, not a listing */
+				json_array_remove(problems, json_array_size(problems) - 1);
+			json_object_set_new(o, "fsck", f);
+		}
+	}
+	json_object_set_new(o, "recent_log", log_recent());
 	reply_json(r, 200, o);
 }
 
@@ -121,5 +179,6 @@ const struct route system_routes[] = {
 	{"GET", "/metrics", get_metrics, ROUTE_PUBLIC | ROUTE_QUIET},
 	{"GET", "/v1/openapi.json", get_openapi, ROUTE_PUBLIC},
 	{"GET", "/v1/admin/overview", get_overview, ROUTE_ADMIN},
+	{"GET", "/v1/admin/diagnose", get_diagnose, ROUTE_ADMIN},
 	{NULL, NULL, NULL, 0},
 };

@@ -129,6 +129,7 @@ MATRIX = [
     ("PATCH", "/v1/settings", {"registration": True}, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("POST", "/v1/admin/keys/rotate", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("GET", "/v1/admin/overview", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
+    ("GET", "/v1/admin/diagnose", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("GET", "/v1/audit", None, {ANON: 401, OTHER: 403, USER: 403, ADMIN: 200}),
     ("GET", "/v1/fs/home/{self}", None, {ANON: 401, OTHER: 403, USER: 200, ADMIN: 200}),
     ("PUT", "/v1/fs/home/{self}/upload.bin", ("bytes", "payload"),
