@@ -25,6 +25,8 @@ PKGS=(
 	skopeo podman buildah docker-registry
 	# the portal's browser tests: Debian's Chromium (never a downloaded one)
 	chromium fonts-dejavu-core
+	# /metrics checked by promtool and scraped by a real Prometheus
+	prometheus
 )
 # npm (to fetch DuckDB) from Debian only when the machine has none: some
 # images ship Node.js with its own npm, which Debian's npm package conflicts with.

@@ -35,6 +35,96 @@ static void get_readyz(struct req *r)
 	reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
 }
 
+static json_t *overview_json(struct server *s);
+
+/* A label value in the exposition format: backslash, quote and newline
+ * escaped (names are restricted anyway; this keeps the format whole). */
+static void add_label(struct buf *b, const char *v)
+{
+	for (; v && *v; v++) {
+		if (*v == '\\' || *v == '"')
+			buf_addc(b, '\\');
+		if (*v == '\n')
+			buf_adds(b, "\\n");
+		else
+			buf_addc(b, *v);
+	}
+}
+
+static void gauge_head(struct buf *b, const char *name, const char *help)
+{
+	buf_addf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+}
+
+/* The platform's state as gauges, from the same overview the dashboard
+ * reads (indexes, counters and the scheduler's memory: cheap to scrape). */
+static void render_gauges(struct buf *b, json_t *o)
+{
+	json_t *jobs = json_object_get(o, "jobs"), *q;
+	size_t i;
+	gauge_head(b, "cove_jobs", "Jobs per queue and state (queued, starting, running).");
+	json_array_foreach(json_object_get(jobs, "queues"), i, q) {
+		static const char *const states[] = {"queued", "starting", "running"};
+		for (int k = 0; k < 3; k++) {
+			buf_adds(b, "cove_jobs{queue=\"");
+			add_label(b, json_string_value(json_object_get(q, "name")));
+			buf_addf(b, "\",state=\"%s\"} %lld\n", states[k],
+				 (long long)json_integer_value(json_object_get(q, states[k])));
+		}
+	}
+	json_t *storage = json_object_get(o, "storage"), *v;
+	gauge_head(b, "cove_volume_used_bytes", "Bytes used in each volume.");
+	json_array_foreach(json_object_get(storage, "volumes"), i, v) {
+		buf_adds(b, "cove_volume_used_bytes{volume=\"");
+		add_label(b, json_string_value(json_object_get(v, "name")));
+		buf_addf(b, "\"} %lld\n", (long long)json_integer_value(json_object_get(v, "used")));
+	}
+	gauge_head(b, "cove_volume_capacity_bytes", "Capacity of each volume.");
+	json_array_foreach(json_object_get(storage, "volumes"), i, v) {
+		buf_adds(b, "cove_volume_capacity_bytes{volume=\"");
+		add_label(b, json_string_value(json_object_get(v, "name")));
+		buf_addf(b, "\"} %lld\n",
+			 (long long)json_integer_value(json_object_get(v, "capacity")));
+	}
+	json_t *disk = json_object_get(storage, "disk");
+	struct {
+		const char *name, *help;
+		json_t *value;
+	} one[] = {
+		{"cove_blob_store_bytes", "Bytes the blob store holds (each blob once).",
+		 json_object_get(storage, "blob_bytes")},
+		{"cove_disk_total_bytes", "Size of the blob store's file system.",
+		 json_object_get(disk, "total")},
+		{"cove_disk_free_bytes", "Free bytes on the blob store's file system.",
+		 json_object_get(disk, "free")},
+		{"cove_registry_bytes", "Bytes of the registry's blobs and manifests (each once).",
+		 json_object_get(json_object_get(o, "registry"), "bytes")},
+		{"cove_registry_repositories", "Repositories in the registry.",
+		 json_object_get(json_object_get(o, "registry"), "repositories")},
+		{"cove_projects", "Projects.", json_object_get(o, "projects")},
+	};
+	for (size_t k = 0; k < sizeof(one) / sizeof(one[0]); k++)
+		if (json_is_integer(one[k].value)) {
+			gauge_head(b, one[k].name, one[k].help);
+			buf_addf(b, "%s %lld\n", one[k].name,
+				 (long long)json_integer_value(one[k].value));
+		}
+	json_t *users = json_object_get(o, "users");
+	if (json_is_object(users)) {
+		gauge_head(b, "cove_users", "User accounts by state.");
+		static const char *const ustates[] = {"active", "locked", "disabled"};
+		for (int k = 0; k < 3; k++)
+			buf_addf(b, "cove_users{state=\"%s\"} %lld\n", ustates[k],
+				 (long long)json_integer_value(json_object_get(users, ustates[k])));
+	}
+	json_t *health = json_object_get(o, "health");
+	gauge_head(b, "cove_healthy", "1 when a part is healthy (database, disk, jobs), else 0.");
+	const char *part;
+	json_object_foreach(health, part, v)
+		buf_addf(b, "cove_healthy{part=\"%s\"} %d\n", part,
+			 json_is_string(v) && !strcmp(json_string_value(v), "ok"));
+}
+
 /* /metrics tells who uses which routes how often: an administrator's
  * token (a read-scoped API token is what a scraper should hold) unless the
  * operator opened it with --metrics-public. */
@@ -56,6 +146,9 @@ static void get_metrics(struct req *r)
 	}
 	struct buf b = {0};
 	metrics_render(r->srv->metrics, r->srv, &b);
+	json_t *o = overview_json(r->srv);
+	render_gauges(&b, o);
+	json_decref(o);
 	reply_text(r, 200, "text/plain; version=0.0.4", buf_str(&b), b.len);
 	buf_free(&b);
 }
