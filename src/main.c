@@ -127,6 +127,11 @@ static int cmd_serve(int argc, char **argv)
 		return 2;
 	}
 	log_setup(log_level_parse(cfg.log_level), 2);
+	if (cfg.log_file[0] && log_open_file(cfg.log_file, &e)) {
+		fprintf(stderr, "cove serve: %s\n", e.msg);
+		config_free(&cfg);
+		return 2;
+	}
 
 	/* Signals are taken synchronously by this thread: block them before
 	 * any other thread exists so that every thread inherits the mask. */
@@ -237,7 +242,14 @@ static int cmd_serve(int argc, char **argv)
 	fflush(stdout);
 
 	int sig = 0;
-	sigwait(&sigs, &sig);
+	/* SIGHUP: open the log file again (after rotation); SIGTERM, SIGINT: stop */
+	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
+		struct err he = {0};
+		if (log_reopen(&he))
+			fprintf(stderr, "cove serve: %s\n", he.msg);
+		else
+			log_event(LOG_INFO, "log file reopened", NULL);
+	}
 	log_event(LOG_INFO, "shutting down", "{s:i}", "signal", sig);
 	server_stop(&srv);
 	status = 0;

@@ -29,6 +29,8 @@ static const struct opt opts[] = {
 	 "data directory (database, blobs, keys)"},
 	{"log-level", "COVE_LOG_LEVEL", OPT_STR, F(log_level), "info",
 	 "debug, info, warn, error or off"},
+	{"log-file", "COVE_LOG_FILE", OPT_STR, F(log_file), "",
+	 "append logs to this file, reopened on SIGHUP (default: standard error)"},
 	{"public-url", "COVE_PUBLIC_URL", OPT_STR, F(public_url), "",
 	 "URL clients use to reach this server (default: from --listen)"},
 	{"threads", "COVE_THREADS", OPT_INT, F(threads), "8",

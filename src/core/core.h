@@ -87,6 +87,11 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF };
 
 /* Process-wide sink: one JSON object per line on fd. Thread-safe. */
 void log_setup(int level, int fd);
+/* Log to the file at path from now on (appended, created 0600); log_reopen
+ * opens it again by name, for rotation: lines in flight go whole to the
+ * old file or the new one. 0, or COVE_EIO in e. */
+int log_open_file(const char *path, struct err *e);
+int log_reopen(struct err *e);
 int log_level_parse(const char *s); /* -1 when unknown */
 int log_enabled(int level);
 /* Log msg with extra fields packed by jansson (json_pack format for an
@@ -186,6 +191,7 @@ struct config {
 	char *listen;           /* host:port, default 127.0.0.1:8080 */
 	char *data_dir;         /* default ./.cove-data */
 	char *log_level;        /* debug|info|warn|error|off */
+	char *log_file;         /* "" for stderr */
 	char *public_url;       /* how clients reach us; default from listen */
 	int64_t threads;        /* HTTP event-loop threads */
 	int64_t io_workers;     /* threads for work that waits on the disk */

@@ -7,13 +7,17 @@
  */
 #include "core.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
 static int log_min = LOG_INFO;
 static int log_fd = 2;
+static char *log_path; /* NULL: log_fd is standard error */
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -53,6 +57,41 @@ void log_setup(int level, int fd)
 {
 	log_min = level;
 	log_fd = fd;
+}
+
+static int open_log(const char *path, struct err *e)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		err_set(e, COVE_EIO, "cannot open the log file %s: %s", path, strerror(errno));
+	return fd;
+}
+
+int log_open_file(const char *path, struct err *e)
+{
+	int fd = open_log(path, e);
+	if (fd < 0)
+		return COVE_EIO;
+	free(log_path);
+	log_path = xstrdup(path);
+	log_fd = fd;
+	return 0;
+}
+
+int log_reopen(struct err *e)
+{
+	if (!log_path)
+		return 0;
+	int fd = open_log(log_path, e);
+	if (fd < 0)
+		return COVE_EIO;
+	/* dup2 swaps the file under the same descriptor at once: a writer
+	 * never sees it closed */
+	int rc = dup2(fd, log_fd) < 0 ? err_set(e, COVE_EIO, "cannot reopen the log file: %s",
+						 strerror(errno))
+				       : 0;
+	close(fd);
+	return rc;
 }
 
 int log_level_parse(const char *s)
