@@ -340,6 +340,8 @@ int files_backup(struct files *f, struct db *db, const char *data_dir,
 	struct dbconn *c = db_get(snap);
 	struct stmt *st;
 	rc = db_query_int(c, e, &version, "PRAGMA user_version", NULL);
+	if (rc == 0)
+		rc = err_set(e, COVE_EIO, "the snapshot has no schema version");
 	if (rc == 1)
 		rc = db_query(c, &st, e, "SELECT sha256 FROM blobs WHERE refs > 0 ORDER BY sha256",
 			      NULL);
