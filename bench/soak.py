@@ -80,6 +80,14 @@ class Soak:
     def running(self):
         return time.time() < self.end
 
+    def guard(self, fn, *args):
+        """A worker that dies is an error, not a quieter soak."""
+        try:
+            fn(*args)
+        except Exception as ex:  # noqa: BLE001
+            with self.lock:
+                self.errors.append("%s died: %r" % (fn.__name__, ex))
+
     # ---- workers ----
     def w_login(self, user):
         h = requests.Session()
@@ -153,12 +161,14 @@ class Soak:
             self.count("registry")
 
     def w_gc(self, admin):
-        h, _ = self.session(admin)
         while self.running():
             for _ in range(30):
                 if not self.running():
                     return
                 time.sleep(1)
+            # a fresh connection: one idle for 30 s meets the server's idle
+            # timeout (--conn-timeout), and a POST is not retried on it
+            h, _ = self.session(admin)
             self.check(h.post(self.url + "/v1/registry/gc", json={}, timeout=300), (200,),
                        "registry gc")
             self.check(h.post(self.url + "/v1/admin/gc?grace=10m", timeout=300), (200,), "gc")
@@ -200,12 +210,12 @@ def main():
     soak = Soak(a.url, a.pid, users, a.minutes * 60)
     threads = []
     for i, u in enumerate(people):
-        threads += [threading.Thread(target=soak.w_browse, args=(u,)),
-                    threading.Thread(target=soak.w_upload, args=(u, i)),
-                    threading.Thread(target=soak.w_jobs, args=(u,))]
-    threads += [threading.Thread(target=soak.w_login, args=(people[0],)),
-                threading.Thread(target=soak.w_registry, args=(people[0],)),
-                threading.Thread(target=soak.w_gc, args=(admin,))]
+        threads += [threading.Thread(target=soak.guard, args=(soak.w_browse, u)),
+                    threading.Thread(target=soak.guard, args=(soak.w_upload, u, i)),
+                    threading.Thread(target=soak.guard, args=(soak.w_jobs, u))]
+    threads += [threading.Thread(target=soak.guard, args=(soak.w_login, people[0])),
+                threading.Thread(target=soak.guard, args=(soak.w_registry, people[0])),
+                threading.Thread(target=soak.guard, args=(soak.w_gc, admin))]
     for t in threads:
         t.daemon = True
         t.start()
