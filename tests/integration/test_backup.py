@@ -41,6 +41,18 @@ def sha(b):
 @pytest.fixture
 def populated(tmp_path, cli_factory):
     s = start_server(str(tmp_path))
+    try:
+        ctx = populate(s, tmp_path, cli_factory)
+    except BaseException:
+        s.kill()  # a setup that failed leaves no server behind
+        raise
+    yield ctx
+    code = s.stop()
+    s.assert_clean()
+    assert code == 0, s.output()[-3000:]
+
+
+def populate(s, tmp_path, cli_factory):
     admin = s.admin_token()
     alice = s.register("alice")
     assert s.post("/v1/projects", alice, json={"name": "lab"}).status_code == 201
@@ -64,11 +76,8 @@ def populated(tmp_path, cli_factory):
                                              "expires_in": "1d"}).json()
     cli = cli_factory(s, "admin-home")
     cli.login("admin", ADMIN_PASSWORD)
-    yield {"s": s, "admin": admin, "alice": alice, "files": files, "job": job,
-           "img": img, "api_token": tok["token"], "cli": cli, "tmp": tmp_path}
-    code = s.stop()
-    s.assert_clean()
-    assert code == 0, s.output()[-3000:]
+    return {"s": s, "admin": admin, "alice": alice, "files": files, "job": job,
+            "img": img, "api_token": tok["token"], "cli": cli, "tmp": tmp_path}
 
 
 def restored_server(tmp_path, backup, name="restored"):
