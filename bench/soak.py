@@ -14,9 +14,12 @@ Every answer is checked: an unexpected status is an error, except 429
 (the intended back-pressure of job queues), which is counted apart.
 
 Samples every --every seconds: VmRSS and the number of open descriptors of
-the server (/proc/PID), and operations done. At the end prints the curves'
-start (after warm-up) and end, and exits 1 when memory grew by more than
---rss-slack (fraction) after warm-up, descriptors by more than
+the server (/proc/PID), the database page caches' bytes (cove_db_cache_bytes
+on /metrics: SQLite's caches, one per pooled connection, each bounded at
+2,000 KiB, fill as the database grows during the run and then stay), and
+operations done. At the end prints the curves' start (after warm-up) and
+end, and exits 1 when resident memory less those bounded caches grew by
+more than --rss-slack (fraction) after warm-up, descriptors by more than
 --fd-slack, or when any error happened.
 """
 import argparse
@@ -221,31 +224,46 @@ def main():
         t.start()
     samples = []
     start = time.time()
+    mh = {"Authorization": h.headers["Authorization"]}
+
+    def db_cache_kib():
+        try:
+            for line in requests.get(a.url + "/metrics", headers=mh, timeout=30).text.splitlines():
+                if line.startswith("cove_db_cache_bytes "):
+                    return float(line.split()[1]) / 1024
+        except requests.RequestException:
+            pass
+        return 0.0
     while time.time() < soak.end:
         time.sleep(min(a.every, max(0.1, soak.end - time.time())))
         with soak.lock:
             total = sum(soak.ops.values())
-        samples.append((time.time() - start, rss_kib(a.pid), nfds(a.pid), total))
-        t, rss, fds, ops = samples[-1]
-        print("%s t=%5.0fs rss=%7.1f MiB fds=%4d ops=%d errors=%d" %
-              (a.label, t, rss / 1024, fds, ops, len(soak.errors)), flush=True)
+        samples.append((time.time() - start, rss_kib(a.pid), nfds(a.pid), total,
+                        db_cache_kib()))
+        t, rss, fds, ops, cache = samples[-1]
+        print("%s t=%5.0fs rss=%7.1f MiB (db caches %5.1f) fds=%4d ops=%d errors=%d" %
+              (a.label, t, rss / 1024, cache / 1024, fds, ops, len(soak.errors)), flush=True)
     for t in threads:
         t.join(180)
     warm = [s for s in samples if s[0] >= a.warmup * a.minutes * 60] or samples
     w0, w1 = warm[0], warm[-1]
     peak_after = max(s[1] for s in warm)
     grew = (w1[1] - w0[1]) / max(1, w0[1])
+    own0, own1 = w0[1] - w0[4], w1[1] - w1[4]
+    own_grew = (own1 - own0) / max(1, own0)
     fd_grew = w1[2] - w0[2]
     print("%s summary: %.1f min, %d operations (%s), %d throttled (429), %d errors" %
           (a.label, a.minutes, sum(soak.ops.values()),
            ", ".join("%s %d" % kv for kv in sorted(soak.ops.items())), soak.throttled,
            len(soak.errors)))
     print("%s resident memory after warm-up: %.1f -> %.1f MiB (%+.1f%%, peak %.1f); "
+          "database page caches %.1f -> %.1f MiB; the rest %.1f -> %.1f MiB (%+.1f%%); "
           "descriptors %d -> %d" % (a.label, w0[1] / 1024, w1[1] / 1024, grew * 100,
-                                   peak_after / 1024, w0[2], w1[2]))
+                                   peak_after / 1024, w0[4] / 1024, w1[4] / 1024,
+                                   own0 / 1024, own1 / 1024, own_grew * 100, w0[2], w1[2]))
     for e in soak.errors[:10]:
         print("%s error: %s" % (a.label, e))
-    ok = not soak.errors and grew <= a.rss_slack and fd_grew <= a.fd_slack
+    ok = not soak.errors and own_grew <= a.rss_slack and fd_grew <= a.fd_slack
     print("%s %s" % (a.label, "FLAT" if ok else "NOT FLAT or ERRORS"))
     return 0 if ok else 1
 

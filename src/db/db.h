@@ -67,6 +67,10 @@ int db_ping(struct db *db);
  * to a new file at path, and sync it. Writers go on meanwhile. */
 int db_snapshot(struct db *db, const char *path, struct err *e);
 
+/* Bytes the connections' page caches hold now (each up to SQLite's default
+ * 2,000 KiB: they fill as the database grows, then stay). */
+int64_t db_cache_bytes(struct db *db);
+
 /*
  * Generations: counters that move after every commit that changed a class
  * of tables, for in-process caches of what those tables say.

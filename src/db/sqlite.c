@@ -43,6 +43,7 @@ struct dbconn {
 	struct stmt cache[STMT_CACHE];
 	int ncache;
 	struct stmt oneoff; /* used when the cache is full */
+	int64_t cache_bytes; /* its page cache, when last measured (db_cache_bytes) */
 };
 
 /*
@@ -571,6 +572,26 @@ int db_query_int(struct dbconn *c, struct err *e, int64_t *out,
 int64_t db_last_id(struct dbconn *c)
 {
 	return sqlite3_last_insert_rowid(c->h);
+}
+
+int64_t db_cache_bytes(struct db *db)
+{
+	/* only idle connections are asked (they are NOMUTEX: one thread at a
+	 * time); a busy one counts what it held when last seen idle */
+	int64_t total = 0;
+	pthread_mutex_lock(&db->mu);
+	for (int i = 0; i < db->n; i++) {
+		struct dbconn *c = &db->conns[i];
+		if (!c->busy && c->h) {
+			int cur = 0, hi = 0;
+			if (sqlite3_db_status(c->h, SQLITE_DBSTATUS_CACHE_USED, &cur, &hi, 0) ==
+			    SQLITE_OK)
+				c->cache_bytes = cur;
+		}
+		total += c->cache_bytes;
+	}
+	pthread_mutex_unlock(&db->mu);
+	return total;
 }
 
 int db_snapshot(struct db *db, const char *path, struct err *e)

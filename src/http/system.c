@@ -58,7 +58,7 @@ static void gauge_head(struct buf *b, const char *name, const char *help)
 
 /* The platform's state as gauges, from the same overview the dashboard
  * reads (indexes, counters and the scheduler's memory: cheap to scrape). */
-static void render_gauges(struct buf *b, json_t *o)
+static void render_gauges(struct buf *b, struct server *s, json_t *o)
 {
 	json_t *jobs = json_object_get(o, "jobs"), *q;
 	size_t i;
@@ -118,6 +118,9 @@ static void render_gauges(struct buf *b, json_t *o)
 				 (long long)json_integer_value(json_object_get(users, ustates[k])));
 	}
 	json_t *health = json_object_get(o, "health");
+	gauge_head(b, "cove_db_cache_bytes",
+		   "Bytes held by the database connections' page caches (bounded).");
+	buf_addf(b, "cove_db_cache_bytes %lld\n", (long long)db_cache_bytes(s->db));
 	gauge_head(b, "cove_healthy", "1 when a part is healthy (database, disk, jobs), else 0.");
 	const char *part;
 	json_object_foreach(health, part, v)
@@ -147,7 +150,7 @@ static void get_metrics(struct req *r)
 	struct buf b = {0};
 	metrics_render(r->srv->metrics, r->srv, &b);
 	json_t *o = overview_json(r->srv);
-	render_gauges(&b, o);
+	render_gauges(&b, r->srv, o);
 	json_decref(o);
 	reply_text(r, 200, "text/plain; version=0.0.4", buf_str(&b), b.len);
 	buf_free(&b);
