@@ -14,6 +14,7 @@
 #include "registry/registry.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -115,6 +116,12 @@ static int cmd_serve(int argc, char **argv)
 	char *generated = NULL;
 	int status = 1;
 	memset(&srv, 0, sizeof(srv));
+	/* Buffers of 256 KiB and more (upload stages, archive blocks) come from
+	 * mmap and go back to the system when freed. glibc's default moves
+	 * this threshold up after the first such free, and from then on each
+	 * of its per-thread arenas keeps freed megabytes for good: resident
+	 * memory climbed in 20 MiB steps under bench/soak.sh, never falling. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	int rc = config_load(&cfg, argc, argv, &e);
 	if (rc == 1) {
 		config_usage(stdout);
