@@ -277,6 +277,13 @@ int sso_unlink(struct dbconn *c, const char *username, const char *issuer,
 int sso_identities(struct dbconn *c, const char *username, json_t **out,
 		   struct err *e);
 
+/* For the login page: [{id, name, start}] of every provider (sso_api.c). */
+json_t *sso_options(struct auth *a);
+/* Where the browser goes to end its session at provider (RP-initiated
+ * logout), or NULL when it has no end_session_endpoint. Caller frees. */
+char *sso_logout_url(struct auth *a, const char *provider, const char *self);
+void sso_self_url(const struct config *cfg, char *out, size_t n);
+
 /* ---- settings ---- */
 int settings_get_bool(struct dbconn *c, const char *key, int def);
 int settings_set(struct dbconn *c, const char *key, const char *value,

@@ -390,6 +390,7 @@ const char *const db_migrations[] = {
 	"  id TEXT PRIMARY KEY,"
 	"  provider TEXT NOT NULL,"
 	"  device_code TEXT NOT NULL,"
-	"  expires_at INTEGER NOT NULL)",
+	"  expires_at INTEGER NOT NULL);"
+	"ALTER TABLE sessions ADD COLUMN sso_provider TEXT",
 	NULL,
 };
