@@ -438,6 +438,7 @@ static void device_token_work(struct req *r)
 	if (sessions_token_start(AUTH(r), c, &r->actor, uid, gid, username, detail, &pair,
 				 &e))
 		goto refused;
+	json_object_set_new(pair, "username", json_string(username));
 	reply_json(r, 200, pair);
 	goto out;
 refused:

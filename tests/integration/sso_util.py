@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from conftest import ROOT, Server
+from conftest import COVE, ROOT, Server
 
 PROVIDER = os.path.join(ROOT, "tests", "oidc", "provider.mjs")
 NAME = "EGI Check-in"
@@ -134,8 +134,16 @@ def device_login(cove, login, password):
                             json={"device_id": d["device_id"]}, timeout=30)
     assert pending.status_code == 202, pending.text
     assert pending.json()["status"] == "authorization_pending"
+    device_approve(d["verification_uri_complete"], login, password)
+    r = requests.post(cove.url + "/v1/auth/oidc/%s/device/token" % SLUG,
+                      json={"device_id": d["device_id"]}, timeout=30)
+    return r
+
+
+def device_approve(uri_complete, login, password):
+    """The user's part of a device login, at the provider."""
     http = requests.Session()
-    page = http.get(d["verification_uri_complete"], timeout=30)
+    page = http.get(uri_complete, timeout=30)
     # an auto-submitted form carrying the user code, then the confirmation
     for _ in range(3):
         if 'name="login"' in page.text:
@@ -145,9 +153,6 @@ def device_login(cove, login, password):
         page = http.post(urllib.parse.urljoin(page.url, action), data=fields, timeout=30)
     page = provider_login(http, page, login, password)
     assert page.status_code == 200, page.text
-    r = requests.post(cove.url + "/v1/auth/oidc/%s/device/token" % SLUG,
-                      json={"device_id": d["device_id"]}, timeout=30)
-    return r
 
 
 # ---- a fake provider for forged ID tokens ------------------------------------

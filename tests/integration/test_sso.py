@@ -109,6 +109,37 @@ def test_admin_group_makes_admin_and_device_flow(sso):
     assert sso.get("/v1/me", r.json()["access_token"]).json()["admin"] is False
 
 
+def test_cli_login_sso_and_admin_link(sso, cli_factory):
+    import re
+    import subprocess
+    cli = cli_factory(sso)
+    env = dict(os.environ, HOME=cli.home, ASAN_OPTIONS="detect_leaks=1")
+    env.pop("COVE_SERVER", None)
+    env.pop("COVE_TOKEN", None)
+    p = subprocess.Popen([U.COVE, "login", "--sso", "--server", sso.url], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = p.stderr.readline() + p.stderr.readline()
+    m = re.search(r"\(or open (\S+)\)", line)
+    assert m, line
+    U.device_approve(m.group(1), "eve", "eve-pw")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "Logged in to %s as eve" % sso.url in out
+    assert cli.json("whoami")["username"] == "eve"
+    # the admin's commands
+    admin = cli_factory(sso, "admin")
+    admin.login("admin", ADMIN_PASSWORD)
+    sso.register("frank")
+    admin.run("admin", "link-identity", "frank", "--issuer", sso.provider.issuer,
+              "--sub", "frank-at-idp", check=True)
+    assert "frank-at-idp" in admin.run("admin", "identities", "frank", check=True).stdout
+    admin.run("admin", "unlink-identity", "frank", "--issuer", sso.provider.issuer,
+              "--sub", "frank-at-idp", check=True)
+    assert admin.json("admin", "identities", "frank")["items"] == []
+    r = admin.run("settings", "--password-login", "off", check=True)
+    assert "password login: off" in r.stdout
+
+
 def test_refusals_of_the_real_provider(sso):
     # open redirects
     for bad in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/v1/me", "files"):
