@@ -196,14 +196,15 @@ int sessions_browser_login(struct auth *a, struct dbconn *c, struct actor *act,
 			   const char *user_agent, char **cookie, struct err *e);
 /* Start a session for a user already authenticated (single sign-on):
  * a token pair, or a browser session (*cookie as above). detail goes to
- * the audit record of the login. */
+ * the audit record of the login; sso_provider (may be NULL) names the
+ * provider whose logout ends the browser session too. */
 int sessions_token_start(struct auth *a, struct dbconn *c, struct actor *act,
 			 int64_t uid, int64_t gid, const char *username,
 			 const char *detail, json_t **pair, struct err *e);
 int sessions_browser_start(struct auth *a, struct dbconn *c, struct actor *act,
 			   int64_t uid, int64_t gid, const char *username,
-			   const char *user_agent, const char *detail, char **cookie,
-			   struct err *e);
+			   const char *user_agent, const char *detail,
+			   const char *sso_provider, char **cookie, struct err *e);
 /* The caller's live sessions, browser and CLI: {"items":[...]} */
 int sessions_list(struct auth *a, struct dbconn *c, const struct actor *act,
 		  json_t **out, struct err *e);

@@ -280,8 +280,8 @@ int sessions_login(struct auth *a, struct dbconn *c, struct actor *act,
 
 int sessions_browser_start(struct auth *a, struct dbconn *c, struct actor *act,
 			   int64_t uid, int64_t gid, const char *username,
-			   const char *user_agent, const char *detail, char **cookie,
-			   struct err *e)
+			   const char *user_agent, const char *detail,
+			   const char *sso_provider, char **cookie, struct err *e)
 {
 	char *secret = token_new(AUTH_COOKIE_PREFIX, 32);
 	if (!secret)
@@ -300,10 +300,10 @@ int sessions_browser_start(struct auth *a, struct dbconn *c, struct actor *act,
 		ua[0] = '\0';
 	int rc = db_exec(c, e,
 			 "INSERT INTO sessions(id, uid, created_at, expires_at, ip, kind, "
-			 "cookie_hash, last_seen_at, user_agent) VALUES (?, ?, ?, ?, ?, "
-			 "'browser', ?, ?, ?)",
-			 "siiissis", sid, uid, now, now + a->cfg->session_ttl, act->ip,
-			 hash, now, ua);
+			 "cookie_hash, last_seen_at, user_agent, sso_provider) VALUES (?, ?, "
+			 "?, ?, ?, 'browser', ?, ?, ?, ?)",
+			 "siiississ", sid, uid, now, now + a->cfg->session_ttl, act->ip,
+			 hash, now, ua, sso_provider);
 	if (rc < 0) {
 		free(secret);
 		return rc;
@@ -331,7 +331,7 @@ int sessions_browser_login(struct auth *a, struct dbconn *c, struct actor *act,
 	if (rc)
 		return rc;
 	return sessions_browser_start(a, c, act, uid, gid, username, user_agent,
-				      "browser session", cookie, e);
+				      "browser session", NULL, cookie, e);
 }
 
 int sessions_list(struct auth *a, struct dbconn *c, const struct actor *act,

@@ -303,10 +303,8 @@ static void callback_work(struct req *r)
 	char detail[128];
 	snprintf(detail, sizeof(detail), "browser session, single sign-on with %s", p->id);
 	if (sessions_browser_start(AUTH(r), c, &r->actor, uid, gid, username,
-				   req_header(r, "User-Agent"), detail, &cookie, &e))
+				   req_header(r, "User-Agent"), detail, p->id, &cookie, &e))
 		goto refused;
-	db_exec(c, NULL, "UPDATE sessions SET sso_provider = ? WHERE id = ?", "ss", p->id,
-		r->actor.session_id);
 	redirect(r, at.return_to[0] ? at.return_to : "/");
 	session_cookie(r, cookie, r->srv->cfg->session_ttl);
 	attempt_cookie(r, NULL, 0);
