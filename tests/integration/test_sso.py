@@ -343,3 +343,44 @@ def test_twenty_simultaneous_first_logins(fake):
     assert len([u for u in users if u["username"].startswith("same-person")]) == 1
     members = fake.get("/v1/projects/lab-c", tok).json()["members"]
     assert len(members) == 21
+
+
+def test_config_file_with_two_providers(tmp_path):
+    import subprocess
+    f1, f2 = U.FakeProvider(), U.FakeProvider()
+    cfg = tmp_path / "oidc.json"
+    cfg.write_text(json.dumps({"providers": [
+        {"id": "one", "name": "First IdP", "issuer": f1.issuer, "client_id": "cove",
+         "client_secret": "x", "project_groups": "^lab-", "project_roles": {"lab-m": "maintainer"}},
+        {"name": "Second IdP", "issuer": f2.issuer, "client_id": "cove", "client_secret": "y",
+         "token_endpoint_auth_method": "client_secret_post"}]}))
+    s = Server(os.path.join(str(tmp_path), "data"), None, ["--oidc-config", str(cfg)])
+    s.start()
+    try:
+        names = [(p["id"], p["name"]) for p in s.get("/v1/auth/options").json()["providers"]]
+        assert names == [("one", "First IdP"), ("second-idp", "Second IdP")]
+        # a mapped role
+        http = requests.Session()
+        r = http.get(s.url + "/v1/auth/oidc/one/start", allow_redirects=False)
+        import urllib.parse
+        q = urllib.parse.parse_qs(urllib.parse.urlparse(r.headers["Location"]).query)
+        f1.tokens["c1"] = f1.sign(f1.claims("m1", q["nonce"][0], groups=["lab-m"]))
+        r = http.get(s.url + "/v1/auth/oidc/one/callback",
+                     params={"code": "c1", "state": q["state"][0], "iss": f1.issuer},
+                     allow_redirects=False)
+        assert r.status_code == 302, r.text
+        assert http.get(s.url + "/v1/me").json()["projects"] == [{"name": "lab-m", "role": "maintainer"}]
+    finally:
+        f1.stop()
+        f2.stop()
+        assert s.stop() == 0
+        s.assert_clean()
+    # a bad file is refused at start, naming the problem
+    cfg.write_text(json.dumps({"providers": [{"issuer": "http://evil.example", "client_id": "c"}]}))
+    p = subprocess.run([U.COVE, "serve", "--data", str(tmp_path / "d2"), "--oidc-config", str(cfg)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "https://" in p.stderr
+    cfg.write_text('{"providers": [{"issuer": "https://x.example", "client_id": "c", "colour": 1}]}')
+    p = subprocess.run([U.COVE, "serve", "--data", str(tmp_path / "d3"), "--oidc-config", str(cfg)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "colour" in p.stderr
