@@ -170,7 +170,7 @@ class FakeProvider:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = "fake-1"
         self.tokens = {}
-        self.codes_used = set()
+        self.jwks_fetches = 0
         fake = self
 
         class H(BaseHTTPRequestHandler):
@@ -189,6 +189,7 @@ class FakeProvider:
                 if self.path == "/.well-known/openid-configuration":
                     self.reply(200, fake.discovery())
                 elif self.path == "/jwks":
+                    fake.jwks_fetches += 1
                     self.reply(200, {"keys": [fake.public_jwk()]})
                 else:
                     self.reply(404, {})

@@ -384,3 +384,22 @@ def test_config_file_with_two_providers(tmp_path):
     p = subprocess.run([U.COVE, "serve", "--data", str(tmp_path / "d3"), "--oidc-config", str(cfg)],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "colour" in p.stderr
+
+
+def test_unknown_kids_refetch_the_jwks_at_most_so_often(tmp_path):
+    f = U.FakeProvider()
+    s = Server(os.path.join(str(tmp_path), "data"), None,
+               U.oidc_args(tmp_path, f.issuer)[:-2] + ["--oidc-jwks-refetch", "1h"])
+    s.start()
+    s.fake = f
+    try:
+        assert forged(s, lambda f, n: f.sign(f.claims("k1", n))).status_code == 302
+        assert f.jwks_fetches == 1
+        for i in range(5):
+            r = forged(s, lambda f, n: f.sign(f.claims("k1", n), kid="forged-%d" % i))
+            assert r.status_code == 401 and "does not publish" in r.json()["detail"]
+        assert f.jwks_fetches == 1
+    finally:
+        f.stop()
+        assert s.stop() == 0
+        s.assert_clean()
