@@ -44,9 +44,10 @@ DUCKDB_DIR=/usr/local/lib/cove
 DUCKDB_LIB=$DUCKDB_DIR/node_modules/@duckdb/node-bindings-linux-x64/libduckdb.so
 
 # npm trees pinned by a lockfile: the portal's build (web/) and its browser
-# tests (tests/browser/); installed again only when the lockfile changed.
+# tests (tests/browser/), the OpenID provider of the SSO tests (tests/oidc/);
+# installed again only when the lockfile changed.
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-NPM_DIRS=(web tests/browser)
+NPM_DIRS=(web tests/browser tests/oidc)
 if [ "${1:-}" = "--bench" ]; then
 	NPM_DIRS+=(bench)
 fi

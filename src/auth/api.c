@@ -163,9 +163,13 @@ static void get_auth_options(struct req *r)
 {
 	struct dbconn *c = db_get(DB(r));
 	int reg = settings_get_bool(c, "registration", 1);
+	int pw = settings_get_bool(c, "password_login", 1);
 	db_put(DB(r), c);
-	reply_json(r, 200, json_pack("{s:b,s:b,s:[]}", "registration", reg,
-				     "password_login", 1, "providers"));
+	/* password_login false: the portal hides the form (the break-glass
+	 * admin still logs in with a password through the API or CLI) */
+	reply_json(r, 200, json_pack("{s:b,s:b,s:o}", "registration", reg,
+				     "password_login", pw, "providers",
+				     sso_options(AUTH(r))));
 	reply_header(r, "Cache-Control", "no-cache");
 }
 
@@ -245,13 +249,33 @@ static void delete_auth_session(struct req *r)
 {
 	struct err e = {0};
 	int rc = 0;
+	char *logout_url = NULL;
 	if (r->actor.via_cookie) {
 		struct dbconn *c = db_get(DB(r));
+		struct stmt *st;
+		char provider[64] = "";
+		if (db_query(c, &st, NULL, "SELECT sso_provider FROM sessions WHERE id = ?",
+			     "s", r->actor.session_id) == 0) {
+			if (db_step(st, NULL) == 1 && db_text(st, 0))
+				snprintf(provider, sizeof(provider), "%s", db_text(st, 0));
+			db_done(st);
+		}
 		rc = sessions_revoke_own(c, &r->actor, r->actor.session_id, &e);
 		audit_rc(c, r, "auth.logout", r->actor.username, rc, &e);
 		db_put(DB(r), c);
+		if (rc == 0 && provider[0]) {
+			char self[512];
+			sso_self_url(r->srv->cfg, self, sizeof(self));
+			logout_url = sso_logout_url(AUTH(r), provider, self);
+		}
 	}
-	finish_rc(r, rc, 204, &e);
+	/* a session of single sign-on ends at the provider too: the portal
+	 * goes to logout_url */
+	if (rc == 0 && logout_url)
+		reply_json(r, 200, json_pack("{s:s}", "logout_url", logout_url));
+	else
+		finish_rc(r, rc, 204, &e);
+	free(logout_url);
 	session_cookie(r, NULL, 0);
 }
 
@@ -918,8 +942,9 @@ static void delete_project_member(struct req *r)
 
 static json_t *settings_json(struct dbconn *c)
 {
-	return json_pack("{s:b}", "registration",
-			 settings_get_bool(c, "registration", 1));
+	return json_pack("{s:b,s:b}", "registration",
+			 settings_get_bool(c, "registration", 1), "password_login",
+			 settings_get_bool(c, "password_login", 1));
 }
 
 static void get_settings(struct req *r)
@@ -932,19 +957,28 @@ static void get_settings(struct req *r)
 
 static void patch_settings(struct req *r)
 {
-	static const char *const fields[] = {"registration", NULL};
+	static const char *const fields[] = {"registration", "password_login", NULL};
+	static const char *const keys[] = {"registration", "password_login"};
 	struct err e = {0};
-	int reg = 0, set = 0;
+	int val[2] = {0, 0}, set[2] = {0, 0};
 	json_t *b = req_json(r, &e), *o = NULL;
 	if (!b || json_only_fields(b, fields, &e) ||
-	    json_opt_bool(b, "registration", &reg, &set, &e)) {
+	    json_opt_bool(b, keys[0], &val[0], &set[0], &e) ||
+	    json_opt_bool(b, keys[1], &val[1], &set[1], &e)) {
 		reply_err(r, &e);
 		return;
 	}
 	struct dbconn *c = db_get(DB(r));
-	int rc = set ? settings_set(c, "registration", reg ? "true" : "false", &e) : 0;
-	auth_audit(c, &r->actor, "settings.update", "registration", rc == 0,
-		   set ? (reg ? "on" : "off") : "unchanged");
+	int rc = 0;
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		if (!set[i])
+			continue;
+		rc = settings_set(c, keys[i], val[i] ? "true" : "false", &e);
+		auth_audit(c, &r->actor, "settings.update", keys[i], rc == 0,
+			   val[i] ? "on" : "off");
+	}
+	if (!set[0] && !set[1])
+		auth_audit(c, &r->actor, "settings.update", "registration", 1, "unchanged");
 	if (rc == 0)
 		o = settings_json(c);
 	db_put(DB(r), c);

@@ -104,6 +104,8 @@ int auth_open(struct auth **out, struct db *db, const struct config *cfg,
 	free(dir);
 	if (rc)
 		goto fail;
+	if ((rc = oidc_open(&a->oidc, cfg, e)))
+		goto fail;
 	/* The operator chose this password explicitly: honour it, but say
 	 * when it would not pass the policy users are held to. */
 	struct err pe = {0};
@@ -129,6 +131,7 @@ void auth_close(struct auth *a)
 	if (!a)
 		return;
 	keyring_close(a->keys);
+	oidc_close(a->oidc);
 	for (int i = 0; i < TOKEN_CACHE_SLOTS; i++)
 		free(a->cache[i].token);
 	free(a->cache);

@@ -148,6 +148,25 @@ int auth_password_hash(const struct pw_params *pp, const char *password,
 int auth_password_verify(const char *encoded, const char *password,
 			 const struct pw_params *want, int *rehash);
 
+/* Single sign-on's pure parts (sso.c, oidc.c). */
+/* A cove username for an identity: preferred_username, else the email's
+ * local part, made to fit auth_username_check (lowercase, others -> '_',
+ * at most 24 characters); with suffix set, "-" and 8 hex digits of the
+ * SHA-256 of issuer "\n" sub (deterministic, for collisions). */
+void sso_username_derive(const char *preferred, const char *email,
+			 const char *issuer, const char *sub, int suffix,
+			 char out[AUTH_NAME_MAX + 1]);
+/* The group a groups-claim value names: the value itself, or for an
+ * eduPerson entitlement (urn:mace:<org>:group:<g>[:<sub>][:role=R][#auth])
+ * the group path <g>[:<sub>] when R is member (or absent). 1 with out
+ * set, 0 when the value names no group membership. */
+int sso_group_parse(const char *value, char *out, size_t n);
+/* 1 when ret is one of the portal's own paths ("/..." not "//", no
+ * backslash, no scheme, printable ASCII, at most 1024 bytes). */
+int sso_return_ok(const char *ret);
+/* "EGI Check-in" -> "egi-check-in". */
+void oidc_slug(const char *name, char *out, size_t n);
+
 /* Keyring: Ed25519 signing keys in dir (one JWK file per key, 0600). */
 int keyring_open(struct keyring **out, const char *dir, int64_t access_ttl,
 		 int64_t rotate_days, struct err *e);

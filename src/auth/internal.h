@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 
 #include <pthread.h>
+#include <regex.h>
 
 /*
  * Verified access tokens, so the signature of a token is checked once, not
@@ -51,7 +52,33 @@ struct basic_slot {
 	int64_t exp;
 };
 
+/*
+ * An OpenID Connect provider (oidc.c): its configuration, and its
+ * discovery document and keys, fetched at first use and cached (guarded
+ * by lock). id names it in URLs; name is what the login page shows.
+ */
+struct oidc_provider {
+	char *id, *name, *issuer, *client_id;
+	char *client_secret; /* NULL: a public client */
+	char *auth_method;   /* client_secret_basic or client_secret_post */
+	char *groups_claim, *admin_group, *required_group;
+	regex_t project_re;
+	int has_re;
+	json_t *project_roles; /* group -> role, or NULL */
+	pthread_mutex_t lock;
+	json_t *meta;
+	int64_t meta_at;
+	json_t *jwks; /* rhonabwy jwks_t */
+	int64_t jwks_at_ms;
+};
+struct oidc {
+	struct oidc_provider *p;
+	size_t n;
+	int64_t skew, jwks_refetch;
+};
+
 struct auth {
+	struct oidc *oidc; /* NULL: no single sign-on */
 	pthread_mutex_t basic_lock;
 	struct basic_slot *basic;
 	unsigned char basic_secret[32];
@@ -85,6 +112,10 @@ struct user_spec {
 };
 int users_create(struct auth *a, struct dbconn *c, const struct user_spec *u,
 		 int64_t *uid, struct err *e);
+/* The same inside the caller's transaction (no plain password: hash it
+ * first, outside the lock, into password_hash). */
+int users_create_tx(struct auth *a, struct dbconn *c, const struct user_spec *u,
+		    int64_t *uid, struct err *e);
 /* Look up by name: 1 found, 0 not, < 0 error. */
 int users_find(struct dbconn *c, const char *name, int64_t *uid, struct err *e);
 /* The user object (see docs/api.md), or NULL with e set. */
@@ -163,6 +194,17 @@ int sessions_password(struct auth *a, struct dbconn *c, struct actor *act,
 int sessions_browser_login(struct auth *a, struct dbconn *c, struct actor *act,
 			   const char *username, const char *password,
 			   const char *user_agent, char **cookie, struct err *e);
+/* Start a session for a user already authenticated (single sign-on):
+ * a token pair, or a browser session (*cookie as above). detail goes to
+ * the audit record of the login; sso_provider (may be NULL) names the
+ * provider whose logout ends the browser session too. */
+int sessions_token_start(struct auth *a, struct dbconn *c, struct actor *act,
+			 int64_t uid, int64_t gid, const char *username,
+			 const char *detail, json_t **pair, struct err *e);
+int sessions_browser_start(struct auth *a, struct dbconn *c, struct actor *act,
+			   int64_t uid, int64_t gid, const char *username,
+			   const char *user_agent, const char *detail,
+			   const char *sso_provider, char **cookie, struct err *e);
 /* The caller's live sessions, browser and CLI: {"items":[...]} */
 int sessions_list(struct auth *a, struct dbconn *c, const struct actor *act,
 		  json_t **out, struct err *e);
@@ -198,6 +240,50 @@ struct audit_filter {
 /* {"items":[entry],"next_cursor"}; COVE_EINVAL naming a malformed filter. */
 int audit_list(struct dbconn *c, const struct audit_filter *f, json_t **out,
 	       struct err *e);
+
+/* ---- OpenID Connect (oidc.c) ---- */
+/* Providers from cfg (*out NULL when none is configured). */
+int oidc_open(struct oidc **out, const struct config *cfg, struct err *e);
+void oidc_close(struct oidc *o);
+struct oidc_provider *oidc_find(struct oidc *o, const char *id);
+/* The discovery document (caller decrefs). COVE_EUNAVAIL when the
+ * provider cannot be reached and nothing is cached. */
+int oidc_metadata(struct oidc_provider *p, json_t **meta, struct err *e);
+const char *oidc_meta_str(json_t *meta, const char *key);
+/* Verify an ID token (see oidc.c); nonce NULL: none expected. */
+int oidc_verify_id_token(struct oidc *o, struct oidc_provider *p, const char *token,
+			 const char *nonce, json_t **claims, struct err *e);
+int oidc_claims_check(const struct oidc *o, const struct oidc_provider *p,
+		      json_t *claims, const char *nonce, int64_t now, struct err *e);
+/* POST params (NULL-ended key, value list) and the client's credentials
+ * to the endpoint the discovery document names endpoint_key. */
+int oidc_token_call(struct oidc_provider *p, const char *endpoint_key,
+		    const char *const *params, long *status, json_t **body,
+		    struct err *e);
+char *oidc_authorize_url(struct oidc_provider *p, json_t *meta, const char *redirect_uri,
+			 const char *state, const char *nonce, const char *challenge);
+
+/* ---- single sign-on accounts (sso.c) ---- */
+/* THE provisioning of an SSO login, in one transaction: finds or creates
+ * the user linked to (iss, sub), projects the groups claim onto projects
+ * and admin, takes back what vanished groups had granted, and audits.
+ * 0 with *uid, *gid and username set; COVE_EPERM when refused. */
+int sso_provision(struct auth *a, struct dbconn *c, struct oidc_provider *p,
+		  json_t *claims, struct actor *act, int64_t *uid, int64_t *gid,
+		  char username[AUTH_NAME_MAX + 1], struct err *e);
+int sso_link(struct dbconn *c, struct oidc *o, const char *username,
+	     const char *issuer, const char *sub, struct err *e);
+int sso_unlink(struct dbconn *c, const char *username, const char *issuer,
+	       const char *sub, struct err *e);
+int sso_identities(struct dbconn *c, const char *username, json_t **out,
+		   struct err *e);
+
+/* For the login page: [{id, name, start}] of every provider (sso_api.c). */
+json_t *sso_options(struct auth *a);
+/* Where the browser goes to end its session at provider (RP-initiated
+ * logout), or NULL when it has no end_session_endpoint. Caller frees. */
+char *sso_logout_url(struct auth *a, const char *provider, const char *self);
+void sso_self_url(const struct config *cfg, char *out, size_t n);
 
 /* ---- settings ---- */
 int settings_get_bool(struct dbconn *c, const char *key, int def);

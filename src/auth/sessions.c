@@ -147,6 +147,12 @@ static int password_check(struct auth *a, struct dbconn *c, struct actor *act,
 			  const char *action, int64_t *uid_out, int64_t *gid_out,
 			  struct err *e)
 {
+	if (!settings_get_bool(c, "password_login", 1) &&
+	    strcmp(username, a->cfg->break_glass_admin)) {
+		auth_audit(c, act, action, username, 0, "password login is switched off");
+		return err_set(e, COVE_EPERM, "password login is switched off on this "
+					      "server: log in with single sign-on");
+	}
 	char *ukey = xasprintf("user:%.64s", username);
 	char *ikey = xasprintf("ip:%s", act->ip);
 	char *hash = NULL;
@@ -224,20 +230,16 @@ int sessions_password(struct auth *a, struct dbconn *c, struct actor *act,
 	return 0;
 }
 
-int sessions_login(struct auth *a, struct dbconn *c, struct actor *act,
-		   const char *username, const char *password, json_t **pair,
-		   struct err *e)
+int sessions_token_start(struct auth *a, struct dbconn *c, struct actor *act,
+			 int64_t uid, int64_t gid, const char *username,
+			 const char *detail, json_t **pair, struct err *e)
 {
 	char *access = NULL, *refresh = NULL;
-	int64_t uid = 0, gid = 0;
-	int rc = password_check(a, c, act, username, password, "auth.login", &uid,
-				&gid, e);
-	if (rc)
-		goto out;
 	char sid[27];
 	id_new(sid);
 	int64_t now = time_now();
 	int64_t expires = now + a->cfg->refresh_ttl;
+	int rc;
 	if ((rc = db_begin(c, e)))
 		goto out;
 	if ((rc = db_exec(c, e,
@@ -255,7 +257,7 @@ int sessions_login(struct auth *a, struct dbconn *c, struct actor *act,
 	act->uid = uid;
 	act->gid = gid;
 	snprintf(act->username, sizeof(act->username), "%s", username);
-	auth_audit(c, act, "auth.login", username, 1, NULL);
+	auth_audit(c, act, "auth.login", username, 1, detail);
 	*pair = pair_json(a, access, refresh, expires);
 	access = refresh = NULL;
 out:
@@ -264,15 +266,23 @@ out:
 	return rc;
 }
 
-int sessions_browser_login(struct auth *a, struct dbconn *c, struct actor *act,
-			   const char *username, const char *password,
-			   const char *user_agent, char **cookie, struct err *e)
+int sessions_login(struct auth *a, struct dbconn *c, struct actor *act,
+		   const char *username, const char *password, json_t **pair,
+		   struct err *e)
 {
 	int64_t uid = 0, gid = 0;
 	int rc = password_check(a, c, act, username, password, "auth.login", &uid,
 				&gid, e);
 	if (rc)
 		return rc;
+	return sessions_token_start(a, c, act, uid, gid, username, NULL, pair, e);
+}
+
+int sessions_browser_start(struct auth *a, struct dbconn *c, struct actor *act,
+			   int64_t uid, int64_t gid, const char *username,
+			   const char *user_agent, const char *detail,
+			   const char *sso_provider, char **cookie, struct err *e)
+{
 	char *secret = token_new(AUTH_COOKIE_PREFIX, 32);
 	if (!secret)
 		return err_set(e, COVE_EIO, "no randomness available");
@@ -288,12 +298,12 @@ int sessions_browser_login(struct auth *a, struct dbconn *c, struct actor *act,
 			ua[--ul] = '\0';
 	if (!utf8_valid(ua, ul))
 		ua[0] = '\0';
-	rc = db_exec(c, e,
-		     "INSERT INTO sessions(id, uid, created_at, expires_at, ip, kind, "
-		     "cookie_hash, last_seen_at, user_agent) VALUES (?, ?, ?, ?, ?, "
-		     "'browser', ?, ?, ?)",
-		     "siiissis", sid, uid, now, now + a->cfg->session_ttl, act->ip, hash,
-		     now, ua);
+	int rc = db_exec(c, e,
+			 "INSERT INTO sessions(id, uid, created_at, expires_at, ip, kind, "
+			 "cookie_hash, last_seen_at, user_agent, sso_provider) VALUES (?, ?, "
+			 "?, ?, ?, 'browser', ?, ?, ?, ?)",
+			 "siiississ", sid, uid, now, now + a->cfg->session_ttl, act->ip,
+			 hash, now, ua, sso_provider);
 	if (rc < 0) {
 		free(secret);
 		return rc;
@@ -306,9 +316,22 @@ int sessions_browser_login(struct auth *a, struct dbconn *c, struct actor *act,
 	act->admin = users_is_admin(c, uid);
 	snprintf(act->username, sizeof(act->username), "%s", username);
 	snprintf(act->session_id, sizeof(act->session_id), "%s", sid);
-	auth_audit(c, act, "auth.login", username, 1, "browser session");
+	auth_audit(c, act, "auth.login", username, 1, detail);
 	*cookie = secret;
 	return 0;
+}
+
+int sessions_browser_login(struct auth *a, struct dbconn *c, struct actor *act,
+			   const char *username, const char *password,
+			   const char *user_agent, char **cookie, struct err *e)
+{
+	int64_t uid = 0, gid = 0;
+	int rc = password_check(a, c, act, username, password, "auth.login", &uid,
+				&gid, e);
+	if (rc)
+		return rc;
+	return sessions_browser_start(a, c, act, uid, gid, username, user_agent,
+				      "browser session", NULL, cookie, e);
 }
 
 int sessions_list(struct auth *a, struct dbconn *c, const struct actor *act,

@@ -73,11 +73,10 @@ int users_is_admin(struct dbconn *c, int64_t uid)
 	return v == 1;
 }
 
-int users_create(struct auth *a, struct dbconn *c, const struct user_spec *u,
-		 int64_t *uid_out, struct err *e)
+/* The checks of a new user's fields, before any lock is taken. */
+static int user_spec_check(const struct user_spec *u, struct err *e)
 {
 	int rc;
-	char *hash = NULL;
 	if ((rc = auth_username_check(u->username, u->allow_reserved, e)))
 		return rc;
 	if (u->email && (rc = email_check(u->email, e)))
@@ -87,17 +86,16 @@ int users_create(struct auth *a, struct dbconn *c, const struct user_spec *u,
 	if (u->state && strcmp(u->state, "active") && strcmp(u->state, "locked") &&
 	    strcmp(u->state, "disabled"))
 		return err_set(e, COVE_EINVAL, "state must be active, locked or disabled");
-	if (u->password && !u->password_hash) {
-		if (!u->skip_policy &&
-		    (rc = auth_password_check(u->username, u->password, e)))
-			return rc;
-		/* Hash before taking the write lock: it is the slow part. */
-		if ((rc = auth_password_hash(&a->pw, u->password, &hash, e)))
-			return rc;
-	}
-	if ((rc = db_begin(c, e)))
-		goto out;
+	return 0;
+}
+
+/* Insert the user, their private group and (through the hook) their home.
+ * Caller holds a transaction; hash is the password's (may be NULL). */
+static int user_insert(struct auth *a, struct dbconn *c, const struct user_spec *u,
+		       const char *hash, int64_t *uid_out, struct err *e)
+{
 	int64_t found;
+	int rc;
 	if ((rc = db_query_int(c, e, &found,
 			       "SELECT 1 FROM users WHERE username = ? UNION ALL "
 			       "SELECT 1 FROM groups WHERE name = ?",
@@ -105,7 +103,7 @@ int users_create(struct auth *a, struct dbconn *c, const struct user_spec *u,
 		if (rc > 0)
 			rc = err_set(e, COVE_EEXIST, "the name '%s' is already taken",
 				     u->username);
-		goto rollback;
+		return rc;
 	}
 	if (u->email && (rc = db_query_int(c, e, &found,
 					   "SELECT 1 FROM users WHERE email = ?", "s",
@@ -113,15 +111,13 @@ int users_create(struct auth *a, struct dbconn *c, const struct user_spec *u,
 		if (rc > 0)
 			rc = err_set(e, COVE_EEXIST,
 				     "the email address is already registered");
-		goto rollback;
+		return rc;
 	}
 	int64_t uid = u->uid;
 	if (!uid) {
 		uid = ids_next(c, e);
-		if (uid < 0) {
-			rc = (int)uid;
-			goto rollback;
-		}
+		if (uid < 0)
+			return (int)uid;
 	}
 	int64_t gid = u->gid ? u->gid : uid;
 	int64_t now = time_now();
@@ -131,7 +127,7 @@ int users_create(struct auth *a, struct dbconn *c, const struct user_spec *u,
 	if (rc < 0) {
 		if (rc == COVE_EEXIST)
 			err_set(e, COVE_EEXIST, "gid %lld is already in use", (long long)gid);
-		goto rollback;
+		return rc;
 	}
 	rc = db_exec(c, e,
 		     "INSERT INTO users(uid, username, email, full_name, "
@@ -145,7 +141,7 @@ int users_create(struct auth *a, struct dbconn *c, const struct user_spec *u,
 		if (rc == COVE_EEXIST)
 			err_set(e, COVE_EEXIST, "uid %lld or the name is already in use",
 				(long long)uid);
-		goto rollback;
+		return rc;
 	}
 	if (u->admin && strcmp(u->username, "admin")) {
 		rc = db_exec(c, e,
@@ -153,18 +149,48 @@ int users_create(struct auth *a, struct dbconn *c, const struct user_spec *u,
 			     "FROM groups WHERE name = 'admin'",
 			     "i", uid);
 		if (rc < 0)
-			goto rollback;
+			return rc;
 	}
 	if (a->hooks.user_created &&
 	    (rc = a->hooks.user_created(a->hooks.ctx, c, u->username, uid, gid, e)))
-		goto rollback;
-	if ((rc = db_commit(c, e)))
-		goto out;
+		return rc;
 	*uid_out = uid;
-	rc = 0;
-	goto out;
-rollback:
-	db_rollback(c);
+	return 0;
+}
+
+int users_create_tx(struct auth *a, struct dbconn *c, const struct user_spec *u,
+		    int64_t *uid_out, struct err *e)
+{
+	int rc = user_spec_check(u, e);
+	if (rc)
+		return rc;
+	if (u->password && !u->password_hash)
+		return err_set(e, COVE_EINTERNAL, "users_create_tx takes no plain password");
+	return user_insert(a, c, u, NULL, uid_out, e);
+}
+
+int users_create(struct auth *a, struct dbconn *c, const struct user_spec *u,
+		 int64_t *uid_out, struct err *e)
+{
+	int rc;
+	char *hash = NULL;
+	if ((rc = user_spec_check(u, e)))
+		return rc;
+	if (u->password && !u->password_hash) {
+		if (!u->skip_policy &&
+		    (rc = auth_password_check(u->username, u->password, e)))
+			return rc;
+		/* Hash before taking the write lock: it is the slow part. */
+		if ((rc = auth_password_hash(&a->pw, u->password, &hash, e)))
+			return rc;
+	}
+	if ((rc = db_begin(c, e)))
+		goto out;
+	if ((rc = user_insert(a, c, u, hash, uid_out, e))) {
+		db_rollback(c);
+		goto out;
+	}
+	rc = db_commit(c, e);
 out:
 	free(hash);
 	return rc < 0 ? rc : 0;

@@ -111,6 +111,8 @@ out:
 static const struct cli_flag settings_flags[] = {
 	{"registration", "on|off", CLI_FLAG_VALUE,
 	 "allow or refuse self-registration (cove register)"},
+	{"password-login", "on|off", CLI_FLAG_VALUE,
+	 "allow password login (off: single sign-on only, but for the break-glass admin)"},
 	{0},
 };
 
@@ -132,19 +134,103 @@ static int cli_admin_settings(struct client *c, const struct cli_args *a,
 			      struct err *e)
 {
 	const char *reg = cli_arg_get(a, "registration");
+	const char *pwl = cli_arg_get(a, "password-login");
 	json_t *o = NULL;
 	int rc, on = reg ? settings_switch(reg) : -1;
+	int pon = pwl ? settings_switch(pwl) : -1;
 	if (reg && on < 0)
 		return cli_usage_err(a, e, "bad --registration '%s': use on or off", reg);
-	if (reg)
-		rc = cli_call(c, "PATCH", "/v1/settings",
-			      json_pack("{s:b}", "registration", on), &o, e);
-	else
+	if (pwl && pon < 0)
+		return cli_usage_err(a, e, "bad --password-login '%s': use on or off", pwl);
+	if (reg || pwl) {
+		json_t *b = json_object();
+		if (reg)
+			json_object_set_new(b, "registration", json_boolean(on));
+		if (pwl)
+			json_object_set_new(b, "password_login", json_boolean(pon));
+		rc = cli_call(c, "PATCH", "/v1/settings", b, &o, e);
+	} else
 		rc = cli_call(c, "GET", "/v1/settings", NULL, &o, e);
 	if (rc)
 		return rc;
-	cli_print_done(c, o, "registration: %s",
-		       json_is_true(json_object_get(o, "registration")) ? "on" : "off");
+	cli_print_done(c, o, "registration: %s\npassword login: %s",
+		       json_is_true(json_object_get(o, "registration")) ? "on" : "off",
+		       json_is_false(json_object_get(o, "password_login")) ? "off" : "on");
+	json_decref(o);
+	return 0;
+}
+
+/* ---- identities of single sign-on ------------------------------------------ */
+
+static const struct cli_flag identity_flags[] = {
+	{"issuer", "URL", CLI_FLAG_VALUE, "the provider's issuer URL (or its id)"},
+	{"sub", "SUB", CLI_FLAG_VALUE, "the identity's subject at the provider"},
+	{0},
+};
+
+static int identity_args(const struct cli_args *a, const char **iss, const char **sub,
+			 struct err *e)
+{
+	*iss = cli_arg_get(a, "issuer");
+	*sub = cli_arg_get(a, "sub");
+	if (!*iss || !**iss || !*sub || !**sub)
+		return cli_usage_err(a, e, "--issuer and --sub are required");
+	return 0;
+}
+
+static int cli_admin_link_identity(struct client *c, const struct cli_args *a,
+				   struct err *e)
+{
+	const char *iss, *sub;
+	int rc = identity_args(a, &iss, &sub, e);
+	if (rc)
+		return rc;
+	char *path = cli_path(c, "/v1/users/%s/identities", a->pos[0]);
+	json_t *o = NULL;
+	rc = cli_call(c, "POST", path, json_pack("{s:s,s:s}", "issuer", iss, "sub", sub),
+		      &o, e);
+	free(path);
+	if (!rc)
+		cli_print_done(c, o, "Linked %s to %s at %s", a->pos[0], sub, iss);
+	json_decref(o);
+	return rc;
+}
+
+static int cli_admin_unlink_identity(struct client *c, const struct cli_args *a,
+				     struct err *e)
+{
+	const char *iss, *sub;
+	int rc = identity_args(a, &iss, &sub, e);
+	if (rc)
+		return rc;
+	char *path = cli_path(c, "/v1/users/%s/identities?issuer=%s&sub=%s", a->pos[0],
+			      iss, sub);
+	rc = cli_call(c, "DELETE", path, NULL, NULL, e);
+	free(path);
+	if (!rc)
+		cli_print_done(c, NULL, "Unlinked %s from %s at %s", a->pos[0], sub, iss);
+	return rc;
+}
+
+static int cli_admin_identities(struct client *c, const struct cli_args *a,
+				struct err *e)
+{
+	char *path = cli_path(c, "/v1/users/%s/identities", a->pos[0]);
+	json_t *o = NULL;
+	int rc = cli_call(c, "GET", path, NULL, &o, e);
+	free(path);
+	if (rc)
+		return rc;
+	if (c->json) {
+		cli_print_json(o);
+	} else {
+		size_t i;
+		json_t *it;
+		json_array_foreach(json_object_get(o, "items"), i, it)
+			printf("%s\t%s\t%s\n", json_string_value(json_object_get(it, "provider")),
+			       json_string_value(json_object_get(it, "issuer")),
+			       json_string_value(json_object_get(it, "sub")));
+	}
 	json_decref(o);
 	return 0;
 }
@@ -589,6 +675,12 @@ static const struct cli_cmd admin_subs[] = {
 	{"restore", "DIR", 1, 1, restore_flags, cli_admin_restore, NULL,
 	 "make a new data directory from a backup (offline, on this machine)"},
 	{"volume", NULL, 0, 0, NULL, NULL, volume_subs, "volumes with a capacity"},
+	{"link-identity", "USER", 1, 1, identity_flags, cli_admin_link_identity, NULL,
+	 "link a provider identity (--issuer, --sub) to an existing account"},
+	{"unlink-identity", "USER", 1, 1, identity_flags, cli_admin_unlink_identity, NULL,
+	 "unlink a provider identity from an account"},
+	{"identities", "USER", 1, 1, NULL, cli_admin_identities, NULL,
+	 "list the provider identities linked to an account"},
 	{0},
 };
 

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A required --flag, or a usage error. */
 static int auth_required(const struct cli_args *a, const char *flag,
@@ -34,8 +35,106 @@ static const struct cli_flag login_flags[] = {
 	 "account to log in as (default: the saved one)"},
 	{"password-stdin", NULL, CLI_FLAG_BOOL,
 	 "read the password from the first line of standard input"},
+	{"sso", NULL, CLI_FLAG_BOOL,
+	 "log in with the server's identity provider (device login: open a URL, "
+	 "enter a code)"},
+	{"provider", "NAME", CLI_FLAG_VALUE,
+	 "with --sso: which provider (its id or name; default: the only one)"},
 	{0},
 };
+
+/* cove login --sso: the device authorization grant (RFC 8628), proxied by
+ * the server (it holds the client secret and verifies the ID token). */
+static int cli_auth_login_sso(struct client *c, const struct cli_args *a,
+			      struct err *e)
+{
+	const char *want = cli_arg_get(a, "provider");
+	json_t *opts = NULL, *dev = NULL, *pair = NULL;
+	char *id = NULL, *path = NULL, *tpath = NULL;
+	int rc;
+	if ((rc = cli_call_as(c, 0, "GET", "/v1/auth/options", NULL, &opts, e)))
+		goto out;
+	json_t *list = json_object_get(opts, "providers"), *it;
+	size_t i, n = json_array_size(list);
+	json_array_foreach(list, i, it)
+	{
+		const char *pid = json_string_value(json_object_get(it, "id"));
+		const char *pname = json_string_value(json_object_get(it, "name"));
+		if (!want ? n == 1
+			  : ((pid && !strcmp(pid, want)) || (pname && !strcmp(pname, want))))
+			id = xstrdup(pid);
+	}
+	if (!id) {
+		rc = err_set(e, CLI_EFAIL,
+			     n == 0 ? "%s offers no single sign-on"
+				    : "%s offers several identity providers: choose one "
+				      "with --provider (see /v1/auth/options)",
+			     c->server);
+		goto out;
+	}
+	path = xasprintf("/v1/auth/oidc/%s/device", id);
+	tpath = xasprintf("/v1/auth/oidc/%s/device/token", id);
+	if ((rc = cli_call_as(c, 0, "POST", path, json_object(), &dev, e)))
+		goto out;
+	const char *uri = json_string_value(json_object_get(dev, "verification_uri"));
+	const char *full = json_string_value(json_object_get(dev, "verification_uri_complete"));
+	const char *code = json_string_value(json_object_get(dev, "user_code"));
+	const char *did = json_string_value(json_object_get(dev, "device_id"));
+	json_int_t interval = json_integer_value(json_object_get(dev, "interval"));
+	json_int_t expires = json_integer_value(json_object_get(dev, "expires_in"));
+	if (!uri || !code || !did) {
+		rc = err_set(e, CLI_EFAIL, "the server's device login answer is incomplete");
+		goto out;
+	}
+	fprintf(stderr, "To log in, open %s and enter the code %s\n", uri, code);
+	if (full)
+		fprintf(stderr, "(or open %s)\n", full);
+	fflush(stderr);
+	int64_t deadline = time_now() + (expires > 0 ? expires : 600);
+	if (interval < 1)
+		interval = 5;
+	for (;;) {
+		json_decref(pair);
+		pair = NULL;
+		if ((rc = cli_call_as(c, 0, "POST", tpath,
+				      json_pack("{s:s}", "device_id", did), &pair, e)))
+			goto out;
+		if (json_object_get(pair, "access_token"))
+			break;
+		const char *st = json_string_value(json_object_get(pair, "status"));
+		if (st && !strcmp(st, "slow_down"))
+			interval += 5;
+		if (time_now() + interval > deadline) {
+			rc = err_set(e, CLI_EFAIL, "the code expired before the login was "
+						   "completed: run cove login --sso again");
+			goto out;
+		}
+		sleep((unsigned)interval);
+	}
+	const char *user = json_string_value(json_object_get(pair, "username"));
+	char *name = xstrdup(user ? user : "");
+	rc = cli_session_store(c, name, pair, e);
+	if (rc == 0) {
+		if (c->json) {
+			json_t *o = json_pack("{s:s,s:s}", "server", c->server, "username", name);
+			cli_print_json(o);
+			json_decref(o);
+		} else {
+			printf("Logged in to %s as %s\n", c->server, name);
+		}
+	}
+	free(name);
+out:
+	if (pair)
+		json_object_clear(pair);
+	json_decref(pair);
+	json_decref(opts);
+	json_decref(dev);
+	free(id);
+	free(path);
+	free(tpath);
+	return rc;
+}
 
 static int cli_auth_login(struct client *c, const struct cli_args *a,
 			  struct err *e)
@@ -44,6 +143,8 @@ static int cli_auth_login(struct client *c, const struct cli_args *a,
 	char *pw = NULL;
 	json_t *pair = NULL;
 	int rc;
+	if (cli_arg_has(a, "sso"))
+		return cli_auth_login_sso(c, a, e);
 	if (!user || !*user)
 		user = c->creds.username;
 	if (!user)

@@ -223,6 +223,20 @@ struct config {
 	int64_t image_cache_bytes;  /* bytes of unpacked images kept */
 	int64_t registry_gc_interval; /* seconds between registry collections; 0: off */
 	int64_t registry_gc_grace;    /* seconds an unreferenced image part is kept */
+	/* OpenID Connect (src/auth/oidc.c): one provider from flags, or many
+	 * from oidc_config; "" when unset */
+	char *oidc_issuer;
+	char *oidc_client_id;
+	char *oidc_client_secret_file;
+	char *oidc_name;
+	char *oidc_config;
+	char *oidc_groups_claim;
+	char *oidc_project_groups;  /* POSIX extended regex */
+	char *oidc_admin_group;
+	char *oidc_required_group;
+	int64_t oidc_jwks_refetch;  /* seconds between JWKS fetches for unknown kids */
+	int64_t oidc_skew;          /* seconds of clock skew allowed */
+	char *break_glass_admin;    /* may log in with a password when it is off */
 };
 
 /* Fill cfg from defaults, environment and argv (flags only; argv[0] is the

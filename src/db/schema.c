@@ -356,5 +356,41 @@ const char *const db_migrations[] = {
 	"  WHEN NOT EXISTS (SELECT 1 FROM manifests WHERE sha256 = OLD.sha256)"
 	"  AND NOT EXISTS (SELECT 1 FROM registry_blobs WHERE sha256 = OLD.sha256) BEGIN"
 	"  UPDATE counters SET value = value - OLD.size WHERE name = 'registry_bytes'; END",
+	/* 11: single sign-on. An identity is (issuer, sub) at an OpenID
+	 * provider, linked to exactly one cove user (never matched by email).
+	 * sso_grants records what a login's claims granted (a project
+	 * membership, admin), so that a group gone from the claims takes back
+	 * what it gave and nothing added by hand. oidc_attempts are logins in
+	 * progress (state, nonce, PKCE verifier), named by a browser cookie
+	 * stored hashed; oidc_devices the device grants the CLI polls. */
+	"CREATE TABLE identities ("
+	"  issuer TEXT NOT NULL,"
+	"  sub TEXT NOT NULL,"
+	"  uid INTEGER NOT NULL REFERENCES users(uid) ON DELETE CASCADE,"
+	"  provider TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  last_login_at INTEGER,"
+	"  PRIMARY KEY (issuer, sub));"
+	"CREATE INDEX identities_uid ON identities(uid);"
+	"CREATE TABLE sso_grants ("
+	"  uid INTEGER NOT NULL REFERENCES users(uid) ON DELETE CASCADE,"
+	"  issuer TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  PRIMARY KEY (uid, issuer, kind, name));"
+	"CREATE TABLE oidc_attempts ("
+	"  hash TEXT PRIMARY KEY,"
+	"  provider TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  nonce TEXT NOT NULL,"
+	"  verifier TEXT NOT NULL,"
+	"  return_to TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE oidc_devices ("
+	"  id TEXT PRIMARY KEY,"
+	"  provider TEXT NOT NULL,"
+	"  device_code TEXT NOT NULL,"
+	"  expires_at INTEGER NOT NULL);"
+	"ALTER TABLE sessions ADD COLUMN sso_provider TEXT",
 	NULL,
 };

@@ -249,6 +249,7 @@ void reply_static(struct req *r, int status, const char *ctype, const char *data
 /* Every module's route table, NULL-ended, composed in server.c. */
 extern const struct route system_routes[]; /* http/system.c */
 extern const struct route auth_routes[];   /* auth/api.c */
+extern const struct route sso_routes[];    /* auth/sso_api.c */
 extern const struct route files_routes[];  /* files/api.c */
 extern const struct route jobs_routes[];   /* jobs/api.c */
 extern const struct route registry_routes[]; /* registry/api.c */

@@ -21,7 +21,7 @@
 
 static const struct route *const *module_tables(void)
 {
-	static const struct route *const tables[] = {system_routes, auth_routes,
+	static const struct route *const tables[] = {system_routes, auth_routes, sso_routes,
 						     files_routes, jobs_routes,
 						     registry_routes, portal_routes, NULL};
 	return tables;

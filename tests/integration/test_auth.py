@@ -271,7 +271,7 @@ def test_rehash_when_parameters_change(tmp_path):
 def test_registration_switch(server):
     s = server
     at = s.admin_token()
-    assert s.get("/v1/settings", at).json() == {"registration": True}
+    assert s.get("/v1/settings", at).json() == {"registration": True, "password_login": True}
     r = s.req("PATCH", "/v1/settings", at, json={"registration": False})
     assert r.status_code == 200 and r.json()["registration"] is False
     r = s.post("/v1/auth/register", json={"username": "dave", "email": "d@x.org", "password": "Good-pass-123"})

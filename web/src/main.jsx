@@ -63,12 +63,18 @@ const NAV = [
 function Header({ user, path }) {
 	const [open, setOpen] = useState(false);
 	const logout = async () => {
+		let end = null;
 		try {
-			await del('/v1/auth/session', { quiet401: true });
+			end = await del('/v1/auth/session', { quiet401: true });
 		} catch (e) {
 			if (!(e instanceof ApiError) || e.status !== 401) notify(e.message, 'error');
 		}
 		setSession(null);
+		// a session of single sign-on ends at the provider too
+		if (end && end.logout_url) {
+			window.location.assign(end.logout_url);
+			return;
+		}
 		navigate('/login');
 	};
 	const items = user.admin ? [...NAV, ['Admin', '/admin']] : NAV;

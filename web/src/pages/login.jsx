@@ -52,6 +52,8 @@ export function LoginPage({ query }) {
 		<section class="card narrow">
 			<Brand />
 			<h1>Log in</h1>
+			{/* password login switched off (single sign-on only): no form */}
+			{options && options.password_login === false ? null : (
 			<form onSubmit={submit}>
 				<div class="field">
 					<label for="username">Username</label>
@@ -68,11 +70,12 @@ export function LoginPage({ query }) {
 					{busy ? 'Logging in…' : 'Log in'}
 				</button>
 			</form>
+			)}
 			{options && options.providers && options.providers.length ? (
 				<div class="providers">
-					<p class="or">or</p>
+					{options.password_login === false ? null : <p class="or">or</p>}
 					{options.providers.map((p) => (
-						<a class="button wide" href={p.login_url || `/v1/auth/oidc/${encodeURIComponent(p.id)}/login?next=${encodeURIComponent(safeNext(query.get('next'), '/'))}`} data-native>
+						<a class="button wide" href={`${p.start || `/v1/auth/oidc/${encodeURIComponent(p.id)}/start`}?return=${encodeURIComponent(safeNext(query.get('next'), '/'))}`} data-native>
 							Log in with {p.name}
 						</a>
 					))}
