@@ -99,12 +99,13 @@ static void portal_url(const struct config *cfg, char *out, size_t n)
 	const char *colon = strrchr(cfg->listen, ':');
 	const char *port = colon ? colon + 1 : "8080";
 	size_t hl = colon ? (size_t)(colon - cfg->listen) : 0;
+	const char *scheme = *cfg->tls_cert ? "https" : "http";
 	if (hl == 0 || (hl == 7 && !strncmp(cfg->listen, "0.0.0.0", 7)))
-		snprintf(out, n, "http://127.0.0.1:%s/", port);
+		snprintf(out, n, "%s://127.0.0.1:%s/", scheme, port);
 	else if (hl == 4 && !strncmp(cfg->listen, "[::]", 4))
-		snprintf(out, n, "http://[::1]:%s/", port);
+		snprintf(out, n, "%s://[::1]:%s/", scheme, port);
 	else
-		snprintf(out, n, "http://%.*s:%s/", (int)hl, cfg->listen, port);
+		snprintf(out, n, "%s://%.*s:%s/", scheme, (int)hl, cfg->listen, port);
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -227,13 +228,25 @@ static int cmd_serve(int argc, char **argv)
 	jobs_set_notify(srv.jobs, on_job_change, &srv);
 	log_event(LOG_INFO, "cove serving", "{s:s,s:s,s:I}", "listen", cfg.listen,
 		  "data", cfg.data_dir, "threads", (json_int_t)cfg.threads);
-	printf("cove: serving on http://%s (data in %s)\n", cfg.listen, cfg.data_dir);
+	printf("cove: serving on %s://%s (data in %s)\n", srv.tls ? "https" : "http",
+	       cfg.listen, cfg.data_dir);
 	printf("cove: the portal: %s\n", portal);
 	printf("cove: jobs: %s\n", jobs_limits(srv.jobs));
 	fflush(stdout);
 
 	int sig = 0;
-	sigwait(&sigs, &sig);
+	/* Under TLS, SIGHUP reads the certificate files again (connections
+	 * stay; a bad new certificate leaves the old one); without TLS it
+	 * stops the server, as it always has. */
+	while (!sigwait(&sigs, &sig) && sig == SIGHUP && srv.tls) {
+		struct err re = {0};
+		if (server_reload_tls(&srv, &re))
+			log_event(LOG_ERROR, "tls reload failed, keeping the old certificate",
+				  "{s:s}", "error", re.msg);
+		else
+			log_event(LOG_INFO, "tls certificate reloaded", "{s:s}",
+				  "cert", cfg.tls_cert);
+	}
 	log_event(LOG_INFO, "shutting down", "{s:i}", "signal", sig);
 	server_stop(&srv);
 	status = 0;

@@ -92,6 +92,10 @@ static const struct opt opts[] = {
 	 "collect untagged images and unused layers this often (0: never)"},
 	{"registry-gc-grace", "COVE_REGISTRY_GC_GRACE", OPT_DUR, F(registry_gc_grace),
 	 "1h", "the periodic collection leaves image parts pushed more recently"},
+	{"tls-cert", "COVE_TLS_CERT", OPT_STR, F(tls_cert), "",
+	 "serve https with this PEM certificate file (server certificate, then its CA)"},
+	{"tls-key", "COVE_TLS_KEY", OPT_STR, F(tls_key), "",
+	 "the PEM private key of --tls-cert"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -231,6 +235,9 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 	if (cfg->argon2_m_kib < 8 || cfg->argon2_t < 1 || cfg->argon2_p < 1 ||
 	    cfg->argon2_m_kib < 8 * cfg->argon2_p)
 		return err_set(e, COVE_EINVAL, "Argon2id parameters out of range");
+	if (!*cfg->tls_cert != !*cfg->tls_key)
+		return err_set(e, COVE_EINVAL, "--tls-cert and --tls-key go together: "
+					       "give both, or neither for plain http");
 	return 0;
 }
 

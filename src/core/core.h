@@ -214,6 +214,8 @@ struct config {
 	int64_t image_cache_bytes;  /* bytes of unpacked images kept */
 	int64_t registry_gc_interval; /* seconds between registry collections; 0: off */
 	int64_t registry_gc_grace;    /* seconds an unreferenced image part is kept */
+	char *tls_cert;             /* PEM certificate (chain) file; "": no TLS */
+	char *tls_key;              /* PEM private key file */
 };
 
 /* Fill cfg from defaults, environment and argv (flags only; argv[0] is the
