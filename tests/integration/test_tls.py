@@ -257,3 +257,83 @@ def test_bad_tls_inputs_give_a_clear_startup_error(tmp_path, pki):
     assert "is not a PEM private key" in msg
     msg = serve_fails(tmp_path, "--tls-cert", chain, "--tls-key", other_key)
     assert "does not go with the certificate" in msg
+
+
+def cli(home, *args, env=None, input=None):
+    e = dict(os.environ, HOME=str(home), ASAN_OPTIONS="detect_leaks=1")
+    e.pop("COVE_TOKEN", None)
+    e.pop("COVE_SERVER", None)
+    e.pop("COVE_CA", None)
+    e.update(env or {})
+    os.makedirs(str(home), exist_ok=True)
+    return subprocess.run([COVE] + list(args), input=input, capture_output=True,
+                          text=True, env=e, timeout=60)
+
+
+def login(home, url, *args, env=None):
+    return cli(home, "login", "--server", url, "--username", "admin",
+               "--password-stdin", *args, env=env, input=ADMIN_PASSWORD + "\n")
+
+
+def test_cli_trusts_a_private_ca_with_ca_file_or_cove_ca(tmp_path, pki):
+    s, _, _ = tls_server(tmp_path, pki)
+    try:
+        home = tmp_path / "home"
+        p = login(home, s.url)
+        assert p.returncode != 0
+        msg = p.stderr.strip().splitlines()
+        assert len(msg) == 1, p.stderr
+        assert "signed by an unknown CA" in msg[0] and "--ca-file" in msg[0], p.stderr
+        p = login(home, s.url, "--ca-file", pki.ca)
+        assert p.returncode == 0, p.stderr
+        # stored with the login: later commands trust it without the flag
+        p = cli(home, "whoami", "--json")
+        assert p.returncode == 0, p.stderr
+        assert '"admin"' in p.stdout
+        # COVE_CA, for a fresh home
+        home2 = tmp_path / "home2"
+        p = login(home2, s.url, env={"COVE_CA": pki.ca})
+        assert p.returncode == 0, p.stderr
+        p = cli(home2, "whoami", env={"COVE_CA": pki.ca})
+        assert p.returncode == 0, p.stderr
+        # a CA file that is not there
+        p = login(tmp_path / "home3", s.url, "--ca-file", str(tmp_path / "nope.pem"))
+        assert p.returncode != 0 and "cannot read the CA file" in p.stderr
+    finally:
+        s.stop()
+        s.assert_clean()
+
+
+def test_cli_refuses_expired_wrong_host_and_unknown_ca(tmp_path, pki):
+    s, chain, key = tls_server(tmp_path, pki)
+    home = tmp_path / "home"
+    try:
+        def serve(new_chain, new_key):
+            os.replace(new_chain, chain)
+            os.replace(new_key, key)
+            n = s.output().count("tls certificate reloaded")
+            s.proc.send_signal(signal.SIGHUP)
+            deadline = time.time() + 10
+            while s.output().count("tls certificate reloaded") == n and time.time() < deadline:
+                time.sleep(0.1)
+
+        serve(*pki.server("expired", days=-1))
+        p = login(home, s.url, "--ca-file", pki.ca)
+        assert p.returncode != 0
+        assert p.stderr.strip() == "cove: refused %s: its TLS certificate has expired" % s.url
+
+        serve(*pki.server("wronghost", sans="DNS:other.example"))
+        p = login(home, s.url, "--ca-file", pki.ca)
+        assert p.returncode != 0
+        assert p.stderr.strip() == ("cove: refused %s: its TLS certificate is for "
+                                    "another host name" % s.url)
+
+        other = Pki(tmp_path / "other", name="other CA")
+        serve(*other.server("stranger"))
+        p = login(home, s.url, "--ca-file", pki.ca)
+        assert p.returncode != 0
+        assert p.stderr.strip() == ("cove: refused %s: its TLS certificate is signed "
+                                    "by an unknown CA" % s.url)
+    finally:
+        s.stop()
+        s.assert_clean()
