@@ -10,6 +10,7 @@
 #include "exec/exec.h"
 #include "files/files.h"
 #include "http/http.h"
+#include "http/tls.h"
 #include "jobs/jobs.h"
 #include "registry/registry.h"
 
@@ -183,6 +184,26 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "cove serve: %s\n", e.msg);
 		goto out;
 	}
+	if (!strcmp(cfg.tls, "auto")) {
+		struct tls_auto ta;
+		if ((rc = tls_auto_prepare(cfg.data_dir, cfg.tls_san, &ta, &e))) {
+			fprintf(stderr, "cove serve: --tls auto: %s\n", e.msg);
+			goto out;
+		}
+		free(cfg.tls_cert);
+		free(cfg.tls_key);
+		cfg.tls_cert = xstrdup(ta.cert_file);
+		cfg.tls_key = xstrdup(ta.key_file);
+		printf("cove: %s the private CA %s\n"
+		       "cove: its SHA-256 fingerprint: %s\n"
+		       "cove: clients trust it with: curl --cacert %s, cove --ca-file %s\n",
+		       ta.ca_made ? "made" : "using", ta.ca_file, ta.ca_sha256, ta.ca_file,
+		       ta.ca_file);
+		if (ta.server_made)
+			printf("cove: made the server certificate %s\n", ta.cert_file);
+		fflush(stdout);
+		tls_auto_clear(&ta);
+	}
 	char portal[512];
 	portal_url(&cfg, portal, sizeof(portal));
 	if (generated) {
@@ -240,7 +261,14 @@ static int cmd_serve(int argc, char **argv)
 	 * stops the server, as it always has. */
 	while (!sigwait(&sigs, &sig) && sig == SIGHUP && srv.tls) {
 		struct err re = {0};
-		if (server_reload_tls(&srv, &re))
+		struct tls_auto ta = {0};
+		/* --tls auto: renew the server certificate first if it is due */
+		if (!strcmp(cfg.tls, "auto") &&
+		    !tls_auto_prepare(cfg.data_dir, cfg.tls_san, &ta, &re) && ta.server_made)
+			log_event(LOG_INFO, "tls auto: made a new server certificate", "{s:s}",
+				  "cert", ta.cert_file);
+		tls_auto_clear(&ta);
+		if (re.msg[0] || server_reload_tls(&srv, &re))
 			log_event(LOG_ERROR, "tls reload failed, keeping the old certificate",
 				  "{s:s}", "error", re.msg);
 		else

@@ -216,6 +216,8 @@ struct config {
 	int64_t registry_gc_grace;    /* seconds an unreferenced image part is kept */
 	char *tls_cert;             /* PEM certificate (chain) file; "": no TLS */
 	char *tls_key;              /* PEM private key file */
+	char *tls;                  /* "auto": a private CA under DATA/tls; "": off */
+	char *tls_san;              /* more names for the auto certificate, comma-separated */
 };
 
 /* Fill cfg from defaults, environment and argv (flags only; argv[0] is the

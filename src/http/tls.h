@@ -41,4 +41,21 @@ int tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn,
 		 int pk_algos_length, gnutls_pcert_st **pcert,
 		 unsigned int *pcert_length, gnutls_privkey_t *privkey);
 
+/* --tls auto (tls_auto.c): the private CA and the server certificate
+ * under DATA/tls/, made or renewed as needed. */
+struct tls_auto {
+	char *ca_file;        /* DATA/tls/ca.pem: what clients trust */
+	char *cert_file;      /* DATA/tls/server.pem: server certificate + CA */
+	char *key_file;       /* DATA/tls/server.key (0600) */
+	char ca_sha256[96];   /* the CA's SHA-256 fingerprint, AA:BB:... */
+	int ca_made;          /* 1: the CA was made now (first start) */
+	int server_made;      /* 1: the server certificate was made now */
+};
+/* Make the CA once, the server certificate when missing, near its end
+ * (30 days) or for other names (extra_sans: comma-separated, may be NULL).
+ * Fills out (free with tls_auto_clear). */
+int tls_auto_prepare(const char *data_dir, const char *extra_sans,
+		     struct tls_auto *out, struct err *e);
+void tls_auto_clear(struct tls_auto *a);
+
 #endif

@@ -67,7 +67,7 @@ class Server:
                 if requests.get(self.url + "/healthz", timeout=1,
                                 verify=self.ca or True).status_code == 200:
                     return self
-            except (requests.ConnectionError, requests.exceptions.SSLError):
+            except (requests.ConnectionError, OSError):  # OSError: no CA file yet
                 pass
             time.sleep(0.05)
         raise RuntimeError("cove serve did not become healthy:\n" + self.output())

@@ -337,3 +337,63 @@ def test_cli_refuses_expired_wrong_host_and_unknown_ca(tmp_path, pki):
     finally:
         s.stop()
         s.assert_clean()
+
+
+def test_tls_auto_makes_the_ca_once_and_prints_its_fingerprint(tmp_path):
+    tls_dir = tmp_path / "data" / "tls"
+    s = Server(str(tmp_path / "data"), args=["--tls", "auto", "--tls-san", "cove.example"],
+               ca=str(tls_dir / "ca.pem"))
+    s.start()
+    try:
+        out = s.output()
+        ca = str(tls_dir / "ca.pem")
+        fp = subprocess.run(["openssl", "x509", "-in", ca, "-noout", "-fingerprint",
+                             "-sha256"], capture_output=True, text=True,
+                            check=True).stdout.strip().split("=", 1)[1]
+        assert "made the private CA %s" % ca in out
+        assert "its SHA-256 fingerprint: %s" % fp in out
+        for name in ("ca.key", "server.key"):
+            assert os.stat(str(tls_dir / name)).st_mode & 0o777 == 0o600
+        text = subprocess.run(["openssl", "x509", "-in", str(tls_dir / "server.pem"),
+                               "-noout", "-text"], capture_output=True, text=True,
+                              check=True).stdout
+        for san in ("DNS:localhost", "IP Address:127.0.0.1", "IP Address:0:0:0:0:0:0:0:1",
+                    "DNS:cove.example", "DNS:" + socket.gethostname()):
+            assert san in text, text
+        assert "ecdsa-with-SHA256" in text
+        p = subprocess.run(["curl", "-sS", "--cacert", ca, s.url + "/healthz"],
+                           capture_output=True, text=True, timeout=20)
+        assert p.stdout == '{"status":"ok"}', p.stderr
+        first_server = open(str(tls_dir / "server.pem")).read()
+    finally:
+        s.stop()
+        s.assert_clean()
+    # a second start reuses both
+    s.start()
+    try:
+        out = s.output().split("using the private CA", 1)
+        assert len(out) == 2, s.output()
+        assert "made the private CA" not in out[1]
+        assert "made the server certificate" not in out[1]
+        assert "its SHA-256 fingerprint: %s" % fp in out[1]
+        assert open(str(tls_dir / "server.pem")).read() == first_server
+        assert s.get("/healthz").status_code == 200
+    finally:
+        s.stop()
+        s.assert_clean()
+    # other names: a new server certificate from the same CA
+    s.args = ["--tls", "auto", "--tls-san", "other.example"]
+    s.start()
+    try:
+        assert open(str(tls_dir / "server.pem")).read() != first_server
+        assert s.get("/healthz").status_code == 200
+    finally:
+        s.stop()
+        s.assert_clean()
+
+
+def test_tls_flags_conflicts(tmp_path, pki):
+    chain, key = pki.server("srv")
+    assert "--tls is auto or off" in serve_fails(tmp_path, "--tls", "maybe")
+    assert "leave out --tls-cert" in serve_fails(tmp_path, "--tls", "auto",
+                                                 "--tls-cert", chain, "--tls-key", key)
