@@ -118,7 +118,7 @@ p99() { ms "$(awk '/  99%/ {print $2}' "$WORK/$1.txt")"; }
 errs() {
 	awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$WORK/$1.txt"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 echo "== cove $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' (modified)'), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) before the run; wrk shares the cores with the servers"
