@@ -296,6 +296,10 @@ def test_cli_trusts_a_private_ca_with_ca_file_or_cove_ca(tmp_path, pki):
         assert p.returncode == 0, p.stderr
         p = cli(home2, "whoami", env={"COVE_CA": pki.ca})
         assert p.returncode == 0, p.stderr
+        # the flag before a group's subcommand
+        p = cli(home2, "user", "--ca-file", pki.ca, "ls")
+        assert p.returncode == 0, p.stderr
+        assert "admin" in p.stdout
         # a CA file that is not there
         p = login(tmp_path / "home3", s.url, "--ca-file", str(tmp_path / "nope.pem"))
         assert p.returncode != 0 and "cannot read the CA file" in p.stderr
