@@ -16,6 +16,8 @@ PKGS=(
 	libargon2-dev libcmocka-dev libseccomp-dev libarchive-dev
 	python3 python3-pytest python3-requests
 	sqlite3 curl wrk hyperfine bc unzip
+	# the TLS tests make their CA and certificates with openssl
+	openssl
 	# the job sandbox and the applications jobs run
 	bubblewrap python3-pandas python3-numpy octave ffmpeg
 	# images: a tiny root file system for the image tests, layer tools

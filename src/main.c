@@ -10,6 +10,7 @@
 #include "exec/exec.h"
 #include "files/files.h"
 #include "http/http.h"
+#include "http/tls.h"
 #include "jobs/jobs.h"
 #include "registry/registry.h"
 
@@ -100,12 +101,13 @@ static void portal_url(const struct config *cfg, char *out, size_t n)
 	const char *colon = strrchr(cfg->listen, ':');
 	const char *port = colon ? colon + 1 : "8080";
 	size_t hl = colon ? (size_t)(colon - cfg->listen) : 0;
+	const char *scheme = *cfg->tls_cert ? "https" : "http";
 	if (hl == 0 || (hl == 7 && !strncmp(cfg->listen, "0.0.0.0", 7)))
-		snprintf(out, n, "http://127.0.0.1:%s/", port);
+		snprintf(out, n, "%s://127.0.0.1:%s/", scheme, port);
 	else if (hl == 4 && !strncmp(cfg->listen, "[::]", 4))
-		snprintf(out, n, "http://[::1]:%s/", port);
+		snprintf(out, n, "%s://[::1]:%s/", scheme, port);
 	else
-		snprintf(out, n, "http://%.*s:%s/", (int)hl, cfg->listen, port);
+		snprintf(out, n, "%s://%.*s:%s/", scheme, (int)hl, cfg->listen, port);
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -198,6 +200,26 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "cove serve: %s\n", e.msg);
 		goto out;
 	}
+	if (!strcmp(cfg.tls, "auto")) {
+		struct tls_auto ta;
+		if ((rc = tls_auto_prepare(cfg.data_dir, cfg.tls_san, &ta, &e))) {
+			fprintf(stderr, "cove serve: --tls auto: %s\n", e.msg);
+			goto out;
+		}
+		free(cfg.tls_cert);
+		free(cfg.tls_key);
+		cfg.tls_cert = xstrdup(ta.cert_file);
+		cfg.tls_key = xstrdup(ta.key_file);
+		printf("cove: %s the private CA %s\n"
+		       "cove: its SHA-256 fingerprint: %s\n"
+		       "cove: clients trust it with: curl --cacert %s, cove --ca-file %s\n",
+		       ta.ca_made ? "made" : "using", ta.ca_file, ta.ca_sha256, ta.ca_file,
+		       ta.ca_file);
+		if (ta.server_made)
+			printf("cove: made the server certificate %s\n", ta.cert_file);
+		fflush(stdout);
+		tls_auto_clear(&ta);
+	}
 	char portal[512];
 	portal_url(&cfg, portal, sizeof(portal));
 	if (generated) {
@@ -243,19 +265,38 @@ static int cmd_serve(int argc, char **argv)
 	jobs_set_notify(srv.jobs, on_job_change, &srv);
 	log_event(LOG_INFO, "cove serving", "{s:s,s:s,s:I}", "listen", cfg.listen,
 		  "data", cfg.data_dir, "threads", (json_int_t)cfg.threads);
-	printf("cove: serving on http://%s (data in %s)\n", cfg.listen, cfg.data_dir);
+	printf("cove: serving on %s://%s (data in %s)\n", srv.tls ? "https" : "http",
+	       cfg.listen, cfg.data_dir);
 	printf("cove: the portal: %s\n", portal);
 	printf("cove: jobs: %s\n", jobs_limits(srv.jobs));
 	fflush(stdout);
 
 	int sig = 0;
-	/* SIGHUP: open the log file again (after rotation); SIGTERM, SIGINT: stop */
+	/* SIGHUP: open the log file again (after rotation) and, under TLS, read
+	 * the certificate files again (connections stay; a bad new certificate
+	 * leaves the old one). SIGTERM, SIGINT: stop. */
 	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
 		struct err he = {0};
 		if (log_reopen(&he))
 			fprintf(stderr, "cove serve: %s\n", he.msg);
 		else
 			log_event(LOG_INFO, "log file reopened", NULL);
+		if (!srv.tls)
+			continue;
+		struct err re = {0};
+		struct tls_auto ta = {0};
+		/* --tls auto: renew the server certificate first if it is due */
+		if (!strcmp(cfg.tls, "auto") &&
+		    !tls_auto_prepare(cfg.data_dir, cfg.tls_san, &ta, &re) && ta.server_made)
+			log_event(LOG_INFO, "tls auto: made a new server certificate", "{s:s}",
+				  "cert", ta.cert_file);
+		tls_auto_clear(&ta);
+		if (re.msg[0] || server_reload_tls(&srv, &re))
+			log_event(LOG_ERROR, "tls reload failed, keeping the old certificate",
+				  "{s:s}", "error", re.msg);
+		else
+			log_event(LOG_INFO, "tls certificate reloaded", "{s:s}",
+				  "cert", cfg.tls_cert);
 	}
 	log_event(LOG_INFO, "shutting down", "{s:i}", "signal", sig);
 	server_stop(&srv);

@@ -174,11 +174,12 @@ static void get_auth_options(struct req *r)
 }
 
 /* Set-Cookie for the session cookie: value NULL clears it. Secure when
- * clients reach us over https (then the browser sends it only so). */
+ * clients reach us over https, ours or a proxy's (then the browser sends it
+ * only so). */
 static void session_cookie(struct req *r, const char *value, int64_t max_age)
 {
 	const char *pub = r->srv->cfg->public_url;
-	int secure = str_has_prefix(pub, "https://");
+	int secure = r->srv->tls || str_has_prefix(pub, "https://");
 	char *h = xasprintf("%s=%s; Path=/v1/; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
 			    AUTH_COOKIE, value ? value : "", (long long)(value ? max_age : 0),
 			    secure ? "; Secure" : "");

@@ -45,6 +45,18 @@ static int args_global(struct cli_args *a, int argc, char **argv, int *i,
 		a->help = 1;
 		return 1;
 	}
+	if (!strncmp(s, "--ca-file=", 10)) {
+		a->ca_file = s + 10;
+		return 1;
+	}
+	if (!strcmp(s, "--ca-file")) {
+		if (*i + 1 >= argc) {
+			cli_usage_err(a, e, "flag --ca-file needs a file");
+			return -1;
+		}
+		a->ca_file = argv[++*i];
+		return 1;
+	}
 	if (!strncmp(s, "--server=", 9)) {
 		a->server = s + 9;
 		return 1;

@@ -95,6 +95,9 @@ static void cli_help(FILE *out, const char *prog, const struct cli_cmd *cmd)
 	cli_help_flag(out, "server", "URL",
 		      "server to talk to (default: $COVE_SERVER, the saved one, "
 		      CLI_DEFAULT_SERVER ")", 0);
+	cli_help_flag(out, "ca-file", "FILE",
+		      "trust this CA for https (default: $COVE_CA, the login's; "
+		      "certificates are always checked)", 0);
 	cli_help_flag(out, "help, -h", NULL, "show this help", 0);
 	if (cmd->subs)
 		fprintf(out, "\nSee '%s <command> --help' for each command.\n", prog);
@@ -111,14 +114,15 @@ static int cli_wants_help(int argc, char **argv)
 
 /*
  * For a group (`cove user ...`), find the subcommand: the first argument
- * that is neither a flag nor the value of --server. Its index, or -1.
+ * that is neither a flag nor the value of --server or --ca-file. Its
+ * index, or -1.
  */
 static int cli_sub_index(int argc, char **argv)
 {
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--"))
 			return i + 1 < argc ? i + 1 : -1;
-		if (!strcmp(argv[i], "--server"))
+		if (!strcmp(argv[i], "--server") || !strcmp(argv[i], "--ca-file"))
 			i++;
 		else if (argv[i][0] != '-' || !argv[i][1])
 			return i;

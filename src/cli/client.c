@@ -5,9 +5,19 @@
  * Every request of every command goes through cli_http; no command sets
  * up curl itself. Tokens go into Authorization headers and the
  * credentials file, never into a message or the terminal.
+ * https: certificates are always verified (system CAs, or --ca-file /
+ * COVE_CA / the login's CA); a refused certificate is explained in one line
+ * (unknown CA, expired, other host) from a handshake of our own, which
+ * sends no request.
  */
 #include "cli/internal.h"
 
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +72,18 @@ int cli_client_open(struct client *c, const struct cli_args *a, struct err *e)
 		memset(&saved, 0, sizeof(saved));
 	}
 	free(issuer);
+	/* The CA to trust: --ca-file, COVE_CA, or the one trusted at login
+	 * (with its server only). Certificates are checked either way. */
+	const char *ca_env = getenv("COVE_CA");
+	const char *ca = a->ca_file              ? a->ca_file
+			 : ca_env && *ca_env     ? ca_env
+			 : c->creds.ca_file      ? c->creds.ca_file
+						 : NULL;
+	if (ca && !(c->ca_file = realpath(ca, NULL))) {
+		rc = err_set(e, CLI_EUSAGE, "cannot read the CA file %.200s: %s", ca,
+			     strerror(errno));
+		goto out;
+	}
 	const char *tok = getenv("COVE_TOKEN");
 	if (tok && *tok)
 		c->env_token = xstrdup(tok);
@@ -79,11 +101,108 @@ void cli_client_close(struct client *c)
 	cli_creds_clear(&c->creds);
 	cli_secret_free(c->env_token);
 	free(c->server);
+	free(c->ca_file);
 	free(c->creds_path);
 	memset(c, 0, sizeof(*c));
 }
 
 /* ---- one exchange ------------------------------------------------------ */
+
+void cli_client_tls(const struct client *c, CURL *h)
+{
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (c->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+}
+
+/* Why the server's certificate chain is refused, found again by a
+ * handshake of our own with GnuTLS (libcurl's message does not say):
+ * GnuTLS's verification status flags for c->server's host, with the same
+ * trust (c->ca_file or the system's). No request is sent. 0 if unknown. */
+static unsigned client_tls_status(const struct client *c)
+{
+	unsigned status = 0;
+	char *host = NULL, *port = NULL;
+	struct addrinfo *ai = NULL, hints = {.ai_socktype = SOCK_STREAM};
+	gnutls_certificate_credentials_t cred = NULL;
+	gnutls_session_t sess = NULL;
+	int fd = -1;
+	CURLU *u = curl_url();
+	if (!u || curl_url_set(u, CURLUPART_URL, c->server, 0) ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT))
+		goto out;
+	size_t hl = strlen(host);
+	if (hl > 2 && host[0] == '[') { /* [::1] */
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	if (getaddrinfo(host, port, &hints, &ai) || !ai)
+		goto out;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = {.tv_sec = 10};
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    connect(fd, ai->ai_addr, ai->ai_addrlen))
+		goto out;
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		goto out;
+	if (c->ca_file ? gnutls_certificate_set_x509_trust_file(cred, c->ca_file,
+								GNUTLS_X509_FMT_PEM) < 0
+		       : gnutls_certificate_set_x509_system_trust(cred) < 0)
+		goto out;
+	if (gnutls_init(&sess, GNUTLS_CLIENT) < 0 || gnutls_set_default_priority(sess) < 0 ||
+	    gnutls_credentials_set(sess, GNUTLS_CRD_CERTIFICATE, cred) < 0)
+		goto out;
+	gnutls_session_set_verify_cert(sess, host, 0);
+	gnutls_transport_set_int(sess, fd);
+	int g;
+	do
+		g = gnutls_handshake(sess);
+	while (g < 0 && !gnutls_error_is_fatal(g));
+	if (g == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
+		status = gnutls_session_get_verify_cert_status(sess);
+out:
+	if (sess)
+		gnutls_deinit(sess);
+	if (cred)
+		gnutls_certificate_free_credentials(cred);
+	if (fd >= 0)
+		close(fd);
+	if (ai)
+		freeaddrinfo(ai);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return status;
+}
+
+int cli_client_reach_err(const struct client *c, CURLcode cc,
+			 const char *errbuf, struct err *e)
+{
+	const char *why = errbuf && *errbuf ? errbuf : curl_easy_strerror(cc);
+	if (cc != CURLE_PEER_FAILED_VERIFICATION)
+		return err_set(e, CLI_EFAIL, "cannot reach server at %s: %s", c->server, why);
+	unsigned st = client_tls_status(c);
+	if (st & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA))
+		return err_set(e, CLI_EFAIL,
+			       "refused %s: its TLS certificate is signed by an unknown CA%s",
+			       c->server,
+			       c->ca_file ? "" : " (trust its CA with --ca-file FILE or COVE_CA)");
+	if (st & GNUTLS_CERT_EXPIRED)
+		return err_set(e, CLI_EFAIL, "refused %s: its TLS certificate has expired",
+			       c->server);
+	if (st & GNUTLS_CERT_NOT_ACTIVATED)
+		return err_set(e, CLI_EFAIL, "refused %s: its TLS certificate is not valid yet",
+			       c->server);
+	if ((st & GNUTLS_CERT_UNEXPECTED_OWNER) || strstr(why, "does not match"))
+		return err_set(e, CLI_EFAIL,
+			       "refused %s: its TLS certificate is for another host name",
+			       c->server);
+	return err_set(e, CLI_EFAIL, "refused %s: its TLS certificate does not verify: %s",
+		       c->server, why);
+}
 
 static size_t client_write(char *data, size_t size, size_t n, void *arg)
 {
@@ -129,6 +248,7 @@ static int client_send(struct client *c, const struct cli_request *rq,
 	rs->status = 0;
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
+	cli_client_tls(c, h);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "cove-cli/0.1");
@@ -149,8 +269,7 @@ static int client_send(struct client *c, const struct cli_request *rq,
 	if (cc == CURLE_WRITE_ERROR)
 		rc = err_set(e, CLI_EFAIL, "the answer of %s is too large", c->server);
 	else if (cc != CURLE_OK)
-		rc = err_set(e, CLI_EFAIL, "cannot reach server at %s: %s", c->server,
-			     errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		rc = cli_client_reach_err(c, cc, errbuf, e);
 	else
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rs->status);
 	curl_slist_free_all(hdr);
@@ -171,6 +290,7 @@ int cli_session_store(struct client *c, const char *username,
 	char *user = xstrdup(username);
 	cli_creds_clear(&c->creds);
 	c->creds.server = xstrdup(c->server);
+	c->creds.ca_file = c->ca_file ? xstrdup(c->ca_file) : NULL;
 	c->creds.username = user;
 	c->creds.access_token = xstrdup(at);
 	c->creds.refresh_token = xstrdup(rt);

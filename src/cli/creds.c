@@ -1,6 +1,7 @@
 /*
  * creds.c - the saved session: $HOME/.config/cove/credentials.json with
- * {"server","username","access_token","refresh_token","access_expires_at"}.
+ * {"server","username","access_token","refresh_token","access_expires_at",
+ * "ca_file"}.
  * The directory is 0700 and the file 0600, written through a temporary
  * file and rename so that a reader never sees half a file. Tokens are
  * never printed from here; no network.
@@ -28,6 +29,7 @@ int cli_creds_path(char **out, struct err *e)
 void cli_creds_clear(struct creds *cr)
 {
 	free(cr->server);
+	free(cr->ca_file);
 	free(cr->username);
 	cli_secret_free(cr->access_token);
 	cli_secret_free(cr->refresh_token);
@@ -70,6 +72,7 @@ int cli_creds_load(const char *path, struct creds *cr, struct err *e)
 	cr->username = creds_str(o, "username");
 	cr->access_token = creds_str(o, "access_token");
 	cr->refresh_token = creds_str(o, "refresh_token");
+	cr->ca_file = creds_str(o, "ca_file");
 	cr->access_expires_at = creds_time(json_object_get(o, "access_expires_at"));
 	json_decref(o);
 	return 0;
@@ -110,10 +113,10 @@ static json_t *creds_json(const struct creds *cr)
 {
 	char at[32];
 	time_format(cr->access_expires_at, at);
-	return json_pack("{s:s?,s:s?,s:s?,s:s?,s:s}", "server", cr->server,
+	return json_pack("{s:s?,s:s?,s:s?,s:s?,s:s,s:s*}", "server", cr->server,
 			 "username", cr->username, "access_token",
 			 cr->access_token, "refresh_token", cr->refresh_token,
-			 "access_expires_at", at);
+			 "access_expires_at", at, "ca_file", cr->ca_file);
 }
 
 int cli_creds_save(const char *path, const struct creds *cr, struct err *e)

@@ -62,6 +62,7 @@ struct cli_args {
 	int json;
 	int help;
 	const char *server;
+	const char *ca_file; /* --ca-file: a CA to trust for https */
 };
 
 struct client;
@@ -124,6 +125,7 @@ struct creds {
 	char *access_token;
 	char *refresh_token;
 	int64_t access_expires_at; /* Unix seconds; 0 when unknown */
+	char *ca_file;             /* the CA trusted at login (absolute path) */
 };
 
 /* $HOME/.config/cove/credentials.json; caller frees. */
@@ -157,6 +159,7 @@ struct client {
 	struct creds creds;
 	CURL *curl;
 	long timeout_s; /* a whole exchange's limit; 0: the default 30 s */
+	char *ca_file; /* --ca-file, COVE_CA or the login's; NULL: the system's */
 };
 
 struct cli_request {
@@ -174,6 +177,13 @@ struct cli_response {
 };
 
 int cli_client_open(struct client *c, const struct cli_args *a, struct err *e);
+/* Set h's certificate checks (always on; c->ca_file trusted when given),
+ * after every curl_easy_reset. */
+void cli_client_tls(const struct client *c, CURL *h);
+/* "cannot reach server" for curl's failure cc, in one clear line when the
+ * server's certificate was refused (unknown CA, expired, wrong host). */
+int cli_client_reach_err(const struct client *c, CURLcode cc,
+			 const char *errbuf, struct err *e);
 void cli_client_close(struct client *c);
 
 /* Send rq, refreshing the session first when it is about to expire and

@@ -273,6 +273,7 @@ static void job_send_once(struct client *c, const struct job_req *rq,
 	x->errbuf[0] = '\0';
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
+	cli_client_tls(c, h);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "cove-cli/0.1");
@@ -342,8 +343,7 @@ static int job_ans_err(const struct client *c, const struct job_ans *x,
 	}
 	if (x->cc == CURLE_WRITE_ERROR && !x->sink_rc)
 		return err_set(e, CLI_EFAIL, "the answer of %s is too large", c->server);
-	return err_set(e, CLI_EFAIL, "cannot reach server at %s: %s", c->server,
-		       x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->cc));
+	return cli_client_reach_err(c, x->cc, x->errbuf, e);
 }
 
 /* 1 when an answer says "try again shortly": throttled or unavailable. */

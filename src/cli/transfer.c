@@ -250,6 +250,7 @@ static CURLcode xfer_send(struct client *c, const char *method, const char *url,
 		hdr = curl_slist_append(hdr, extra);
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, full);
+	cli_client_tls(c, h);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "cove-cli/0.1");
@@ -343,11 +344,10 @@ static int xfer_run(struct client *c, const char *method, const char *url,
 		struct cli_response rs = {.status = x->status, .body = x->body};
 		return cli_problem(&rs, e);
 	}
-	if ((cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && x->stopped)) ||
-	    !x->status)
-		return err_set(e, CLI_EFAIL,
-			       x->status ? "the transfer with %s broke off: %s"
-					 : "cannot reach server at %s: %s",
+	if (!x->status)
+		return cli_client_reach_err(c, cc, errbuf, e);
+	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && x->stopped))
+		return err_set(e, CLI_EFAIL, "the transfer with %s broke off: %s",
 			       c->server, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	return 0;
 }

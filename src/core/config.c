@@ -118,6 +118,14 @@ static const struct opt opts[] = {
 	 "admin", "the account that may still log in with a password when password login is off"},
 	{"registry-gc-grace", "COVE_REGISTRY_GC_GRACE", OPT_DUR, F(registry_gc_grace),
 	 "1h", "the periodic collection leaves image parts pushed more recently"},
+	{"tls-cert", "COVE_TLS_CERT", OPT_STR, F(tls_cert), "",
+	 "serve https with this PEM certificate file (server certificate, then its CA)"},
+	{"tls-key", "COVE_TLS_KEY", OPT_STR, F(tls_key), "",
+	 "the PEM private key of --tls-cert"},
+	{"tls", "COVE_TLS", OPT_STR, F(tls), "off",
+	 "auto: serve https with a private CA made under DATA/tls/ (off: plain http, or --tls-cert)"},
+	{"tls-san", "COVE_TLS_SAN", OPT_STR, F(tls_san), "",
+	 "more host names or addresses for the --tls auto certificate, comma-separated"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -257,6 +265,14 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 	if (cfg->argon2_m_kib < 8 || cfg->argon2_t < 1 || cfg->argon2_p < 1 ||
 	    cfg->argon2_m_kib < 8 * cfg->argon2_p)
 		return err_set(e, COVE_EINVAL, "Argon2id parameters out of range");
+	if (strcmp(cfg->tls, "off") && strcmp(cfg->tls, "auto"))
+		return err_set(e, COVE_EINVAL, "--tls is auto or off, not '%s'", cfg->tls);
+	if (!strcmp(cfg->tls, "auto") && (*cfg->tls_cert || *cfg->tls_key))
+		return err_set(e, COVE_EINVAL, "--tls auto makes its own certificate: "
+					       "leave out --tls-cert and --tls-key");
+	if (!*cfg->tls_cert != !*cfg->tls_key)
+		return err_set(e, COVE_EINVAL, "--tls-cert and --tls-key go together: "
+					       "give both, or neither for plain http");
 	return 0;
 }
 

@@ -237,6 +237,10 @@ struct config {
 	int64_t oidc_jwks_refetch;  /* seconds between JWKS fetches for unknown kids */
 	int64_t oidc_skew;          /* seconds of clock skew allowed */
 	char *break_glass_admin;    /* may log in with a password when it is off */
+	char *tls_cert;             /* PEM certificate (chain) file; "": no TLS */
+	char *tls_key;              /* PEM private key file */
+	char *tls;                  /* "auto": a private CA under DATA/tls; "": off */
+	char *tls_san;              /* more names for the auto certificate, comma-separated */
 };
 
 /* Fill cfg from defaults, environment and argv (flags only; argv[0] is the

@@ -747,7 +747,8 @@ static char *base_url(struct req *r)
 	if (pub && *pub)
 		return xstrdup(pub);
 	const char *host = req_header(r, "Host");
-	return xasprintf("http://%s", host ? host : r->srv->cfg->listen);
+	return xasprintf("%s://%s", r->srv->tls ? "https" : "http",
+			 host ? host : r->srv->cfg->listen);
 }
 
 static void post_shares(struct req *r)

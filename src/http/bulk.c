@@ -25,6 +25,7 @@
  *
  * After such a body libmicrohttpd still counts it as unread, so it closes
  * the connection once the answer is sent (with "Connection: close").
+ * Never under TLS: there the socket carries encrypted records.
  */
 #include "http/http.h"
 
@@ -175,6 +176,10 @@ static void *bulk_main(void *arg)
 
 void bulk_take(struct req *r, const char *version)
 {
+	/* under TLS the socket holds records, not the body: only
+	 * libmicrohttpd can read it */
+	if (r->srv->tls)
+		return;
 	if (!r->route || !r->route->stream ||
 	    req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING))
 		return;

@@ -76,12 +76,16 @@ struct server {
 	struct registry *registry;
 	int64_t started_ms; /* when server_start ran */
 	struct portal *portal; /* the portal's answers, made once (portal.c) */
+	struct tls *tls;       /* the https certificate (tls.c); NULL: plain http */
 };
 
-/* Start serving on cfg->listen; returns when the daemon runs. */
+/* Start serving on cfg->listen; returns when the daemon runs. With
+ * cfg->tls_cert, serves https: the files are read and checked here. */
 int server_start(struct server *s, struct err *e);
 /* Stop accepting, let in-flight requests finish, free everything. */
 void server_stop(struct server *s);
+/* SIGHUP: read the TLS certificate and key again (0 without TLS). */
+int server_reload_tls(struct server *s, struct err *e);
 /* Every route of every module (for `cove routes` and the API test). */
 void server_print_routes(FILE *out);
 

@@ -13,6 +13,7 @@
  * origin.
  */
 #include "http/http.h"
+#include "http/tls.h"
 
 #include <microhttpd.h>
 #include <stdlib.h>
@@ -99,6 +100,9 @@ int portal_start(struct server *s)
 			}
 			MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->ctype);
 			asset_headers(r, a, enc);
+			if (s->tls)
+				MHD_add_response_header(r, "Strict-Transport-Security",
+							TLS_HSTS);
 			p->a[i].v[enc] = r;
 		}
 	}

@@ -6,6 +6,7 @@
  * the request is refused early (unknown route, no credentials, too large).
  */
 #include "http/http.h"
+#include "http/tls.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -144,7 +145,7 @@ int req_same_origin(struct req *r)
 	const char *host = req_header(r, "Host");
 	if (!host || !*host)
 		return 0;
-	const char *scheme = "http://";
+	const char *scheme = r->srv->tls ? "https://" : "http://";
 	return !strncasecmp(origin, scheme, strlen(scheme)) &&
 	       !strcasecmp(origin + strlen(scheme), host);
 }
@@ -610,8 +611,11 @@ static int req_begin(struct req *r, char *scratch)
 	if (rc && !(r->route->flags & ROUTE_PUBLIC)) {
 		reply_err(r, &e);
 		if (cookie) /* the browser holds an ended session: forget it */
-			reply_header(r, "Set-Cookie", AUTH_COOKIE "=; Path=/v1/; Max-Age=0; "
-						      "HttpOnly; SameSite=Strict");
+			reply_header(r, "Set-Cookie",
+				     r->srv->tls ? AUTH_COOKIE "=; Path=/v1/; Max-Age=0; "
+						   "HttpOnly; SameSite=Strict; Secure"
+						 : AUTH_COOKIE "=; Path=/v1/; Max-Age=0; "
+						   "HttpOnly; SameSite=Strict");
 		return 1;
 	}
 	if (rc) /* a public route with a bad token: treat as anonymous */
@@ -680,6 +684,9 @@ static enum MHD_Result queue(struct req *r)
 	if (!r->resp)
 		reply_problem(r, 500, "handler gave no answer");
 	r->queued = 1;
+	/* shared answers (the portal's) got theirs when they were made */
+	if (r->srv->tls && !r->resp_shared)
+		MHD_add_response_header(r->resp, "Strict-Transport-Security", TLS_HSTS);
 	enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
 	if (!r->resp_shared)
 		MHD_destroy_response(r->resp);
@@ -929,6 +936,10 @@ static int listen_socket(const char *spec, struct err *e)
 int server_start(struct server *s, struct err *e)
 {
 	s->started_ms = time_now_ms();
+	int rc;
+	if (*s->cfg->tls_cert &&
+	    (rc = tls_open(&s->tls, s->cfg->tls_cert, s->cfg->tls_key, e)))
+		return rc;
 	routes_flatten(s);
 	if (portal_start(s))
 		return err_set(e, COVE_EINTERNAL, "cannot prepare the portal's answers");
@@ -941,6 +952,17 @@ int server_start(struct server *s, struct err *e)
 		return fd;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+	/* https: the certificate comes from tls.c's callback at each handshake
+	 * (so SIGHUP can change it), the protocols and ciphers from ours */
+	struct MHD_OptionItem tls_opts[] = {
+		{MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+		{MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)&tls_retrieve},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	if (s->tls)
+		flags |= MHD_USE_TLS;
+	else
+		tls_opts[0].option = MHD_OPTION_END;
 	s->mhd = MHD_start_daemon(
 		flags, 0, NULL, NULL, &on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg->threads,
@@ -952,7 +974,8 @@ int server_start(struct server *s, struct err *e)
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
 		MHD_OPTION_NOTIFY_COMPLETED, &on_completed, s,
 		MHD_OPTION_EXTERNAL_LOGGER, &mhd_log, s,
-		MHD_OPTION_UNESCAPE_CALLBACK, &unescape, s, MHD_OPTION_END);
+		MHD_OPTION_UNESCAPE_CALLBACK, &unescape, s,
+		MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	if (!s->mhd) {
 		close(fd);
 		return err_set(e, COVE_EIO, "cannot start the HTTP server on %s",
@@ -995,4 +1018,11 @@ void server_stop(struct server *s)
 	portal_stop(s);
 	free(s->routes);
 	s->routes = NULL;
+	tls_free(s->tls);
+	s->tls = NULL;
+}
+
+int server_reload_tls(struct server *s, struct err *e)
+{
+	return s->tls ? tls_reload(s->tls, e) : 0;
 }

@@ -36,7 +36,7 @@ static char *base_url(struct req *r)
 	const char *host = req_header(r, "Host");
 	if (!host || !*host || strpbrk(host, "\"\\ \r\n"))
 		host = r->srv->cfg->listen;
-	return xasprintf("http://%s", host);
+	return xasprintf("%s://%s", r->srv->tls ? "https" : "http", host);
 }
 
 void oci_error(struct req *r, int status, const char *code, const char *detail,

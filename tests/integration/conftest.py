@@ -32,10 +32,13 @@ def free_port():
 class Server:
     """One `cove serve` process and a requests session pointed at it."""
 
-    def __init__(self, data_dir, env=None, args=()):
+    def __init__(self, data_dir, env=None, args=(), ca=None):
+        """ca: serve https (args hold --tls-cert/--tls-key) and trust this
+        CA file in requests."""
         self.data = data_dir
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.ca = ca
+        self.url = "%s://127.0.0.1:%d" % ("https" if ca else "http", self.port)
         self.env = dict(os.environ)
         self.env.update({
             "COVE_ADMIN_PASSWORD": ADMIN_PASSWORD,
@@ -61,9 +64,10 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError("cove serve exited early:\n" + self.output())
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/healthz", timeout=1,
+                                verify=self.ca or True).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, OSError):  # OSError: no CA file yet
                 pass
             time.sleep(0.05)
         raise RuntimeError("cove serve did not become healthy:\n" + self.output())
@@ -117,6 +121,8 @@ class Server:
 
     # ---- HTTP helpers ----
     def req(self, method, path, token=None, **kw):
+        if self.ca:  # REQUESTS_CA_BUNDLE would win over the session's
+            kw.setdefault("verify", self.ca)
         headers = kw.pop("headers", {})
         if token:
             headers["Authorization"] = "Bearer " + token
@@ -146,9 +152,9 @@ class Server:
         return self.login(username, password)["access_token"]
 
 
-def start_server(tmp, env=None, args=()):
+def start_server(tmp, env=None, args=(), ca=None):
     data = os.path.join(tmp, "data")
-    return Server(data, env, args).start()
+    return Server(data, env, args, ca).start()
 
 
 def tmp_files(data, suffix=""):
