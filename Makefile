@@ -34,7 +34,7 @@ DBG_OBJ := $(SRC:%.c=build/dbg/%.o) $(ASM:%.S=build/dbg/%.o) \
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/dbg/tests/%)
 
-.PHONY: all debug test unit integration browser run deps clean format bench
+.PHONY: all debug test unit integration browser run deps clean format bench fuzz fuzz-build
 all: build/cove
 
 deps:
@@ -97,6 +97,38 @@ integration: build/debug/cove
 browser: build/debug/cove
 	cd tests/browser && COVE_BIN=$(CURDIR)/build/debug/cove timeout 900 \
 		node --test --test-concurrency=1 --test-timeout=180000 *.test.mjs
+
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c): the same objects as the
+# server, built by clang with the fuzzer's coverage and ASan/UBSan, linked
+# with each harness (clang also flags the vprintf wrappers gcc accepts:
+# -Wno-format-nonliteral, and "executing " EXEC_BWRAP: -Wno-string-concatenation). `make fuzz` runs each for FUZZ_SECONDS on a copy of its
+# seed corpus (build/fuzz/corpus/<name>; libFuzzer's output in
+# build/fuzz/<name>.log) and fails on the first crash, leak or timeout.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS  := $(WARN) -Wno-format-nonliteral -Wno-string-concatenation -O1 -g -fno-omit-frame-pointer \
+		-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/bin/%)
+FUZZ_OBJ := $(SRC:%.c=build/fuzz/%.o) $(ASM:%.S=build/dbg/%.o) \
+	    build/fuzz/web/portal_assets.o build/dbg/web/portal_assets_S.o
+
+build/fuzz/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(PKG_CFLAGS) -Isrc -c -o $@ $<
+build/fuzz/web/portal_assets.o: build/web/portal_assets.c src/http/http.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(PKG_CFLAGS) -Isrc -c -o $@ $<
+build/fuzz/bin/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -Isrc -Itests/fuzz -o $@ $< \
+		$(FUZZ_OBJ) $(LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: deps
+	$(MAKE) fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_BIN)
 
 test: deps
 	$(MAKE) build/debug/cove build/cove $(UNIT_BIN)

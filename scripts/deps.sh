@@ -11,6 +11,8 @@ set -euo pipefail
 
 PKGS=(
 	build-essential pkg-config
+	# the fuzz harnesses (make fuzz): clang with libFuzzer and its sanitizers
+	clang libclang-rt-14-dev
 	libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev
 	libcurl4-gnutls-dev librhonabwy-dev libgnutls28-dev nettle-dev
 	libargon2-dev libcmocka-dev libseccomp-dev libarchive-dev

@@ -52,7 +52,7 @@ static const char *base_name(const char *path)
 
 /* Parse "bytes=a-b", "bytes=a-", "bytes=-n" against size. 1 = a range,
  * 0 = no (or an ignorable multi-) range, -1 = unsatisfiable. */
-static int parse_range(const char *h, int64_t size, int64_t *from, int64_t *to)
+int fs_range_parse(const char *h, int64_t size, int64_t *from, int64_t *to)
 {
 	if (!h || strncmp(h, "bytes=", 6) || strchr(h, ','))
 		return 0;
@@ -106,7 +106,7 @@ static void send_file(struct req *r, const struct fs_attr *ap, int fd, const cha
 	int64_t from = 0, to = a.size - 1;
 	const char *range = req_header(r, "Range");
 	const char *ifr = req_header(r, "If-Range");
-	int pr = (ifr && strcmp(ifr, etag)) ? 0 : parse_range(range, a.size, &from, &to);
+	int pr = (ifr && strcmp(ifr, etag)) ? 0 : fs_range_parse(range, a.size, &from, &to);
 	char cr_hdr[96];
 	if (pr < 0) {
 		close(fd);

@@ -81,4 +81,9 @@ int fs_commit_file(struct files *f, struct dbconn *c, const struct fs_cred *cr,
 int store_open_read(const struct store *s, const char *sha, int64_t *size,
 		    struct err *e);
 
+/* Parse a Range header ("bytes=a-b", "bytes=a-", "bytes=-n") against a
+ * file of size bytes (api.c): 1 with [*from, *to] inside the file, 0 when
+ * absent or ignorable (another unit, several ranges), -1 unsatisfiable. */
+int fs_range_parse(const char *h, int64_t size, int64_t *from, int64_t *to);
+
 #endif

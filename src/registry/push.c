@@ -357,7 +357,7 @@ static int try_mount(struct req *r, struct dbconn *c, struct v2ctx *x,
 }
 
 /* "<start>-<end>" of a chunk, both decimal, without overflow. */
-static int range_header(const char *h, int64_t *a, int64_t *b)
+int v2_chunk_range_parse(const char *h, int64_t *a, int64_t *b)
 {
 	char *end;
 	if (*h < '0' || *h > '9')
@@ -454,7 +454,7 @@ static int v2_stream_begin(struct req *r)
 			cr += 6; /* some clients write it as for responses */
 		if (cr) {
 			int64_t a, b;
-			if (range_header(cr, &a, &b)) {
+			if (v2_chunk_range_parse(cr, &a, &b)) {
 				oci_error(r, 400, "BLOB_UPLOAD_INVALID", NULL,
 					  "Content-Range must be <start>-<end>");
 				goto out;
@@ -754,9 +754,8 @@ out:
 
 /* ---- manifests: PUT ------------------------------------------------------------------------ */
 
-static const char *media_type_of(struct req *r, json_t *doc)
+static const char *media_type_of(const char *ct, json_t *doc)
 {
-	const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
 	const char *mt = json_string_value(json_object_get(doc, "mediaType"));
 	static const char *const known[] = {MT_OCI_MANIFEST, MT_OCI_INDEX,
 					    MT_DOCKER_MANIFEST, MT_DOCKER_LIST, NULL};
@@ -793,7 +792,7 @@ static int add_ref(struct reg_manifest *m, json_t *desc, int is_manifest,
 	return 0;
 }
 
-static void manifest_free(struct reg_manifest *m)
+void v2_manifest_free(struct reg_manifest *m)
 {
 	free(m->refs);
 	free(m->ref_sizes);
@@ -802,15 +801,14 @@ static void manifest_free(struct reg_manifest *m)
 	free(m->annotations);
 }
 
-/* Parse and check a manifest document into m. */
-static int manifest_parse(struct req *r, json_t *doc, struct reg_manifest *m,
-			  struct err *e)
+int v2_manifest_parse(const char *ctype, json_t *doc, struct reg_manifest *m,
+		      struct err *e)
 {
 	if (!json_is_object(doc))
 		return err_set(e, COVE_EINVAL, "a manifest is a JSON object");
 	if (json_integer_value(json_object_get(doc, "schemaVersion")) != 2)
 		return err_set(e, COVE_EINVAL, "schemaVersion must be 2");
-	m->media_type = media_type_of(r, doc);
+	m->media_type = media_type_of(ctype, doc);
 	if (!m->media_type)
 		return err_set(e, COVE_EINVAL, "unsupported manifest media type");
 	const char *inner = json_string_value(json_object_get(doc, "mediaType"));
@@ -888,7 +886,7 @@ static void finish_manifest(struct req *r)
 		oci_error(r, 400, "MANIFEST_INVALID", NULL, "malformed JSON: %s", je.text);
 		goto out;
 	}
-	int rc = manifest_parse(r, doc, &m, &e);
+	int rc = v2_manifest_parse(req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), doc, &m, &e);
 	json_decref(doc);
 	if (rc) {
 		oci_error(r, 400, "MANIFEST_INVALID", NULL, "%s", e.msg);
@@ -939,7 +937,7 @@ static void finish_manifest(struct req *r)
 out:
 	if (c)
 		db_put(r->srv->db, c);
-	manifest_free(&m);
+	v2_manifest_free(&m);
 }
 
 static void finish_start(struct req *r)

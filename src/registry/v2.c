@@ -102,7 +102,7 @@ static int ends_with(const char *s, size_t n, const char *suffix)
 }
 
 /* Parse what follows /v2/. 0 ok; -1 not a registry route; -2 bad name. */
-static int v2_parse(const char *rest, struct v2path *p)
+int v2_parse(const char *rest, struct v2path *p)
 {
 	memset(p, 0, sizeof(*p));
 	if (!*rest) {
@@ -601,7 +601,7 @@ static void v2_manifest_delete(struct req *r, struct dbconn *c,
 
 /* Parse "bytes=a-b", "bytes=a-", "bytes=-n" against size: 1 a range, 0
  * none, -1 unsatisfiable or malformed. */
-static int range_parse(const char *h, int64_t size, int64_t *from, int64_t *to)
+int v2_range_parse(const char *h, int64_t size, int64_t *from, int64_t *to)
 {
 	if (!h)
 		return 0;
@@ -670,7 +670,7 @@ static void v2_blob_get(struct req *r, struct dbconn *c, const struct v2path *vp
 		return;
 	}
 	int64_t from = 0, to = size - 1;
-	int rr = range_parse(req_header(r, "Range"), size, &from, &to);
+	int rr = v2_range_parse(req_header(r, "Range"), size, &from, &to);
 	if (rr < 0) {
 		close(fd);
 		oci_error(r, 416, "BLOB_UNKNOWN", NULL, "range not satisfiable");

@@ -43,6 +43,20 @@ struct v2path {
 
 /* A tag or a sha256 digest. */
 int v2_ref_valid(const char *ref);
+/* Parse what follows /v2/ into p. 0 ok; -1 not a registry route; -2 bad name. */
+int v2_parse(const char *rest, struct v2path *p);
+/* A blob GET's Range header against size: 1 with [*from, *to] inside the
+ * blob, 0 none, -1 unsatisfiable or malformed. */
+int v2_range_parse(const char *h, int64_t size, int64_t *from, int64_t *to);
+/* A chunk's Content-Range "<start>-<end>" (push.c): 0 with *a <= *b, or -1. */
+int v2_chunk_range_parse(const char *h, int64_t *a, int64_t *b);
+/* Parse and check a manifest or index document (push.c) into m (zeroed by
+ * the caller; its hex and size are the caller's), its media type from
+ * ctype (the Content-Type; NULL or "": the document's own); COVE_EINVAL
+ * with e set when malformed. v2_manifest_free releases what m holds. */
+int v2_manifest_parse(const char *ctype, json_t *doc, struct reg_manifest *m,
+		      struct err *e);
+void v2_manifest_free(struct reg_manifest *m);
 
 /* ---- who is asking (v2.c) ---- */
 /* The principal of a request: Bearer registry token, Bearer cove token
