@@ -162,6 +162,12 @@ int groups_import(struct dbconn *c, const char *text, json_t **report,
 		  struct err *e);
 
 /* ---- projects ---- */
+/* Inside the caller's transaction: the project's group and row (quota:
+ * storage, jobs, cpu, memory; 0 for none) and the project_created hook
+ * (shared directory, registry namespace). Returns the new gid, or a
+ * negative code in e. The caller checked the name is free. */
+int64_t projects_insert(struct auth *a, struct dbconn *c, const char *name,
+			const char *desc, const int64_t quota[4], struct err *e);
 int projects_create(struct auth *a, struct dbconn *c, const struct actor *act,
 		    json_t *body, json_t **out, struct err *e);
 /* The caller's role in the project ("" when none): 1 exists, 0 not. */

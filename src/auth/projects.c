@@ -122,6 +122,30 @@ static int description_check(const char *d, struct err *e)
 	return 0;
 }
 
+int64_t projects_insert(struct auth *a, struct dbconn *c, const char *name,
+			const char *desc, const int64_t quota[4], struct err *e)
+{
+	int64_t gid = ids_next(c, e);
+	if (gid < 0)
+		return gid;
+	int64_t now = time_now();
+	int rc;
+	if ((rc = db_exec(c, e, "INSERT INTO groups(gid, name, kind, created_at) "
+				"VALUES (?, ?, 'project', ?)",
+			  "isi", gid, name, now)) < 0 ||
+	    (rc = db_exec(c, e,
+			  "INSERT INTO projects(name, gid, description, created_at, "
+			  "quota_storage_bytes, quota_jobs, quota_cpu, "
+			  "quota_memory_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			  "sisiiiii", name, gid, desc, now, quota[0], quota[1], quota[2],
+			  quota[3])) < 0)
+		return rc;
+	if (a->hooks.project_created &&
+	    (rc = a->hooks.project_created(a->hooks.ctx, c, name, gid, e)))
+		return rc;
+	return gid;
+}
+
 int projects_create(struct auth *a, struct dbconn *c, const struct actor *act,
 		    json_t *body, json_t **out, struct err *e)
 {
@@ -157,30 +181,18 @@ int projects_create(struct auth *a, struct dbconn *c, const struct actor *act,
 			rc = err_set(e, COVE_EEXIST, "the name '%s' is already taken", name);
 		goto rollback;
 	}
-	int64_t gid = ids_next(c, e);
-	if (gid < 0) {
+	int64_t gid;
+	if ((gid = projects_insert(a, c, name, desc ? desc : "", q, e)) < 0) {
 		rc = (int)gid;
 		goto rollback;
 	}
 	int64_t now = time_now();
-	if ((rc = db_exec(c, e, "INSERT INTO groups(gid, name, kind, created_at) "
-				"VALUES (?, ?, 'project', ?)",
-			  "isi", gid, name, now)) < 0 ||
-	    (rc = db_exec(c, e,
-			  "INSERT INTO projects(name, gid, description, created_at, "
-			  "quota_storage_bytes, quota_jobs, quota_cpu, "
-			  "quota_memory_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			  "sisiiiii", name, gid, desc ? desc : "", now, q[0], q[1],
-			  q[2], q[3])) < 0 ||
-	    (rc = db_exec(c, e,
+	if ((rc = db_exec(c, e,
 			  "INSERT INTO project_members(project, uid, role, added_at) "
 			  "VALUES (?, ?, 'owner', ?)",
 			  "sii", name, act->uid, now)) < 0 ||
 	    (rc = db_exec(c, e, "INSERT INTO group_members(gid, uid) VALUES (?, ?)",
 			  "ii", gid, act->uid)) < 0)
-		goto rollback;
-	if (a->hooks.project_created &&
-	    (rc = a->hooks.project_created(a->hooks.ctx, c, name, gid, e)))
 		goto rollback;
 	if ((rc = db_commit(c, e)))
 		return rc;

@@ -231,22 +231,10 @@ static int project_ensure(struct auth *a, struct dbconn *c, const char *name,
 		return rc < 0 ? rc : 0;
 	if (auth_username_check(name, 0, NULL) || name_taken(c, name, NULL))
 		return err_set(e, COVE_ECONFLICT, "group '%s' cannot become a project", name);
-	gid = ids_next(c, e);
+	static const int64_t no_quota[4] = {0, 0, 0, 0};
+	gid = projects_insert(a, c, name, "created by single sign-on", no_quota, e);
 	if (gid < 0)
 		return (int)gid;
-	int64_t now = time_now();
-	if ((rc = db_exec(c, e, "INSERT INTO groups(gid, name, kind, created_at) "
-				"VALUES (?, ?, 'project', ?)",
-			  "isi", gid, name, now)) < 0 ||
-	    (rc = db_exec(c, e,
-			  "INSERT INTO projects(name, gid, description, created_at, "
-			  "quota_storage_bytes, quota_jobs, quota_cpu, quota_memory_bytes) "
-			  "VALUES (?, ?, 'created by single sign-on', ?, 0, 0, 0, 0)",
-			  "sii", name, gid, now)) < 0)
-		return rc;
-	if (a->hooks.project_created &&
-	    (rc = a->hooks.project_created(a->hooks.ctx, c, name, gid, e)))
-		return rc;
 	return 1;
 }
 

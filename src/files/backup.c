@@ -53,9 +53,9 @@ static int mkdir_p0700(const char *path, struct err *e)
 	return 0;
 }
 
-/* Copy src to a new file dst (mode kept, at most 0600 for keys' sake is not
- * enforced here: modes are the source's). When want is given, the copied
- * bytes must hash to it. Returns 0, or COVE_EIO / COVE_EINVAL (a mismatch). */
+/* Copy src to a new file dst with src's mode (keys stay 0600). When want is
+ * given, the copied bytes must hash to it. Returns 0, or COVE_EIO /
+ * COVE_EINVAL (a mismatch); a failed copy leaves no dst. */
 static int copy_file(const char *src, const char *dst, const char *want,
 		     int64_t *size, struct err *e)
 {
@@ -194,19 +194,6 @@ static int sync_tree(const char *path, struct err *e)
 	return rc;
 }
 
-/* store_init made tmp/ and its shards in the backup: a backup has none */
-static void drop_tmp_dirs(const char *dir)
-{
-	for (int i = 0; i < 16; i++) {
-		char *p = xasprintf("%s/tmp/%x", dir, i);
-		rmdir(p);
-		free(p);
-	}
-	char *p = xasprintf("%s/tmp", dir);
-	rmdir(p);
-	free(p);
-}
-
 static int write_manifest(const char *dir, json_t *m, struct err *e)
 {
 	char *tmp = xasprintf("%s/manifest.json.tmp", dir);
@@ -233,17 +220,7 @@ out:
 
 static int file_sha256(const char *path, char out[65], struct err *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return io_err(e, "read", path);
-	struct sha256_ctx ctx;
-	sha256_init(&ctx);
-	int rc = sha256_update_fd(&ctx, fd, NULL);
-	close(fd);
-	if (rc)
-		return err_set(e, COVE_EIO, "cannot read %s", path);
-	sha256_digest_hex(&ctx, out);
-	return 0;
+	return store_hash_file(path, out) ? io_err(e, "read", path) : 0;
 }
 
 /* Is dir absent, or an empty directory? Creates it (0700) when absent. */
@@ -335,7 +312,12 @@ int files_backup(struct files *f, struct db *db, const char *data_dir,
 		goto out;
 	if ((rc = db_open(&snap, dbfile, 1, e)))
 		goto out;
-	if ((rc = store_init(&to, dir, e)))
+	/* only the blobs' tree: a backup has no tmp/ (put_blob makes ab/) */
+	char *blobs_dir = xasprintf("%s/blobs", dir);
+	to.root = xasprintf("%s/sha256", blobs_dir);
+	rc = mkdir_p0700(blobs_dir, e);
+	free(blobs_dir);
+	if (rc || (rc = mkdir_p0700(to.root, e)))
 		goto out;
 	struct dbconn *c = db_get(snap);
 	struct stmt *st;
@@ -381,7 +363,6 @@ int files_backup(struct files *f, struct db *db, const char *data_dir,
 	if (rc)
 		goto out;
 	pthread_mutex_unlock(&f->backup_lock);
-	drop_tmp_dirs(dir);
 	if ((rc = sync_tree(dir, e)) || (rc = file_sha256(dbfile, dbsha, e)))
 		goto unlocked;
 	char created[32];
@@ -406,7 +387,7 @@ out:
 	pthread_mutex_unlock(&f->backup_lock);
 unlocked:
 	db_close(snap);
-	store_free(&to);
+	free(to.root);
 	json_decref(missing);
 	json_decref(counts);
 	free(dbfile);

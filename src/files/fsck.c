@@ -37,7 +37,7 @@ static void problem(json_t *list, const char *kind, const char *fmt, ...)
 	json_array_append_new(list, json_pack("{s:s,s:s}", "kind", kind, "detail", msg));
 }
 
-static int hash_file(const char *path, char out[65])
+int store_hash_file(const char *path, char out[65])
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -100,7 +100,7 @@ int files_fsck(struct files *f, struct dbconn *c, int repair, int verify,
 				(long long)sb.st_size, (long long)size);
 		} else if (verify) {
 			char got[65];
-			if (hash_file(path, got) < 0 || strcmp(got, sha))
+			if (store_hash_file(path, got) < 0 || strcmp(got, sha))
 				problem(problems, "corrupt", "blob %s does not hash to its name", sha);
 		}
 		free(path);

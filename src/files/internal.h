@@ -51,6 +51,8 @@ struct blob_writer;
 int store_write_err(int err, struct err *e);
 
 int store_init(struct store *s, const char *data_dir, struct err *e);
+/* SHA-256 of a file's bytes as hex: 0, or -1 when it cannot be read (fsck.c). */
+int store_hash_file(const char *path, char out[65]);
 void store_free(struct store *s);
 char *store_path(const struct store *s, const char *sha);
 int store_writer_open(const struct store *s, struct blob_writer **out,
